@@ -1,0 +1,133 @@
+"""Place one real call through Asterisk and report what happened (``ivr call``, ``place_call``).
+
+Two transports, one record:
+- ``sipp``: SIPp dials the demo trunk over PJSIP and sends RFC 2833 DTMF, like a carrier.
+- ``ami``: AMI Originate of a Local channel whose caller half is the caller robot.
+The record is built from AMI events only, i.e. from what Asterisk says happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Mapping
+
+from ivr.errors import IvrError
+from ivr.harness import dtmf_script, sipp
+from ivr.harness.record import CallRecord, fill_from_events, find_linkedid_by_tag
+from ivr.settings import Settings
+from ivr.voice.ami import AmiClient
+
+SETTLE_S = 0.3  # events that trail the hangup (e.g. the robot half's own Hangup)
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    caller: str = "79991234567"
+    dnis: str = "100"
+    keys: str = ""
+    transport: str = "sipp"
+    caller_name: str = ""
+    delay_s: float = 2.0
+    hold_s: float = 6.0
+    speech: str = ""
+    timeout_s: float = 0.0  # 0 = delay + keys + hold + 30 s
+
+    def deadline_s(self) -> float:
+        return self.timeout_s or self.delay_s + dtmf_script.duration(dtmf_script.parse(self.keys)) + self.hold_s + 30
+
+
+async def place_call(settings: Settings, request: CallRequest) -> CallRecord:
+    steps = dtmf_script.parse(request.keys)
+    tag = f"ivrcall-{uuid.uuid4().hex[:12]}"
+    record = CallRecord(request.transport, request.caller, request.dnis, request.keys, tag)
+    events: list[Mapping[str, str]] = []
+    ami = AmiClient(settings.ami.bind if settings.ami.bind != "0.0.0.0" else "127.0.0.1",
+                    settings.ami.port, settings.ami.user, settings.ami.secret)
+    await ami.connect()
+    ended = asyncio.Event()
+    watch: dict[str, str] = {}
+
+    def on_event(ev: Mapping[str, str]) -> None:
+        events.append(ev)
+        if ev.get("Event") == "Hangup" and ev.get("Uniqueid") and ev.get("Uniqueid") == watch.get("ivr"):
+            ended.set()
+
+    ami.subscribe(on_event)
+    started = time.monotonic()
+    try:
+        if request.transport == "ami":
+            await _originate(ami, settings, request, steps, tag, watch)
+            ok = await _wait(ended, request.deadline_s())
+        elif request.transport == "sipp":
+            run = asyncio.create_task(sipp.run_sipp(sipp.SippCall(
+                target=f"{_local(settings.sip.bind)}:{settings.sip.port}", dnis=request.dnis,
+                caller=request.caller, caller_name=request.caller_name, call_tag=tag,
+                scenario=sipp.scenario_xml(steps, request.delay_s, request.hold_s),
+                timeout_s=request.deadline_s())))
+            result = await run
+            record.transport_result = {"sipp_exit_code": result.exit_code,
+                                       "hung_up_by_asterisk_during_script": result.only_early_bye}
+            if not result.ok and not result.only_early_bye:
+                record.errors.append(f"sipp exited {result.exit_code}: {result.errors_log.strip()[-800:]}")
+            found = find_linkedid_by_tag(events, f"{tag}-1")
+            if found:
+                watch["ivr"] = found[0]
+                ok = ended.is_set() or any(e.get("Event") == "Hangup" and e.get("Uniqueid") == found[0]
+                                           for e in events) or await _wait(ended, 5)
+            else:
+                ok = False
+                record.errors.append("Asterisk never saw the call (no channel carried its X-IVR-Call-Tag)")
+        else:
+            raise IvrError(f"unknown transport {request.transport!r}", hint="use sipp or ami")
+        await asyncio.sleep(SETTLE_S)
+        if not ok and watch.get("ivr"):
+            record.errors.append(f"the call did not end within {request.deadline_s():.0f} s")
+    finally:
+        ami.close()
+    record.duration_s = time.monotonic() - started
+    if watch.get("ivr"):
+        fill_from_events(record, events, watch["ivr"])
+    return record
+
+
+async def _originate(ami: AmiClient, settings: Settings, request: CallRequest,
+                     steps: tuple[dtmf_script.Step, ...], tag: str, watch: dict[str, str]) -> None:
+    robot_id, ivr_id = f"{tag}-robot", f"{tag}-ivr"
+    watch["ivr"] = ivr_id
+    variables = {
+        "ROBOT_DELAY": f"{request.delay_s:g}",
+        "ROBOT_HOLD": f"{request.hold_s:g}",
+        "ROBOT_KEYS": dtmf_script.as_senddtmf(steps),
+        "ROBOT_SPEECH": request.speech,
+        "__IVR_CALL_TAG": tag,
+    }
+    caller_id = f'"{request.caller_name}" <{request.caller}>' if request.caller_name else request.caller
+    await ami.action({
+        "Action": "Originate",
+        "Channel": f"Local/{request.dnis}@inbound-numbers/n",
+        "Context": "caller-robot", "Exten": "s", "Priority": "1",
+        "CallerID": caller_id,
+        "ChannelId": robot_id, "OtherChannelId": ivr_id,
+        "Timeout": str(int(request.deadline_s() * 1000)),
+        "Async": "true",
+        "Variable": ",".join(f"{k}={v}" for k, v in variables.items() if v),
+    })
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> bool:
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+        return True
+    except asyncio.TimeoutError:
+        return False
+
+
+def _local(bind: str) -> str:
+    return "127.0.0.1" if bind in ("0.0.0.0", "") else bind
+
+
+def place_call_sync(settings: Settings, request: CallRequest) -> CallRecord:
+    return asyncio.run(place_call(settings, request))

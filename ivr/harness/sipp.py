@@ -1,0 +1,217 @@
+"""SIPp as the caller: an INVITE over the demo trunk, RFC 2833 DTMF from Debian's pcaps.
+
+The scenario is generated from the DTMF script. Values a caller controls (number, display
+name, call tag) never go into the XML: they are passed with ``-key`` and SIP-escaped, so
+a test can send a hostile caller ID exactly as a real trunk would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivr.errors import IvrError
+from ivr.harness.dtmf_script import INTER_DIGIT_S, Pause, Press, Step
+
+PCAP_DIR = Path("/usr/share/sip-tester")
+PCAP_NAMES = {"*": "star", "#": "pound"}
+
+
+def pcap_for(digit: str) -> Path:
+    path = PCAP_DIR / f"dtmf_2833_{PCAP_NAMES.get(digit, digit)}.pcap"
+    if not path.exists():
+        raise IvrError(f"no RFC 2833 pcap for digit {digit!r} at {path}",
+                       hint="apt-get install sip-tester (it ships /usr/share/sip-tester/dtmf_2833_*.pcap)",
+                       error_id="no-dtmf-pcap")
+    return path
+
+
+def sip_display_name(name: str) -> str:
+    """A quoted-string display name (RFC 3261): quotes and backslashes escaped, no line breaks."""
+    clean = re.sub(r"[\x00-\x1f\x7f]", " ", name)
+    return '"' + clean.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+_HEAD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="ivr test call">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [caller_display] <sip:[caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: sip:[caller]@[local_ip]:[local_port]
+      Max-Forwards: 70
+      X-IVR-Call-Tag: [call_tag]-[call_number]
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=ivr 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+      a=sendrecv
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rtd="true"/>
+  <send>
+    <![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [caller_display] <sip:[caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Contact: sip:[caller]@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+"""
+
+_TAIL = """  <recv request="BYE" timeout="{hold_ms}" ontimeout="caller_bye"/>
+  <send next="done">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+    ]]>
+  </send>
+  <label id="caller_bye"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [caller_display] <sip:[caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Contact: sip:[caller]@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200" timeout="5000"/>
+  <label id="done"/>
+</scenario>
+"""
+
+
+def scenario_xml(steps: tuple[Step, ...], delay_s: float, hold_s: float) -> str:
+    """A UAC scenario: call, wait ``delay_s``, follow the DTMF script, then wait up to ``hold_s``
+    for Asterisk to hang up (the IVR's decision) before hanging up as the caller."""
+    body = [f'  <pause milliseconds="{int(delay_s * 1000)}"/>']
+    for i, step in enumerate(steps):
+        if isinstance(step, Press):
+            body.append(f'  <nop><action><exec play_pcap_audio="{pcap_for(step.digit)}"/></action></nop>')
+            if i < len(steps) - 1:  # after the last key, listen for the IVR's BYE at once
+                body.append(f'  <pause milliseconds="{int(INTER_DIGIT_S * 1000)}"/>')
+        elif isinstance(step, Pause):
+            body.append(f'  <pause milliseconds="{int(step.seconds * 1000)}"/>')
+    return _HEAD + "\n".join(body) + "\n" + _TAIL.format(hold_ms=int(hold_s * 1000))
+
+
+def free_port(kind: int = socket.SOCK_DGRAM, even_pair: bool = False) -> int:
+    """A free local port (an even one with its odd neighbour free too, for RTP/RTCP)."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if not even_pair:
+            return port
+        if port % 2 == 0 and port < 65000:
+            try:
+                with socket.socket(socket.AF_INET, kind) as a, socket.socket(socket.AF_INET, kind) as b:
+                    a.bind(("127.0.0.1", port))
+                    b.bind(("127.0.0.1", port + 1))
+                return port
+            except OSError:
+                continue
+    raise IvrError("no free local UDP port for SIPp", error_id="no-free-port")
+
+
+@dataclass(frozen=True)
+class SippRun:
+    exit_code: int
+    stdout: str
+    stderr: str
+    errors_log: str
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+    @property
+    def only_early_bye(self) -> bool:
+        """SIPp failed only because Asterisk hung up before the script ended (an IVR decision)."""
+        lines = [ln for ln in self.errors_log.splitlines() if "Aborting call" in ln]
+        return bool(lines) and all("unexpected BYE" in ln for ln in lines)
+
+
+@dataclass(frozen=True)
+class SippCall:
+    """Everything SIPp needs for one scenario run (``calls`` > 1 and ``rate`` make a load run)."""
+
+    target: str  # host:port of Asterisk's PJSIP
+    dnis: str
+    caller: str
+    caller_name: str
+    call_tag: str
+    scenario: str
+    calls: int = 1
+    rate: float = 1.0
+    max_concurrent: int = 1
+    timeout_s: float = 120.0
+
+
+async def run_sipp(call: SippCall) -> SippRun:
+    if shutil.which("sipp") is None:
+        raise IvrError("sipp is not installed", hint="apt-get install sip-tester", error_id="no-sipp")
+    if re.search(r"[\[\]\s]", call.caller) or "[" in call.call_tag:
+        raise IvrError(f"caller number {call.caller!r} cannot be sent by SIPp as a URI user",
+                       error_id="bad-caller")
+    with tempfile.TemporaryDirectory(prefix="ivr-sipp-") as tmp:
+        scen = Path(tmp) / "call.xml"
+        scen.write_text(call.scenario, encoding="iso-8859-1", errors="replace")
+        cmd = [
+            "sipp", call.target, "-sf", str(scen), "-s", call.dnis,
+            "-i", "127.0.0.1", "-p", str(free_port()),
+            "-mi", "127.0.0.1", "-mp", str(free_port(even_pair=True)),
+            "-m", str(call.calls), "-r", str(call.rate), "-l", str(call.max_concurrent),
+            "-key", "caller", call.caller,
+            "-key", "caller_display", sip_display_name(call.caller_name or call.caller),
+            "-key", "call_tag", call.call_tag,
+            "-nostdin", "-trace_err", "-timeout", f"{int(call.timeout_s)}s", "-timeout_error",
+        ]
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, cwd=tmp, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), call.timeout_s + 15)
+        except asyncio.TimeoutError:
+            proc.kill()
+            out, err = await proc.communicate()
+        errors = "\n".join(p.read_text(errors="replace") for p in Path(tmp).glob("*_errors.log"))
+        return SippRun(proc.returncode if proc.returncode is not None else -9,
+                       out.decode(errors="replace"), err.decode(errors="replace"), errors)

@@ -1,0 +1,165 @@
+"""Settings: ``config/ivr.toml`` plus ``IVR_<SECTION>_<KEY>`` environment overrides.
+
+One frozen value built once at start-up and passed to whoever needs it; nothing reads
+the environment behind the composition root's back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from ivr.errors import ConfigError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def project_dir(env: Mapping[str, str] | None = None) -> Path:
+    """The checkout holding ``config/``, ``dialplan/`` and ``sounds/`` (``IVR_HOME`` overrides)."""
+    env = os.environ if env is None else env
+    home = env.get("IVR_HOME")
+    return Path(home).resolve() if home else PACKAGE_DIR.parent
+
+
+@dataclass(frozen=True)
+class AsteriskSettings:
+    root: str = ""
+    cache_dir: str = ""
+    suite: str = "sid"
+    mirror: str = ""
+
+    def root_path(self) -> Path:
+        return Path(self.root) if self.root else Path("/var/lib/ivr/asterisk-root")
+
+    def cache_path(self, env: Mapping[str, str] | None = None) -> Path:
+        env = os.environ if env is None else env
+        if self.cache_dir:
+            return Path(self.cache_dir).expanduser()
+        if env.get("IVR_CACHE_DIR"):
+            return Path(env["IVR_CACHE_DIR"]).expanduser()
+        return Path("~/.cache/ivr").expanduser()
+
+
+@dataclass(frozen=True)
+class SipSettings:
+    bind: str = "127.0.0.1"
+    port: int = 5060
+    trunk_peer: str = "127.0.0.1"
+    agent_password: str = "demo-agent-password"
+
+
+@dataclass(frozen=True)
+class AmiSettings:
+    bind: str = "127.0.0.1"
+    port: int = 5038
+    user: str = "ivr"
+    secret: str = "demo-ami-secret"
+    permit: str = "127.0.0.1/255.255.255.255"
+
+
+@dataclass(frozen=True)
+class AriSettings:
+    bind: str = "127.0.0.1"
+    port: int = 8088
+    user: str = "ivr"
+    password: str = "demo-ari-secret"
+
+
+@dataclass(frozen=True)
+class AgiSettings:
+    host: str = "127.0.0.1"
+    port: int = 4573
+    read_timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    fallback: str = "support"
+
+
+@dataclass(frozen=True)
+class Settings:
+    asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
+    sip: SipSettings = field(default_factory=SipSettings)
+    ami: AmiSettings = field(default_factory=AmiSettings)
+    ari: AriSettings = field(default_factory=AriSettings)
+    agi: AgiSettings = field(default_factory=AgiSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    queues: QueueSettings = field(default_factory=QueueSettings)
+    home: Path = field(default_factory=project_dir)
+
+    def flat(self) -> dict[str, Any]:
+        """``section_key -> value``: the names config templates and env overrides use."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            section = getattr(self, f.name)
+            if dataclasses.is_dataclass(section):
+                for sub in dataclasses.fields(section):
+                    out[f"{f.name}_{sub.name}"] = getattr(section, sub.name)
+        return out
+
+
+def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read the TOML file (``IVR_CONFIG`` or ``config/ivr.toml``) and apply env overrides."""
+    env = os.environ if env is None else env
+    home = project_dir(env)
+    if path is None:
+        path = Path(env["IVR_CONFIG"]) if env.get("IVR_CONFIG") else home / "config" / "ivr.toml"
+    raw: dict[str, Any] = {}
+    if path.exists():
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}", hint="fix the TOML syntax") from None
+    sections: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        if f.name == "home":
+            continue
+        cls = f.default_factory  # type: ignore[misc]
+        values = dict(raw.get(f.name, {}))
+        known = {sub.name: sub for sub in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        for key in values:
+            if key not in known:
+                raise ConfigError(
+                    f"{path}: unknown setting [{f.name}] {key}",
+                    hint=f"known keys in [{f.name}]: {', '.join(sorted(known))}",
+                )
+        for name, sub in known.items():
+            env_name = f"IVR_{f.name}_{name}".upper()
+            if env_name in env:
+                values[name] = env[env_name]
+            if name in values:
+                values[name] = _coerce(values[name], sub.default, f"[{f.name}] {name}", env_name)
+        sections[f.name] = cls(**values)  # type: ignore[operator]
+    for key in raw:
+        if key not in sections:
+            raise ConfigError(f"{path}: unknown section [{key}]", hint=f"known: {', '.join(sorted(sections))}")
+    return Settings(home=home, **sections)
+
+
+def _coerce(value: Any, default: Any, where: str, env_name: str) -> Any:
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, str):
+                return value.strip().lower() in {"1", "true", "yes", "on"}
+            return bool(value)
+        if isinstance(default, int):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            f"setting {where} = {value!r} is not a {type(default).__name__}",
+            hint=f"fix it in the config file or in {env_name}",
+        ) from None

@@ -1,0 +1,101 @@
+"""A small AMI client on panoramisk: login with a deadline, typed failures, event fan-out.
+
+panoramisk retries a refused connection forever and reports a failed login only through a
+callback; here both become an :class:`AmiUnavailable` within ``connect_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Callable, Mapping
+
+from panoramisk import Manager
+
+from ivr.errors import IvrError
+
+log = logging.getLogger(__name__)
+
+Event = Mapping[str, str]
+Listener = Callable[[Event], None]
+
+
+class AmiUnavailable(IvrError):
+    error_id = "ami-unavailable"
+
+
+class AmiActionFailed(IvrError):
+    error_id = "ami-action-failed"
+
+
+class AmiClient:
+    def __init__(self, host: str, port: int, user: str, secret: str, *, connect_timeout: float = 5.0) -> None:
+        self.host, self.port, self.user, self._secret = host, port, user, secret
+        self.connect_timeout = connect_timeout
+        self._manager: Manager | None = None
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _dispatch(self, _manager: Manager, message: Any) -> None:
+        event = {str(k): str(v) for k, v in dict(message).items()}
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # noqa: BLE001 - one bad listener must not starve the others
+                log.exception("AMI listener failed on %s", event.get("Event"))
+
+    async def connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        logged_in: asyncio.Future[bool] = loop.create_future()
+
+        def on_login(_m: Manager) -> None:
+            if not logged_in.done():
+                logged_in.set_result(True)
+
+        manager = Manager(loop=loop, host=self.host, port=self.port, username=self.user, secret=self._secret,
+                          ping_delay=10, reconnect_timeout=1, on_login=on_login,
+                          on_connect=lambda _m: None, on_disconnect=lambda _m, _e: None)
+        manager.log.setLevel(logging.CRITICAL)  # refusals are reported once, below, not per retry
+        manager.register_event("*", self._dispatch)
+        manager.connect()
+        self._manager = manager
+        try:
+            await asyncio.wait_for(logged_in, self.connect_timeout)
+        except asyncio.TimeoutError:
+            authenticated = getattr(manager, "authenticated", None)
+            manager.close()
+            self._manager = None
+            if authenticated is False:
+                raise AmiUnavailable(f"AMI login as {self.user!r} on {self.host}:{self.port} was refused",
+                                     hint="check [ami] user/secret/permit in config/ivr.toml") from None
+            raise AmiUnavailable(f"no AMI on {self.host}:{self.port} within {self.connect_timeout:.0f} s",
+                                 hint="is Asterisk running? `ivr asterisk status`") from None
+
+    async def action(self, action: Mapping[str, str], timeout: float = 10.0) -> Mapping[str, str]:
+        if self._manager is None:
+            raise AmiUnavailable("AMI is not connected")
+        try:
+            response = await asyncio.wait_for(self._manager.send_action(dict(action)), timeout)
+        except asyncio.TimeoutError:
+            raise AmiActionFailed(f"AMI {action.get('Action')} got no response within {timeout:.0f} s") from None
+        if isinstance(response, list):
+            response = response[0]
+        result = {str(k): str(v) for k, v in dict(response).items()}
+        if result.get("Response", "").lower() == "error":
+            raise AmiActionFailed(f"AMI {action.get('Action')} failed: {result.get('Message', '')}")
+        return result
+
+    def close(self) -> None:
+        if self._manager is not None:
+            self._manager.close()
+            self._manager = None
+
+    async def __aenter__(self) -> "AmiClient":
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self.close()

@@ -1,0 +1,32 @@
+"""Every channel variable shared between the dialplan (``dialplan/*.conf``) and the controller.
+
+One module, so the dialplan and the code cannot drift apart silently: a test reads the
+dialplan and checks that each ``IVR_*`` name it uses is declared here.
+"""
+
+from __future__ import annotations
+
+# Set by the dialplan before the controller runs
+DNIS = "IVR_DNIS"                  # the dialled number, inherited by every leg of the call
+CALL_TAG = "IVR_CALL_TAG"          # correlation id from the X-IVR-Call-Tag SIP header (optional)
+FALLBACK_QUEUE = "IVR_FALLBACK_QUEUE"  # global: where calls go when the controller fails
+AGI_URL = "IVR_AGI_URL"            # global: agi://host:port of the controller
+
+# The controller's decision, read by the dialplan after AGI() returns
+RESULT = "IVR_RESULT"              # "queue" | "hangup"; anything else means fallback
+QUEUE = "IVR_QUEUE"
+QUEUE_PRIORITY = "IVR_QUEUE_PRIORITY"
+QUEUE_TIMEOUT = "IVR_QUEUE_TIMEOUT"
+ROUTE_REASON = "IVR_ROUTE_REASON"
+CONTEXT_TOKEN = "IVR_CONTEXT_TOKEN"
+HANGUP_CAUSE = "IVR_HANGUP_CAUSE"
+FALLBACK = "IVR_FALLBACK"          # why the call went to the fallback queue
+DIGIT = "IVR_DIGIT"                # the minimal flow's one digit (and the dialplan self-test's)
+
+RESULT_QUEUE = "queue"
+RESULT_HANGUP = "hangup"
+
+ALL = frozenset({
+    DNIS, CALL_TAG, FALLBACK_QUEUE, AGI_URL, RESULT, QUEUE, QUEUE_PRIORITY, QUEUE_TIMEOUT,
+    ROUTE_REASON, CONTEXT_TOKEN, HANGUP_CAUSE, FALLBACK, DIGIT,
+})

@@ -1,0 +1,59 @@
+"""The FastAGI call handler: runs a flow on one call and always leaves a decision behind.
+
+Whatever happens inside the flow, the dialplan finds either a decision (``IVR_RESULT``) or
+a reason for the fallback queue (``IVR_FALLBACK``): an exception is logged with the call's
+id and the caller goes to the fallback route, never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Awaitable, Callable
+
+from ivr.voice import channel_vars as cv
+from ivr.voice.fastagi import AgiChannel, AgiError, AgiHangup
+
+log = logging.getLogger(__name__)
+
+Flow = Callable[[AgiChannel], Awaitable[None]]
+
+
+class CallController:
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+
+    async def __call__(self, channel: AgiChannel) -> None:
+        call_id = channel.request.uniqueid
+        log.info("call %s from %r to %r", call_id, channel.request.caller_number, channel.request.arg(1))
+        try:
+            await self.flow(channel)
+        except AgiHangup as exc:
+            log.info("call %s: caller hung up (%s)", call_id, exc)
+        except Exception as exc:  # noqa: BLE001 - the caller must reach someone whatever broke
+            log.exception("call %s: flow failed, sending the caller to the fallback queue", call_id)
+            await _fallback(channel, "controller-error", exc)
+
+
+async def _fallback(channel: AgiChannel, reason: str, exc: Exception) -> None:
+    try:
+        await channel.set_variable(cv.FALLBACK, reason)
+        await channel.set_variable(cv.RESULT, "")
+    except AgiError:
+        # The socket is gone too: the dialplan still falls back, on its own (no decision).
+        log.warning("call %s: could not record the fallback reason (%s)", channel.request.uniqueid, exc)
+
+
+async def minimal_flow(channel: AgiChannel) -> None:
+    """Issue-2 proof of the loop: answer, play a sound, read one digit, set a variable.
+
+    0 asks for an operator (the default queue); any other digit or none ends the call.
+    """
+    await channel.answer()
+    digits, _timed_out = await channel.get_data("beep", timeout_ms=5000, max_digits=1)
+    await channel.set_variable(cv.DIGIT, digits)
+    if digits == "0":
+        await channel.set_variable(cv.QUEUE, "support")
+        await channel.set_variable(cv.ROUTE_REASON, "caller pressed 0 for an operator")
+        await channel.set_variable(cv.RESULT, cv.RESULT_QUEUE)
+    else:
+        await channel.set_variable(cv.RESULT, cv.RESULT_HANGUP)
