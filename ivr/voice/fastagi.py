@@ -166,7 +166,7 @@ class AgiChannel:
                     raise AgiError(f"AGI usage error for {verb}")
                 break
         except asyncio.TimeoutError:
-            raise AgiTimeout(f"no answer to {verb} within {timeout or self.read_timeout:.0f} s") from None
+            raise AgiTimeout(f"no answer to {verb} within {timeout or self.read_timeout:g} s") from None
         except (ConnectionError, OSError) as exc:
             self.hung_up = True
             raise AgiHangup(f"AGI socket failed: {exc}") from None

@@ -1,0 +1,96 @@
+"""SIPp at a fixed call rate through the minimal controller flow vs the same flow in pure dialplan.
+
+Both flows answer, play a beep, read one digit and hang up. The baseline (number 90000)
+runs in Asterisk's dialplan alone; the controller flow (number 100) goes over FastAGI to
+`ivr serve`. Both run in the same process run, alternating, so the machine's noise hits
+both. Reports completed calls/s for each, their ratio, and the controller's CPU per call.
+
+Usage (as root, Asterisk up):  .venv/bin/python bench/bench_sipp_flows.py --calls 200 --rate 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from ivr.harness import dtmf_script, sipp
+from ivr.settings import load_settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def successful_calls(stdout: str) -> tuple[int, int]:
+    ok = re.findall(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)", stdout)
+    failed = re.findall(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", stdout)
+    return (int(ok[-1]) if ok else 0, int(failed[-1]) if failed else 0)
+
+
+async def run_flow(settings, dnis: str, calls: int, rate: float, limit: int) -> dict[str, float]:
+    scenario = sipp.scenario_xml(dtmf_script.parse("1"), delay_s=0.6, hold_s=8)
+    started = time.monotonic()
+    result = await sipp.run_sipp(sipp.SippCall(
+        target=f"127.0.0.1:{settings.sip.port}", dnis=dnis, caller="79990000000", caller_name="bench",
+        call_tag=f"bench-{dnis}", scenario=scenario, calls=calls, rate=rate, max_concurrent=limit,
+        timeout_s=calls / rate + 60))
+    wall = time.monotonic() - started
+    ok, failed = successful_calls(result.stdout)
+    return {"ok": ok, "failed": failed, "wall_s": wall, "cps": ok / wall}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--rate", type=float, default=40.0)
+    parser.add_argument("--limit", type=int, default=200, help="max concurrent calls")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    settings = load_settings()
+
+    log = open("/tmp/ivr-bench-serve.log", "ab")
+    serve = subprocess.Popen([sys.executable, "-m", "ivr", "serve"], stdout=log, stderr=log, cwd=REPO)
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://{settings.http.host}:{settings.http.port}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        results: dict[str, list[dict[str, float]]] = {"dialplan": [], "controller": []}
+        cpu_used = 0.0
+        for _ in range(args.rounds):
+            results["dialplan"].append(asyncio.run(run_flow(settings, "90000", args.calls, args.rate, args.limit)))
+            before = cpu_seconds(serve.pid)
+            results["controller"].append(asyncio.run(run_flow(settings, "100", args.calls, args.rate, args.limit)))
+            cpu_used += cpu_seconds(serve.pid) - before
+    finally:
+        serve.terminate()
+        serve.wait(20)
+
+    base = statistics.mean(r["cps"] for r in results["dialplan"])
+    ctl = statistics.mean(r["cps"] for r in results["controller"])
+    ctl_ok = sum(r["ok"] for r in results["controller"])
+    print(f"offered: {args.calls} calls at {args.rate:g} calls/s, {args.rounds} rounds per flow, alternating")
+    for name, runs in results.items():
+        print(f"{name:10s} completed calls/s: {statistics.mean(r['cps'] for r in runs):7.2f}  "
+              f"ok {sum(r['ok'] for r in runs)}  failed {sum(r['failed'] for r in runs)}")
+    print(f"ratio controller/dialplan: {ctl / base:.3f}")
+    if ctl_ok:
+        print(f"controller CPU per call: {1000 * cpu_used / ctl_ok:.2f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

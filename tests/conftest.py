@@ -1,0 +1,119 @@
+"""Shared fixtures: settings, the real local Asterisk, a controller process, and place_call.
+
+Tests marked ``asterisk`` run against the real Asterisk root. Without root privileges they
+are skipped on a developer's machine, but in CI (CI=true) a missing Asterisk is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from ivr.harness.calls import CallRequest, place_call_sync
+from ivr.harness.record import CallRecord
+from ivr.settings import Settings, load_settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def asterisk(settings: Settings) -> Iterator[Settings]:
+    """A running local Asterisk (brought up once per session; `up` is idempotent)."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("the Asterisk tests need root in CI")
+        pytest.skip("the local Asterisk root needs root privileges")
+    from ivr.runtime.local_asterisk import LocalAsterisk
+
+    LocalAsterisk(settings).up()
+    yield settings
+
+
+@dataclass
+class ControllerProcess:
+    """``ivr serve`` as a real process, so a test can kill it like a crash would."""
+
+    settings: Settings
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    def start(self) -> None:
+        from ivr.runtime.ports import PortNeed, require_free
+
+        # A stray controller would answer our health checks and take our calls.
+        require_free([PortNeed(self.settings.agi.port, "tcp", self.settings.agi.host, "FastAGI"),
+                      PortNeed(self.settings.http.port, "tcp", self.settings.http.host, "controller HTTP")])
+        self.log_path = Path(os.environ.get("IVR_TEST_LOG_DIR", "/tmp")) / f"ivr-serve-{os.getpid()}.log"
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "ivr", "serve"], stdout=log, stderr=log,
+                                     env={**os.environ, **self.env}, cwd=REPO)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ivr serve exited {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.health_url, timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("ivr serve did not become healthy within 15 s")
+
+    @property
+    def health_url(self) -> str:
+        return f"http://{self.settings.http.host}:{self.settings.http.port}/healthz"
+
+    def health(self) -> dict[str, object]:
+        import json
+
+        with urllib.request.urlopen(self.health_url, timeout=2) as resp:
+            return dict(json.loads(resp.read()))
+
+    def kill(self) -> None:
+        """SIGKILL: the controller dies the way a crash or the OOM killer would kill it."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> int | None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode if self.proc else None
+
+
+@pytest.fixture
+def controller(asterisk: Settings) -> Iterator[ControllerProcess]:
+    proc = ControllerProcess(asterisk)
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def place_call(asterisk: Settings) -> Callable[..., CallRecord]:
+    """``place_call(keys="1", dnis="100", transport="sipp", ...)`` -> the call's record."""
+
+    def _place(**kwargs: object) -> CallRecord:
+        return place_call_sync(asterisk, CallRequest(**kwargs))  # type: ignore[arg-type]
+
+    return _place

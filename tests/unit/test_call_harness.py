@@ -1,0 +1,77 @@
+"""The call harness's pure parts: DTMF scripts, SIPp scenarios, records from AMI events."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from ivr.errors import IvrError
+from ivr.harness import dtmf_script
+from ivr.harness.record import CallRecord, fill_from_events, find_linkedid_by_tag
+from ivr.harness.sipp import scenario_xml, sip_display_name
+
+
+def test_script_with_pauses_keeps_the_digits_in_order():
+    steps = dtmf_script.parse("1w2,#")
+
+    assert dtmf_script.digits_of(steps) == "12#"
+    assert dtmf_script.as_senddtmf(steps) == "1w2ww#"
+
+
+def test_script_with_a_letter_is_refused_with_its_position():
+    with pytest.raises(IvrError, match=r"'x' at position 2"):
+        dtmf_script.parse("1x")
+
+
+def test_scenario_is_well_formed_xml_with_one_pcap_per_key():
+    xml = scenario_xml(dtmf_script.parse("1*#"), delay_s=1, hold_s=3)
+    root = ET.fromstring(xml.split("\n", 2)[2])  # past the XML declaration and DOCTYPE
+
+    pcaps = [e.get("play_pcap_audio") for e in root.iter("exec")]
+    assert pcaps == ["/usr/share/sip-tester/dtmf_2833_1.pcap", "/usr/share/sip-tester/dtmf_2833_star.pcap",
+                     "/usr/share/sip-tester/dtmf_2833_pound.pcap"]
+
+
+def test_hostile_display_name_is_one_quoted_string():
+    assert sip_display_name('Bob "; EXEC System\r\n') == '"Bob \\"; EXEC System  "'
+
+
+EVENTS = [
+    {"Event": "Newchannel", "Uniqueid": "1.1", "Linkedid": "1.1", "Channel": "PJSIP/demo-trunk-1"},
+    {"Event": "VarSet", "Uniqueid": "1.1", "Linkedid": "1.1", "Variable": "__IVR_CALL_TAG", "Value": "t-1"},
+    {"Event": "Newstate", "Uniqueid": "1.1", "ChannelStateDesc": "Up"},
+    {"Event": "DTMFEnd", "Uniqueid": "1.1", "Direction": "Received", "Digit": "0"},
+    {"Event": "DTMFEnd", "Uniqueid": "1.1", "Direction": "Sent", "Digit": "9"},
+    {"Event": "VarSet", "Uniqueid": "1.1", "Variable": "QUEUE_PRIO", "Value": "10"},
+    {"Event": "VarSet", "Uniqueid": "1.1", "Variable": "SOMETHING_ELSE", "Value": "x"},
+    {"Event": "QueueCallerJoin", "Uniqueid": "1.1", "Queue": "vip", "Position": "1"},
+    {"Event": "AgentCalled", "Uniqueid": "2.1", "Linkedid": "1.1", "Interface": "PJSIP/agent1"},
+    {"Event": "AgentCalled", "Uniqueid": "9.9", "Linkedid": "9.9", "Interface": "PJSIP/agent2"},
+    {"Event": "Hangup", "Uniqueid": "1.1", "Cause": "16", "Cause-txt": "Normal Clearing"},
+]
+
+
+def test_call_is_found_by_its_tag():
+    assert find_linkedid_by_tag(EVENTS, "t-1") == ("1.1", "1.1")
+
+
+def test_record_holds_what_asterisk_reported_for_that_call_only():
+    record = CallRecord("sipp", "7999", "100", "0", "t")
+    fill_from_events(record, EVENTS, "1.1")
+
+    assert record.answered
+    assert record.digits == "0"
+    assert record.queue is not None and (record.queue.name, record.queue.priority) == ("vip", 10)
+    assert record.agents_called == ["PJSIP/agent1"]
+    assert record.variables == {"IVR_CALL_TAG": "t-1", "QUEUE_PRIO": "10"}
+    assert (record.hangup_cause, record.hangup_text) == (16, "Normal Clearing")
+
+
+def test_json_shape_is_versioned_and_stable():
+    data = CallRecord("ami", "7999", "100", "", "t").to_json()
+
+    assert list(data) == ["version", "transport", "from", "to", "keys", "call_tag", "answered", "channel",
+                          "uniqueid", "linkedid", "digits", "queue", "agents_called", "variables", "hangup",
+                          "duration_s", "transport_result", "errors"]
+    assert data["version"] == 1

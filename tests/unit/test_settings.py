@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ivr.errors import ConfigError
+from ivr.runtime.rootfs import host_debian_mirror
+from ivr.settings import load_settings
+
+
+def test_embedded_defaults_listen_on_loopback_only():
+    s = load_settings(env={})
+
+    assert {s.sip.bind, s.ami.bind, s.ari.bind, s.agi.host, s.http.host} == {"127.0.0.1"}
+    assert (s.sip.port, s.ami.port, s.ari.port, s.agi.port, s.http.port) == (5060, 5038, 8088, 4573, 8080)
+
+
+def test_environment_overrides_the_file():
+    assert load_settings(env={"IVR_AMI_SECRET": "s3cret"}).ami.secret == "s3cret"
+
+
+def test_a_non_number_port_is_a_clear_error():
+    with pytest.raises(ConfigError, match=r"setting \[ami\] port = 'abc' is not a int"):
+        load_settings(env={"IVR_AMI_PORT": "abc"})
+
+
+def test_unknown_key_in_the_file_is_named(tmp_path):
+    cfg = tmp_path / "ivr.toml"
+    cfg.write_text("[ami]\nprot = 1\n")
+
+    with pytest.raises(ConfigError, match=r"unknown setting \[ami\] prot"):
+        load_settings(cfg, env={})
+
+
+def test_mirror_is_read_from_deb822_sources(tmp_path):
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d/debian.sources").write_text(
+        "Types: deb\nURIs: http://mirror.example/debian-security\n\nTypes: deb\nURIs: http://mirror.example/debian\n")
+
+    assert host_debian_mirror(tmp_path) == "http://mirror.example/debian"
+
+
+def test_mirror_is_read_from_one_line_sources(tmp_path):
+    (tmp_path / "sources.list").write_text("deb [arch=amd64] http://mirror.example/debian/ bookworm main\n")
+
+    assert host_debian_mirror(tmp_path) == "http://mirror.example/debian"
+
+
+def test_no_mirror_is_an_error_with_a_hint(tmp_path):
+    with pytest.raises(Exception) as err:
+        host_debian_mirror(tmp_path)
+    assert "IVR_ASTERISK_MIRROR" in err.value.hint  # type: ignore[attr-defined]
