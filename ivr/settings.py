@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ivr.errors import ConfigError
 
@@ -125,7 +126,7 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
     for f in dataclasses.fields(Settings):
         if f.name == "home":
             continue
-        cls = f.default_factory  # type: ignore[misc]
+        cls = f.default_factory
         values = dict(raw.get(f.name, {}))
         known = {sub.name: sub for sub in dataclasses.fields(cls)}  # type: ignore[arg-type]
         for key in values:

@@ -5,7 +5,7 @@ The USSD and SMS gateway, the agent context API and metrics mount here in later 
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
 

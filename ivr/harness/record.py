@@ -5,8 +5,9 @@ The shape is documented in docs/call-record.md; change it only with its ``versio
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 RECORD_VERSION = 1
 # Variables worth showing: ours, and the dialplan applications' own outcome variables.

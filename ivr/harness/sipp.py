@@ -209,7 +209,7 @@ async def run_sipp(call: SippCall) -> SippRun:
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         try:
             out, err = await asyncio.wait_for(proc.communicate(), call.timeout_s + 15)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             proc.kill()
             out, err = await proc.communicate()
         errors = "\n".join(p.read_text(errors="replace") for p in Path(tmp).glob("*_errors.log"))

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ivr.errors import ConfigError
 from ivr.settings import Settings
@@ -29,7 +30,7 @@ class ConfigSources:
     dialplan: Path
 
     @classmethod
-    def of(cls, settings: Settings) -> "ConfigSources":
+    def of(cls, settings: Settings) -> ConfigSources:
         return cls(asterisk=settings.home / "config" / "asterisk", dialplan=settings.home / "dialplan")
 
 

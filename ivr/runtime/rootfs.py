@@ -14,9 +14,9 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from ivr.errors import IvrError
 from ivr.runtime import mounts
@@ -57,9 +57,9 @@ def host_debian_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
         except OSError:
             continue
         if path.suffix == ".sources":
-            candidates += re.findall(r"^URIs:\s*(\S+)", text, flags=re.M)
+            candidates += re.findall(r"^URIs:\s*(\S+)", text, flags=re.MULTILINE)
         else:
-            candidates += re.findall(r"^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)", text, flags=re.M)
+            candidates += re.findall(r"^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)", text, flags=re.MULTILINE)
     for uri in candidates:
         if uri.rstrip("/").endswith("/debian") and "security" not in uri:
             return uri.rstrip("/")

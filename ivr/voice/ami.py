@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from panoramisk import Manager
 
@@ -44,7 +45,7 @@ class AmiClient:
         for listener in list(self._listeners):
             try:
                 listener(event)
-            except Exception:  # noqa: BLE001 - one bad listener must not starve the others
+            except Exception:
                 log.exception("AMI listener failed on %s", event.get("Event"))
 
     async def connect(self) -> None:
@@ -64,7 +65,7 @@ class AmiClient:
         self._manager = manager
         try:
             await asyncio.wait_for(logged_in, self.connect_timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             authenticated = getattr(manager, "authenticated", None)
             manager.close()
             self._manager = None
@@ -79,7 +80,7 @@ class AmiClient:
             raise AmiUnavailable("AMI is not connected")
         try:
             response = await asyncio.wait_for(self._manager.send_action(dict(action)), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AmiActionFailed(f"AMI {action.get('Action')} got no response within {timeout:.0f} s") from None
         if isinstance(response, list):
             response = response[0]
@@ -93,7 +94,7 @@ class AmiClient:
             self._manager.close()
             self._manager = None
 
-    async def __aenter__(self) -> "AmiClient":
+    async def __aenter__(self) -> AmiClient:
         await self.connect()
         return self
 

@@ -8,7 +8,7 @@ id and the caller goes to the fallback route, never dropped.
 from __future__ import annotations
 
 import logging
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from ivr.voice import channel_vars as cv
 from ivr.voice.fastagi import AgiChannel, AgiError, AgiHangup
@@ -29,7 +29,7 @@ class CallController:
             await self.flow(channel)
         except AgiHangup as exc:
             log.info("call %s: caller hung up (%s)", call_id, exc)
-        except Exception as exc:  # noqa: BLE001 - the caller must reach someone whatever broke
+        except Exception as exc:
             log.exception("call %s: flow failed, sending the caller to the fallback queue", call_id)
             await _fallback(channel, "controller-error", exc)
 

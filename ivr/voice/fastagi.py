@@ -12,8 +12,8 @@ import asyncio
 import inspect
 import logging
 import re
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Mapping
 
 from panoramisk.fast_agi import Application
 
@@ -165,7 +165,7 @@ class AgiChannel:
                             "utf-8", errors="replace").rstrip("\r\n")
                     raise AgiError(f"AGI usage error for {verb}")
                 break
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AgiTimeout(f"no answer to {verb} within {timeout or self.read_timeout:g} s") from None
         except (ConnectionError, OSError) as exc:
             self.hung_up = True
@@ -230,7 +230,7 @@ class AgiChannel:
 Handler = Callable[[AgiChannel], Awaitable[None]]
 
 
-class FastAgiServer(Application):  # type: ignore[misc]
+class FastAgiServer(Application):
     """panoramisk's route table with a hardened connection handler."""
 
     def __init__(self, read_timeout: float = DEFAULT_READ_TIMEOUT_S) -> None:
@@ -240,7 +240,7 @@ class FastAgiServer(Application):  # type: ignore[misc]
 
     def add_route(self, path: str, endpoint: Handler) -> None:
         is_async = inspect.iscoroutinefunction(endpoint) or inspect.iscoroutinefunction(
-            getattr(endpoint, "__call__", None))
+            type(endpoint).__call__)
         if not is_async:
             # panoramisk would wrap it with asyncio.coroutine, which Python 3.11 removed
             raise TypeError(f"FastAGI route {path!r} needs an async def handler")
@@ -251,13 +251,12 @@ class FastAgiServer(Application):  # type: ignore[misc]
     async def handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         if task is not None:
-            self.live.add(task)  # type: ignore[arg-type]
+            self.live.add(task)
         peer = writer.get_extra_info("peername")
         try:
             try:
                 block = await asyncio.wait_for(reader.readuntil(b"\n\n"), HEADER_TIMEOUT_S)
-            except (asyncio.TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                    ConnectionError) as exc:
+            except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError) as exc:
                 log.warning("FastAGI connection from %s sent no complete header block: %s", peer, exc)
                 return
             if len(block) > MAX_HEADER_BYTES:
@@ -275,5 +274,5 @@ class FastAgiServer(Application):  # type: ignore[misc]
                 log.exception("FastAGI route %r failed (call %s)", request.script, request.uniqueid)
         finally:
             if task is not None:
-                self.live.discard(task)  # type: ignore[arg-type]
+                self.live.discard(task)
             writer.close()

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
@@ -96,10 +95,9 @@ def test_a_half_built_root_is_replaced_by_a_complete_one(asterisk, tmp_path):
 def test_port_in_use_names_the_port_and_the_process(asterisk):
     local = LocalAsterisk(asterisk)
     local.down()
-    holder = subprocess.Popen([sys.executable, "-c",
-                               "import socket,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, "
-                               "socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', %d)); s.listen(); time.sleep(60)"
-                               % asterisk.ami.port])
+    squatter = ("import socket, time; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+                f"s.bind(('127.0.0.1', {asterisk.ami.port})); s.listen(); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", squatter])
     try:
         time.sleep(0.5)
         result = ivr("asterisk", "up")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from ivr.errors import ConfigError
-from ivr.runtime.render import ConfigSources, render_config, render_text
+from ivr.runtime.render import render_config, render_text
 from ivr.settings import load_settings
 from ivr.voice import channel_vars
 
@@ -46,7 +45,7 @@ def test_rendering_replaces_stale_files_from_an_earlier_run(tmp_path):
 
 def test_every_dialplan_include_exists():
     ext = (REPO / "config/asterisk/extensions.conf").read_text()
-    includes = re.findall(r'^#include "dialplan/([^"]+)"', ext, re.M)
+    includes = re.findall(r'^#include "dialplan/([^"]+)"', ext, re.MULTILINE)
 
     assert includes
     assert sorted(includes) == sorted(p.name for p in (REPO / "dialplan").glob("*.conf"))
@@ -71,4 +70,4 @@ def test_every_declared_channel_variable_is_used_by_the_dialplan():
 def test_modules_conf_loads_nothing_implicitly():
     text = (REPO / "config/asterisk/modules.conf").read_text()
 
-    assert re.search(r"^autoload = no$", text, re.M)
+    assert re.search(r"^autoload = no$", text, re.MULTILINE)

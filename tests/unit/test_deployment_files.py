@@ -62,6 +62,6 @@ def test_docker_asterisk_comes_from_the_same_debian_packages_as_the_local_root()
     from ivr.runtime.rootfs import PACKAGES
 
     text = (DOCKER / "Dockerfile").read_text()
-    assert re.search(r"^FROM debian:sid", text, re.M)
+    assert re.search(r"^FROM debian:sid", text, re.MULTILINE)
     for package in PACKAGES:
         assert package in text
