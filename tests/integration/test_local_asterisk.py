@@ -109,3 +109,19 @@ def test_port_in_use_names_the_port_and_the_process(asterisk):
         holder.kill()
         holder.wait()
         local.up()
+
+
+def test_unreachable_mirror_fails_with_the_step_and_what_to_do(tmp_path):
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("debootstrap needs root")
+    spec = rootfs.RootSpec("sid", "http://127.0.0.1:9/debian")
+
+    with pytest.raises(rootfs.IvrError) as err:
+        rootfs.ensure_root(tmp_path / "root", spec, tmp_path / "cache", log=lambda _m: None)
+
+    assert err.value.error_id == "debootstrap-failed"
+    assert err.value.message.startswith("debootstrap failed while retrieving")
+    assert "check the network and the mirror" in err.value.hint
+    assert not (tmp_path / "root").exists() and not (tmp_path / "root.building").exists()
