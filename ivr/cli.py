@@ -70,6 +70,80 @@ def cmd_call(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if record.answered else 1
 
 
+# ----------------------------------------------------------------------------- menus
+def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr.composition import core_sound_dirs, menu_paths
+    from ivr.flow.validate import validate
+
+    default_menus, default_numbers = menu_paths(settings)
+    paths = [Path(p) for p in args.paths] or [default_menus]
+    numbers = Path(args.numbers) if args.numbers else (default_numbers if not args.paths else None)
+    problems = validate(paths, numbers=numbers, sound_dirs=[settings.home / "sounds"],
+                        extra_sound_dirs=core_sound_dirs(settings))
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"ok: {', '.join(str(p) for p in paths)}" + (f" with {numbers}" if numbers else ""))
+    return 0
+
+
+def _load_tree_or_exit(settings: Settings, menus: str | None = None, numbers: str | None = None):  # noqa: ANN202
+    from ivr.composition import load_menu_tree
+    from ivr.flow.errors import TreeInvalid
+
+    try:
+        return load_menu_tree(settings, Path(menus) if menus else None, Path(numbers) if numbers else None)
+    except TreeInvalid as exc:
+        raise IvrError(str(exc), hint="run `ivr validate` for the full list", error_id="tree-invalid") from None
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr.flow.simulate import simulate
+
+    tree = _load_tree_or_exit(settings, args.menus, args.numbers)
+    keys = [k.strip() for k in args.keys.split(",")] if args.keys else []
+    context = {"caller": {"number": args.caller}, "dnis": args.to}
+    result = simulate(tree, context, keys, channel=args.channel, dnis=args.to, language=args.lang)
+    print(result.to_json() if args.json else result.to_text())
+    return 0
+
+
+def cmd_reload(args: argparse.Namespace, settings: Settings) -> int:
+    import urllib.error
+    import urllib.request
+
+    url = f"http://{settings.http.host}:{settings.http.port}/admin/reload"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=30) as resp:
+            body = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        body = json.loads(exc.read() or b"{}")
+    except OSError as exc:
+        raise IvrError(f"no controller answers at {url}: {exc}", hint="is `ivr serve` running?") from None
+    if body.get("ok"):
+        print(f"reloaded: tree version {body['version']}, generation {body['generation']}")
+        return 0
+    for problem in body.get("problems", []):
+        print(problem)
+    print(f"not reloaded: version {body.get('version')} stays live", file=sys.stderr)
+    return 1
+
+
+def cmd_sounds(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr.voice.prompt_files import PromptFiles
+    from ivr.voice.sound_build import build_sounds
+
+    tree = _load_tree_or_exit(settings)
+    files = PromptFiles(settings.home / "sounds", settings.prompts.asterisk_dir)
+    report = build_sounds(tree, files, tuple(args.lang or ()))
+    print(f"sounds: {report.generated} generated, {report.cached} already built, {report.recorded} recorded "
+          f"(recorded files win), {report.dynamic} caller-specific prompts are made on first use "
+          f"-> {files.synthesiser.out_dir}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ivr", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -101,6 +175,30 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--speech", default="", help="(ami) sound file played as the caller's speech")
     call.add_argument("--json", action="store_true", help="print one JSON object (see docs/call-record.md)")
     call.set_defaults(func=cmd_call)
+
+    val = sub.add_parser("validate", help="check menu files; one `path:line:col: message` line per problem")
+    val.add_argument("paths", nargs="*", help="menu files or directories (default: [menus] dir)")
+    val.add_argument("--numbers", help="the dialled-number map (default: [menus] numbers)")
+    val.set_defaults(func=cmd_validate)
+
+    sim = sub.add_parser("simulate", help="walk the menu tree as a caller would, without Asterisk")
+    sim.add_argument("--from", dest="caller", default="79991234567")
+    sim.add_argument("--to", default="100", help="dialled number (DNIS) or USSD code")
+    sim.add_argument("--keys", default="", help='inputs, comma-separated: "1,2,#"; empty = timeout, H = hang up')
+    sim.add_argument("--channel", choices=("voice", "ussd", "sms"), default="voice")
+    sim.add_argument("--lang", help="force a language instead of the customer's")
+    sim.add_argument("--menus", help="another menu directory (default: [menus] dir)")
+    sim.add_argument("--numbers", help="another dialled-number map")
+    sim.add_argument("--json", action="store_true")
+    sim.set_defaults(func=cmd_simulate)
+
+    rel = sub.add_parser("reload", help="ask the running controller to reload the menu tree")
+    rel.set_defaults(func=cmd_reload)
+
+    snd = sub.add_parser("sounds", help="`ivr sounds build`: render text prompts to audio (espeak-ng, sox)")
+    snd.add_argument("action", choices=("build",))
+    snd.add_argument("--lang", action="append", help="only this language (repeatable)")
+    snd.set_defaults(func=cmd_sounds)
     return parser
 
 

@@ -1,8 +1,10 @@
-"""The composition root of ``ivr serve``: builds the adapters, wires them, runs them.
+"""``ivr serve``: run what the composition root built, in the foreground.
 
-FastAGI (for Asterisk) and HTTP (gateway, agent API, metrics, health) in one process, in
-the foreground, logging to stderr. SIGTERM or SIGINT stops accepting new calls, lets live
-calls finish for up to ``DRAIN_TIMEOUT_S``, then exits 0.
+FastAGI (for Asterisk) and HTTP (gateway, agent API, metrics, health, admin reload) in one
+process, logging to stderr. SIGHUP, ``ivr reload`` (POST /admin/reload) or a change to a
+watched menu file reloads the tree; a tree that fails validation is refused and the live
+one kept. SIGTERM or SIGINT stops accepting new calls, lets live calls finish for up to
+``DRAIN_TIMEOUT_S``, then exits 0.
 """
 
 from __future__ import annotations
@@ -14,21 +16,50 @@ import time
 
 from aiohttp import web
 
+from ivr.composition import build_controller
 from ivr.errors import IvrError
+from ivr.flow.errors import TreeInvalid
+from ivr.flow.store import ReloadResult, TreeStore
 from ivr.gateway.http import build_app
 from ivr.settings import Settings
-from ivr.voice.controller import CallController, minimal_flow
 from ivr.voice.fastagi import FastAgiServer
 
 DRAIN_TIMEOUT_S = 10.0
 log = logging.getLogger("ivr.serve")
 
 
+def reload_tree(trees: TreeStore, why: str) -> ReloadResult:
+    result = trees.reload()
+    if result.ok:
+        log.info("menu tree reloaded (%s): version %s, generation %d", why, result.version, result.generation)
+    else:
+        log.error("menu tree NOT reloaded (%s): %d problem(s); version %s stays live:\n%s", why,
+                  len(result.problems), result.version, "\n".join(str(p) for p in result.problems))
+    return result
+
+
+async def watch_menus(trees: TreeStore, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            if trees.changed_on_disk():
+                reload_tree(trees, "files changed")
+        except Exception:  # noqa: BLE001 - the watcher must outlive any one bad reload
+            log.exception("menu watcher failed; next check in %.0f s", interval)
+
+
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
     started = time.monotonic()
+    try:
+        controller = build_controller(settings)
+    except TreeInvalid as exc:
+        raise IvrError(f"the menu tree is invalid, not starting:\n{exc}",
+                       hint="run `ivr validate` and fix the files it lists", error_id="tree-invalid") from None
+    trees = controller.trees
     agi = FastAgiServer(read_timeout=settings.agi.read_timeout)
-    agi.add_route("call", CallController(minimal_flow))
+    agi.add_route("call", controller.call_handler)
+    agi.add_route("selftest", controller.selftest_handler)
     try:
         agi_server = await asyncio.start_server(agi.handler, settings.agi.host, settings.agi.port)
     except OSError as exc:
@@ -37,9 +68,14 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
                        error_id="port-in-use") from None
 
     def health() -> dict[str, object]:
-        return {"live_calls": len(agi.live), "uptime_s": round(time.monotonic() - started, 1)}
+        tree = trees.current()
+        return {"live_calls": len(agi.live), "uptime_s": round(time.monotonic() - started, 1),
+                "tree_version": tree.version, "tree_generation": trees.generation}
 
-    runner = web.AppRunner(build_app(health), access_log=None)
+    def admin_reload() -> ReloadResult:
+        return reload_tree(trees, "admin request")
+
+    runner = web.AppRunner(build_app(health, admin_reload), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.http.host, settings.http.port)
     try:
@@ -49,10 +85,19 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         await runner.cleanup()
         raise IvrError(f"cannot listen for HTTP on {settings.http.host}:{settings.http.port}: {exc}",
                        hint="set [http] port / IVR_HTTP_PORT", error_id="port-in-use") from None
-    log.info("FastAGI on %s:%d, HTTP on %s:%d", settings.agi.host, settings.agi.port,
-             settings.http.host, settings.http.port)
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGHUP, lambda: reload_tree(trees, "SIGHUP"))
+    except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+        pass
+    watcher = asyncio.create_task(watch_menus(trees, settings.menus.watch_interval)) \
+        if settings.menus.watch_interval > 0 else None
+    log.info("FastAGI on %s:%d, HTTP on %s:%d, menu tree version %s", settings.agi.host, settings.agi.port,
+             settings.http.host, settings.http.port, trees.current().version)
     await stop.wait()
     log.info("stopping: no new calls, %d live", len(agi.live))
+    if watcher:
+        watcher.cancel()
     agi_server.close()
     if agi.live:
         await asyncio.wait(list(agi.live), timeout=DRAIN_TIMEOUT_S)

@@ -89,6 +89,20 @@ class QueueSettings:
 
 
 @dataclass(frozen=True)
+class MenuSettings:
+    dir: str = "config/menus"
+    numbers: str = "config/numbers.yaml"
+    # Seconds between checks of the menu files for changes (0 = only `ivr reload` / SIGHUP)
+    watch_interval: float = 2.0
+
+
+@dataclass(frozen=True)
+class PromptSettings:
+    # Where Asterisk sees the project's sounds/ directory (the root's bind mount, Docker's volume)
+    asterisk_dir: str = "/var/lib/ivr/sounds"
+
+
+@dataclass(frozen=True)
 class Settings:
     asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
     sip: SipSettings = field(default_factory=SipSettings)
@@ -97,7 +111,14 @@ class Settings:
     agi: AgiSettings = field(default_factory=AgiSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     queues: QueueSettings = field(default_factory=QueueSettings)
+    menus: MenuSettings = field(default_factory=MenuSettings)
+    prompts: PromptSettings = field(default_factory=PromptSettings)
     home: Path = field(default_factory=project_dir)
+
+    def path(self, value: str) -> Path:
+        """A configured path, relative to the project directory unless absolute."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.home / p
 
     def flat(self) -> dict[str, Any]:
         """``section_key -> value``: the names config templates and env overrides use."""

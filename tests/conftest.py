@@ -110,6 +110,22 @@ def controller(asterisk: Settings) -> Iterator[ControllerProcess]:
 
 
 @pytest.fixture
+def start_controller(asterisk: Settings) -> Iterator[Callable[..., ControllerProcess]]:
+    """``start_controller(IVR_MENUS_DIR=...)``: a controller with its own environment."""
+    started: list[ControllerProcess] = []
+
+    def _start(**env: str) -> ControllerProcess:
+        proc = ControllerProcess(asterisk, env=env)
+        proc.start()
+        started.append(proc)
+        return proc
+
+    yield _start
+    for proc in started:
+        proc.stop()
+
+
+@pytest.fixture
 def place_call(asterisk: Settings) -> Callable[..., CallRecord]:
     """``place_call(keys="1", dnis="100", transport="sipp", ...)`` -> the call's record."""
 

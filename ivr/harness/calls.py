@@ -65,7 +65,7 @@ async def place_call(settings: Settings, request: CallRequest) -> CallRecord:
             run = asyncio.create_task(sipp.run_sipp(sipp.SippCall(
                 target=f"{_local(settings.sip.bind)}:{settings.sip.port}", dnis=request.dnis,
                 caller=request.caller, caller_name=request.caller_name, call_tag=tag,
-                scenario=sipp.scenario_xml(steps, request.delay_s, request.hold_s),
+                steps=steps, delay_s=request.delay_s, hold_s=request.hold_s,
                 timeout_s=request.deadline_s())))
             result = await run
             record.transport_result = {"sipp_exit_code": result.exit_code,

@@ -11,6 +11,7 @@ import asyncio
 import re
 import shutil
 import socket
+import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,36 @@ def pcap_for(digit: str) -> Path:
                        hint="apt-get install sip-tester (it ships /usr/share/sip-tester/dtmf_2833_*.pcap)",
                        error_id="no-dtmf-pcap")
     return path
+
+
+LINK_HEADER = {1: 14, 113: 16}  # Ethernet, Linux cooked capture
+EVENT_SPACING = 16000  # RTP timestamp units (8 kHz) between two key presses: 2 s
+
+
+def renumbered_dtmf_pcap(source: Path, target: Path, press_index: int, seq_start: int) -> int:
+    """Copy a DTMF pcap so the k-th key press of a call continues the RTP stream of the ones before.
+
+    Debian's pcaps all share one SSRC, and their sequence numbers and timestamps do not
+    increase from one digit to the next; Asterisk drops an RFC 2833 event whose timestamp
+    goes backwards as a duplicate, so "2 then 0" would lose the 0. Returns the next sequence number.
+    """
+    data = bytearray(source.read_bytes())
+    link = struct.unpack("<I", data[20:24])[0]
+    offset, seq, first_ts = 24, seq_start, None
+    while offset + 16 <= len(data):
+        incl = struct.unpack("<I", data[offset + 8:offset + 12])[0]
+        pkt = offset + 16
+        ip = pkt + LINK_HEADER.get(link, 14)
+        rtp = ip + (data[ip] & 0x0F) * 4 + 8
+        ts = struct.unpack("!I", data[rtp + 4:rtp + 8])[0]
+        first_ts = ts if first_ts is None else first_ts
+        new_ts = (ts - first_ts + (press_index + 1) * EVENT_SPACING) & 0xFFFFFFFF
+        struct.pack_into("!HI", data, rtp + 2, seq & 0xFFFF, new_ts)
+        struct.pack_into("!H", data, rtp - 2, 0)  # UDP checksum: 0 = none (IPv4)
+        seq += 1
+        offset = pkt + incl
+    target.write_bytes(bytes(data))
+    return seq
 
 
 def sip_display_name(name: str) -> str:
@@ -118,13 +149,23 @@ _TAIL = """  <recv request="BYE" timeout="{hold_ms}" ontimeout="caller_bye"/>
 """
 
 
-def scenario_xml(steps: tuple[Step, ...], delay_s: float, hold_s: float) -> str:
+def scenario_xml(steps: tuple[Step, ...], delay_s: float, hold_s: float, pcap_dir: Path | None = None) -> str:
     """A UAC scenario: call, wait ``delay_s``, follow the DTMF script, then wait up to ``hold_s``
-    for Asterisk to hang up (the IVR's decision) before hanging up as the caller."""
+    for Asterisk to hang up (the IVR's decision) before hanging up as the caller.
+
+    With ``pcap_dir``, each key press gets its own renumbered pcap there (see
+    :func:`renumbered_dtmf_pcap`); without, Debian's files are used as they are."""
     body = [f'  <pause milliseconds="{int(delay_s * 1000)}"/>']
+    seq, presses = 1000, 0
     for i, step in enumerate(steps):
         if isinstance(step, Press):
-            body.append(f'  <nop><action><exec play_pcap_audio="{pcap_for(step.digit)}"/></action></nop>')
+            pcap = pcap_for(step.digit)
+            if pcap_dir is not None:
+                target = pcap_dir / f"press{presses:03d}_{pcap.name}"
+                seq = renumbered_dtmf_pcap(pcap, target, presses, seq)
+                pcap = target
+            presses += 1
+            body.append(f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>')
             if i < len(steps) - 1:  # after the last key, listen for the IVR's BYE at once
                 body.append(f'  <pause milliseconds="{int(INTER_DIGIT_S * 1000)}"/>')
         elif isinstance(step, Pause):
@@ -178,7 +219,9 @@ class SippCall:
     caller: str
     caller_name: str
     call_tag: str
-    scenario: str
+    steps: tuple[Step, ...]
+    delay_s: float
+    hold_s: float
     calls: int = 1
     rate: float = 1.0
     max_concurrent: int = 1
@@ -193,7 +236,8 @@ async def run_sipp(call: SippCall) -> SippRun:
                        error_id="bad-caller")
     with tempfile.TemporaryDirectory(prefix="ivr-sipp-") as tmp:
         scen = Path(tmp) / "call.xml"
-        scen.write_text(call.scenario, encoding="iso-8859-1", errors="replace")
+        scenario = scenario_xml(call.steps, call.delay_s, call.hold_s, pcap_dir=Path(tmp))
+        scen.write_text(scenario, encoding="iso-8859-1", errors="replace")
         cmd = [
             "sipp", call.target, "-sf", str(scen), "-s", call.dnis,
             "-i", "127.0.0.1", "-p", str(free_port()),

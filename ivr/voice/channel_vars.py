@@ -11,6 +11,7 @@ DNIS = "IVR_DNIS"                  # the dialled number, inherited by every leg 
 CALL_TAG = "IVR_CALL_TAG"          # correlation id from the X-IVR-Call-Tag SIP header (optional)
 FALLBACK_QUEUE = "IVR_FALLBACK_QUEUE"  # global: where calls go when the controller fails
 AGI_URL = "IVR_AGI_URL"            # global: agi://host:port of the controller
+AGI_SCRIPT = "IVR_AGI_SCRIPT"      # the controller route: "call" (menus, default) or "selftest"
 
 # The controller's decision, read by the dialplan after AGI() returns
 RESULT = "IVR_RESULT"              # "queue" | "hangup"; anything else means fallback
@@ -21,12 +22,13 @@ ROUTE_REASON = "IVR_ROUTE_REASON"
 CONTEXT_TOKEN = "IVR_CONTEXT_TOKEN"
 HANGUP_CAUSE = "IVR_HANGUP_CAUSE"
 FALLBACK = "IVR_FALLBACK"          # why the call went to the fallback queue
+PATH = "IVR_PATH"                  # the menu nodes the caller went through, ">"-separated
 DIGIT = "IVR_DIGIT"                # the minimal flow's one digit (and the dialplan self-test's)
 
 RESULT_QUEUE = "queue"
 RESULT_HANGUP = "hangup"
 
 ALL = frozenset({
-    DNIS, CALL_TAG, FALLBACK_QUEUE, AGI_URL, RESULT, QUEUE, QUEUE_PRIORITY, QUEUE_TIMEOUT,
-    ROUTE_REASON, CONTEXT_TOKEN, HANGUP_CAUSE, FALLBACK, DIGIT,
+    AGI_SCRIPT, DNIS, CALL_TAG, FALLBACK_QUEUE, AGI_URL, RESULT, QUEUE, QUEUE_PRIORITY, QUEUE_TIMEOUT,
+    ROUTE_REASON, CONTEXT_TOKEN, HANGUP_CAUSE, FALLBACK, DIGIT, PATH,
 })

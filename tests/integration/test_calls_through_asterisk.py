@@ -8,7 +8,7 @@ pytestmark = pytest.mark.asterisk
 
 
 def test_sipp_call_delivers_rfc2833_digit_to_the_controller(controller, place_call):
-    record = place_call(transport="sipp", dnis="100", keys="1", hold_s=4)
+    record = place_call(transport="sipp", dnis="90001", keys="1", hold_s=4)
 
     assert record.errors == []
     assert record.answered
@@ -16,12 +16,12 @@ def test_sipp_call_delivers_rfc2833_digit_to_the_controller(controller, place_ca
     assert record.digits == "1"
     assert record.variables["IVR_DIGIT"] == "1"
     assert record.variables["IVR_RESULT"] == "hangup"
-    assert record.variables["IVR_DNIS"] == "100"
+    assert record.variables["IVR_DNIS"] == "90001"
     assert record.hangup_cause == 16
 
 
 def test_sipp_caller_pressing_zero_reaches_the_default_queue(controller, place_call):
-    record = place_call(transport="sipp", dnis="100", keys="0", hold_s=2)
+    record = place_call(transport="sipp", dnis="90001", keys="0", hold_s=2)
 
     assert record.errors == []
     assert record.queue is not None and record.queue.name == "support"
@@ -30,11 +30,11 @@ def test_sipp_caller_pressing_zero_reaches_the_default_queue(controller, place_c
 
 
 def test_ami_caller_robot_presses_keys_through_a_local_channel(controller, place_call):
-    record = place_call(transport="ami", dnis="100", keys="0", caller="74951234567", hold_s=2)
+    record = place_call(transport="ami", dnis="90001", keys="0", caller="74951234567", hold_s=2)
 
     assert record.errors == []
     assert record.answered
-    assert record.channel.startswith("Local/100@inbound-numbers-")
+    assert record.channel.startswith("Local/90001@inbound-numbers-")
     assert record.digits == "0"
     assert record.queue is not None and record.queue.name == "support"
 

@@ -16,7 +16,7 @@ def test_controller_killed_mid_call_sends_the_caller_to_the_fallback_queue(aster
     async def scenario():
         # The caller waits 6 s before pressing anything: the controller is inside GET DATA.
         call = asyncio.create_task(place_call(asterisk, CallRequest(
-            transport="sipp", dnis="100", keys="1", delay_s=6, hold_s=3)))
+            transport="sipp", dnis="90001", keys="1", delay_s=6, hold_s=3)))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if controller.health()["live_calls"] == 1:

@@ -75,3 +75,29 @@ def test_json_shape_is_versioned_and_stable():
                           "uniqueid", "linkedid", "digits", "queue", "agents_called", "variables", "hangup",
                           "duration_s", "transport_result", "errors"]
     assert data["version"] == 1
+
+
+def _rtp_headers(path):
+    import struct
+
+    data = path.read_bytes()
+    offset, out = 24, []
+    while offset + 16 <= len(data):
+        incl = struct.unpack("<I", data[offset + 8:offset + 12])[0]
+        ip = offset + 16 + 14
+        rtp = ip + (data[ip] & 0x0F) * 4 + 8
+        out.append(struct.unpack("!HI", data[rtp + 2:rtp + 8]))
+        offset += 16 + incl
+    return out
+
+
+def test_each_key_press_continues_the_rtp_stream_so_asterisk_keeps_it(tmp_path):
+    from ivr.harness.sipp import pcap_for, renumbered_dtmf_pcap
+
+    nxt = renumbered_dtmf_pcap(pcap_for("2"), tmp_path / "a.pcap", 0, 1000)
+    renumbered_dtmf_pcap(pcap_for("0"), tmp_path / "b.pcap", 1, nxt)
+    first, second = _rtp_headers(tmp_path / "a.pcap"), _rtp_headers(tmp_path / "b.pcap")
+
+    seqs = [s for s, _ in first + second]
+    assert seqs == list(range(1000, 1000 + len(seqs)))
+    assert max(ts for _, ts in first) < min(ts for _, ts in second)
