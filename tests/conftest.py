@@ -58,7 +58,7 @@ class ControllerProcess:
         # A stray controller would answer our health checks and take our calls.
         require_free([PortNeed(self.settings.agi.port, "tcp", self.settings.agi.host, "FastAGI"),
                       PortNeed(self.settings.http.port, "tcp", self.settings.http.host, "controller HTTP")])
-        self.log_path = Path(os.environ.get("IVR_TEST_LOG_DIR", "/tmp")) / f"ivr-serve-{os.getpid()}.log"
+        self.log_path = Path(os.environ.get("IVR_TEST_LOG_DIR", "/tmp")) / f"ivr-serve-{os.getpid()}-{id(self)}.log"
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "ivr", "serve"], stdout=log, stderr=log,
                                      env={**os.environ, **self.env}, cwd=REPO)

@@ -24,7 +24,8 @@ class CallController:
 
     async def __call__(self, channel: AgiChannel) -> None:
         call_id = channel.request.uniqueid
-        log.info("call %s from %r to %r", call_id, channel.request.caller_number, channel.request.arg(1))
+        log.info("call %s from %r %r to %r", call_id, channel.request.caller_name, channel.request.caller_number,
+                 channel.request.arg(1))
         try:
             await self.flow(channel)
         except AgiHangup as exc:
