@@ -1,11 +1,16 @@
-"""SIPp at a fixed call rate through the minimal controller flow vs the same flow in pure dialplan.
+"""SIPp at a fixed call rate: a controller flow against the same call done by the dialplan alone.
 
-Both flows answer, play a beep, read one digit and hang up. The baseline (number 90000)
-runs in Asterisk's dialplan alone; the controller flow (number 100) goes over FastAGI to
-`ivr serve`. Both run in the same process run, alternating, so the machine's noise hits
-both. Reports completed calls/s for each, their ratio, and the controller's CPU per call.
+The controller flow is a number the controller answers (90001: the minimal flow; 0611:
+the demo tree's balance number, TTS prompts and SAY NUMBER included). The baseline is,
+by default, its dialplan twin (bench/dialplan_twin.py): the very same call, recorded
+from the controller and replayed as dialplan applications, so both cost Asterisk the
+same media work and the ratio isolates what the controller adds. `--baseline selftest`
+uses number 90000 instead. Both flows run in one process run, alternating, so the
+machine's noise hits both. Reports completed calls/s for each, their ratio, and the
+controller's CPU per call.
 
-Usage (as root, Asterisk up):  .venv/bin/python bench/bench_sipp_flows.py --calls 200 --rate 40
+Usage (as root, Asterisk up):
+  .venv/bin/python bench/bench_sipp_flows.py --number 0611 --keys "" --calls 300 --rate 20
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ from pathlib import Path
 from ivr.harness import dtmf_script, sipp
 from ivr.settings import load_settings
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.dialplan_twin import install_twin  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -38,11 +46,11 @@ def successful_calls(stdout: str) -> tuple[int, int]:
     return (int(ok[-1]) if ok else 0, int(failed[-1]) if failed else 0)
 
 
-async def run_flow(settings, dnis: str, calls: int, rate: float, limit: int) -> dict[str, float]:
+async def run_flow(settings, dnis: str, calls: int, rate: float, limit: int, keys: str) -> dict[str, float]:
     started = time.monotonic()
     result = await sipp.run_sipp(sipp.SippCall(
         target=f"127.0.0.1:{settings.sip.port}", dnis=dnis, caller="79990000000", caller_name="bench",
-        call_tag=f"bench-{dnis}", steps=dtmf_script.parse("1"), delay_s=0.6, hold_s=8, calls=calls, rate=rate, max_concurrent=limit,
+        call_tag=f"bench-{dnis}", steps=dtmf_script.parse(keys), delay_s=0.6, hold_s=30, calls=calls, rate=rate, max_concurrent=limit,
         timeout_s=calls / rate + 60))
     wall = time.monotonic() - started
     ok, failed = successful_calls(result.stdout)
@@ -55,8 +63,19 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=40.0)
     parser.add_argument("--limit", type=int, default=200, help="max concurrent calls")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--number", default="90001",
+                        help="controller flow to compare: 90001 = minimal flow, 0611 = demo tree's balance number")
+    parser.add_argument("--keys", default="1", help="DTMF the caller sends 0.6 s after answer")
+    parser.add_argument("--baseline", choices=("twin", "selftest"), default="twin",
+                        help="twin: the same call replayed as dialplan (bench/dialplan_twin.py); "
+                             "selftest: number 90000")
     args = parser.parse_args()
     settings = load_settings()
+    baseline = "90000"
+    if args.baseline == "twin":
+        baseline = "9" + args.number
+        apps = asyncio.run(install_twin(settings, args.number, baseline))
+        print(f"dialplan twin of {args.number} installed as {baseline}: {len(apps)} applications")
 
     log = open("/tmp/ivr-bench-serve.log", "ab")
     serve = subprocess.Popen([sys.executable, "-m", "ivr", "serve"], stdout=log, stderr=log, cwd=REPO)
@@ -70,9 +89,10 @@ def main() -> int:
         results: dict[str, list[dict[str, float]]] = {"dialplan": [], "controller": []}
         cpu_used = 0.0
         for _ in range(args.rounds):
-            results["dialplan"].append(asyncio.run(run_flow(settings, "90000", args.calls, args.rate, args.limit)))
+            results["dialplan"].append(asyncio.run(run_flow(settings, baseline, args.calls, args.rate, args.limit, args.keys)))
             before = cpu_seconds(serve.pid)
-            results["controller"].append(asyncio.run(run_flow(settings, "90001", args.calls, args.rate, args.limit)))
+            results["controller"].append(asyncio.run(run_flow(settings, args.number, args.calls, args.rate, args.limit,
+                                                              args.keys)))
             cpu_used += cpu_seconds(serve.pid) - before
     finally:
         serve.terminate()
@@ -81,7 +101,8 @@ def main() -> int:
     base = statistics.mean(r["cps"] for r in results["dialplan"])
     ctl = statistics.mean(r["cps"] for r in results["controller"])
     ctl_ok = sum(r["ok"] for r in results["controller"])
-    print(f"offered: {args.calls} calls at {args.rate:g} calls/s, {args.rounds} rounds per flow, alternating")
+    print(f"offered: {args.calls} calls at {args.rate:g} calls/s, {args.rounds} rounds per flow, alternating; "
+          f"controller flow: number {args.number}, keys {args.keys!r}")
     for name, runs in results.items():
         print(f"{name:10s} completed calls/s: {statistics.mean(r['cps'] for r in runs):7.2f}  "
               f"ok {sum(r['ok'] for r in runs)}  failed {sum(r['failed'] for r in runs)}")

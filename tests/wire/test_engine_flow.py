@@ -1,0 +1,90 @@
+"""The engine-driven controller against a fake Asterisk: AGI in, journey and variables out."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from ivr.composition import load_menu_tree
+from ivr.crm.demo import DemoActions
+from ivr.flow.store import TreeStore
+from ivr.journey.memory import MemoryJourney
+from ivr.settings import load_settings
+from ivr.voice.controller import CallController
+from ivr.voice.engine_flow import EngineFlow
+from ivr.voice.fastagi import FastAgiServer
+from ivr.voice.prompt_files import PromptFiles
+from ivr.voice.speaker import Speaker
+from tests.wire.fake_asterisk import fake_call
+
+
+class Script:
+    """Answers like Asterisk: OK to everything, the listed digits to WAIT FOR DIGIT / STREAM FILE."""
+
+    def __init__(self, keys: str = "", hangup_on_stream: int | None = None) -> None:
+        self.keys = list(keys)
+        self.streams = 0
+        self.hangup_on_stream = hangup_on_stream
+
+    def __call__(self, command: str) -> str | None:
+        if command.startswith("STREAM FILE"):
+            self.streams += 1
+            if self.hangup_on_stream == self.streams:
+                return "HANGUP\n200 result=-1 endpos=0"
+            return "200 result=0 endpos=100"
+        if command.startswith("WAIT FOR DIGIT"):
+            return f"200 result={ord(self.keys.pop(0))}" if self.keys else "200 result=0"
+        if command.startswith("SAY"):
+            return "200 result=0"
+        return "200 result=1"
+
+
+async def run_call(script: Script, tmp_path: Path, **headers: str):
+    settings = load_settings(env={})
+    journey = MemoryJourney()
+    trees = TreeStore(lambda: load_menu_tree(settings))
+    files = PromptFiles(settings.home / "sounds")
+    flow = EngineFlow(trees, Speaker(files), DemoActions(), journey)
+    app = FastAgiServer(read_timeout=2)
+    app.add_route("call", CallController(flow))
+    server = await asyncio.start_server(app.handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        sent = await asyncio.wait_for(fake_call(port, script, **headers), 20)
+        await asyncio.sleep(0.05)
+    finally:
+        server.close()
+    return sent, journey
+
+
+def types(journey: MemoryJourney, key: str = "79991234567") -> list[str]:
+    return [e.type for e in journey.events(key)]
+
+
+async def test_operator_key_sets_the_queue_decision_for_the_dialplan(tmp_path):
+    sent, journey = await run_call(Script(keys="0"), tmp_path)
+
+    assert 'SET VARIABLE "IVR_QUEUE" "support"' in sent
+    assert 'SET VARIABLE "IVR_ROUTE_REASON" "caller asked for an operator"' in sent
+    assert sent[-1] == 'SET VARIABLE "IVR_RESULT" "queue"'
+    assert types(journey)[-1] == "route_chosen"
+
+
+async def test_hangup_in_the_middle_of_a_prompt_ends_the_session_and_is_recorded(tmp_path):
+    sent, journey = await run_call(Script(hangup_on_stream=2), tmp_path)
+
+    assert not any(line.startswith('SET VARIABLE "IVR_RESULT"') for line in sent)
+    assert types(journey)[-1] == "hangup"
+    assert [e.channel for e in journey.events("79991234567")] == ["voice"] * len(types(journey))
+
+
+async def test_every_journey_event_carries_the_call_id(tmp_path):
+    _sent, journey = await run_call(Script(keys="0"), tmp_path, uniqueid="1700000000.42")
+
+    assert {e.interaction for e in journey.events("79991234567")} == {"1700000000.42"}
+
+
+async def test_control_characters_in_the_caller_id_never_reach_the_flow(tmp_path):
+    _sent, journey = await run_call(Script(keys="0"), tmp_path, caller="7999\x1b1234567")
+
+    assert journey.events("7999 1234567")
