@@ -104,10 +104,60 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
     tree = _load_tree_or_exit(settings, args.menus, args.numbers)
     keys = [k.strip() for k in args.keys.split(",")] if args.keys else []
-    context = {"caller": {"number": args.caller}, "dnis": args.to}
+    context: dict[str, object] = {"caller": {"number": args.caller}, "dnis": args.to}
+    if args.profile:
+        from ivr.flow.diff import ProfilesInvalid, load_profiles
+
+        try:
+            profiles = {p.name: p for p in load_profiles(settings.home / "config" / "callers.yaml")}
+        except ProfilesInvalid as exc:
+            raise IvrError(str(exc), error_id=exc.error_id) from None
+        if args.profile not in profiles:
+            raise IvrError(f"no caller profile {args.profile!r}", hint=f"known: {', '.join(sorted(profiles))}")
+        context = {**profiles[args.profile].context, "dnis": args.to}
     result = simulate(tree, context, keys, channel=args.channel, dnis=args.to, language=args.lang)
     print(result.to_json() if args.json else result.to_text())
     return 0
+
+
+def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
+    import shutil
+    import subprocess
+
+    from ivr.flow.graph import to_dot, to_mermaid
+
+    tree = _load_tree_or_exit(settings, args.menus, args.numbers)
+    if args.format == "mermaid":
+        out = to_mermaid(tree, args.lang)
+    else:
+        out = to_dot(tree, args.lang)
+        if args.format == "svg":
+            if shutil.which("dot") is None:
+                raise IvrError("`dot` is not installed", hint="apt-get install graphviz, or use --format dot")
+            proc = subprocess.run(["dot", "-Tsvg"], input=out, capture_output=True, text=True, timeout=60)
+            if proc.returncode != 0:
+                raise IvrError(f"dot failed: {proc.stderr.strip()}")
+            out = proc.stdout
+    if args.output:
+        Path(args.output).write_text(out, encoding="utf-8")
+        print(args.output)
+    else:
+        print(out)
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr.flow.diff import ProfilesInvalid, diff_trees, load_profiles
+
+    old = _load_tree_or_exit(settings, args.old, args.old_numbers or args.numbers)
+    new = _load_tree_or_exit(settings, args.new, args.new_numbers or args.numbers)
+    try:
+        profiles = load_profiles(args.callers or settings.home / "config" / "callers.yaml")
+    except ProfilesInvalid as exc:
+        raise IvrError(str(exc), error_id=exc.error_id) from None
+    result = diff_trees(old, new, profiles)
+    print(json.dumps(result.to_json(), indent=2, ensure_ascii=False, default=str) if args.json else result.to_text())
+    return 1 if result.changed and args.exit_code else 0
 
 
 def cmd_reload(args: argparse.Namespace, settings: Settings) -> int:
@@ -187,10 +237,30 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--keys", default="", help='inputs, comma-separated: "1,2,#"; empty = timeout, H = hang up')
     sim.add_argument("--channel", choices=("voice", "ussd", "sms"), default="voice")
     sim.add_argument("--lang", help="force a language instead of the customer's")
+    sim.add_argument("--profile", help="a caller profile from config/callers.yaml (vip, debtor, ...)")
     sim.add_argument("--menus", help="another menu directory (default: [menus] dir)")
     sim.add_argument("--numbers", help="another dialled-number map")
     sim.add_argument("--json", action="store_true")
     sim.set_defaults(func=cmd_simulate)
+
+    graph = sub.add_parser("graph", help="draw the menu tree (mermaid, dot or svg)")
+    graph.add_argument("--format", choices=("mermaid", "dot", "svg"), default="mermaid")
+    graph.add_argument("--lang", help="language of the labels (default: the tree's first)")
+    graph.add_argument("--menus")
+    graph.add_argument("--numbers")
+    graph.add_argument("-o", "--output", help="write to this file instead of stdout")
+    graph.set_defaults(func=cmd_graph)
+
+    diff = sub.add_parser("diff", help="what each caller profile hears and reaches under OLD and NEW trees")
+    diff.add_argument("old", help="the live menu directory")
+    diff.add_argument("new", help="the edited menu directory")
+    diff.add_argument("--numbers", help="numbers.yaml for both (default: [menus] numbers)")
+    diff.add_argument("--old-numbers")
+    diff.add_argument("--new-numbers")
+    diff.add_argument("--callers", help="caller profiles (default: config/callers.yaml)")
+    diff.add_argument("--json", action="store_true")
+    diff.add_argument("--exit-code", action="store_true", help="exit 1 when something changed")
+    diff.set_defaults(func=cmd_diff)
 
     rel = sub.add_parser("reload", help="ask the running controller to reload the menu tree")
     rel.set_defaults(func=cmd_reload)

@@ -1,0 +1,65 @@
+"""The admin commands as an admin types them: exit codes and the first lines they print."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from ivr.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+BROKEN = REPO / "tests/data/menus_broken"
+
+
+def test_validate_passes_the_demo_tree(capsys):
+    assert main(["validate"]) == 0
+    assert capsys.readouterr().out.startswith("ok: ")
+
+
+def test_validate_prints_path_line_col_and_exits_1(capsys):
+    assert main(["validate", str(BROKEN / "bad_key.yaml")]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"{BROKEN / 'bad_key.yaml'}:10:15: key '10' in option 1 of node 'main'")
+
+
+def test_validate_never_prints_a_traceback_on_garbage(tmp_path, capsys):
+    (tmp_path / "x.yaml").write_bytes(b"\xff\xfe\x00nodes: [\n")
+    assert main(["validate", str(tmp_path / "x.yaml")]) == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+
+
+def test_simulate_json_ends_at_the_operator_queue(capsys):
+    assert main(["simulate", "--to", "100", "--keys", "0", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["outcome"]["kind"] == "routed" and result["outcome"]["queue"] == "support"
+
+
+def test_simulate_with_a_profile_greets_the_customer_by_name(capsys):
+    assert main(["simulate", "--profile", "vip", "--keys", "0"]) == 0
+    assert "Anna" in capsys.readouterr().out
+
+
+def test_graph_draws_mermaid_with_every_entry_number(capsys):
+    assert main(["graph"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("flowchart TD") and "☎ 0611" in out
+
+
+def test_diff_of_a_tree_with_itself_reports_no_change(capsys):
+    assert main(["diff", str(REPO / "config/menus"), str(REPO / "config/menus"), "--exit-code"]) == 0
+    assert "destination changed" not in capsys.readouterr().out
+
+
+def test_diff_shows_a_moved_operator_queue_with_the_keys_to_reproduce_it(tmp_path, capsys):
+    new = tmp_path / "menus"
+    shutil.copytree(REPO / "config/menus", new)
+    main_yaml = new / "main.yaml"
+    main_yaml.write_text(main_yaml.read_text().replace(
+        "  operator_standard:\n    type: route\n    queue: support", "  operator_standard:\n    type: route\n    queue: sales", 1))
+
+    assert main(["diff", str(REPO / "config/menus"), str(new), "--exit-code"]) == 1
+    out = capsys.readouterr().out
+    assert "destination changed  [keys 0]" in out
+    assert "new: queue sales (priority 0): caller asked for an operator" in out
