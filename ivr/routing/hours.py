@@ -1,0 +1,55 @@
+"""Business hours and holidays: is the contact centre open at this moment?"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_SPAN = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
+
+
+class HoursError(ValueError):
+    pass
+
+
+def parse_spans(text: str) -> tuple[tuple[dt.time, dt.time], ...]:
+    """``"09:00-13:00, 14:00-20:00"`` or ``"closed"`` -> spans; raises HoursError with the reason."""
+    text = str(text).strip().lower()
+    if text in ("closed", ""):
+        return ()
+    spans = []
+    for part in text.split(","):
+        m = _SPAN.match(part.strip())
+        if not m:
+            raise HoursError(f"{part.strip()!r} is not HH:MM-HH:MM or 'closed'")
+        h1, m1, h2, m2 = map(int, m.groups())
+        if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+            raise HoursError(f"{part.strip()!r} is not a time of day")
+        start = dt.time(h1, m1)
+        end = dt.time.max if h2 == 24 else dt.time(h2, m2)
+        if end <= start:
+            raise HoursError(f"{part.strip()!r} ends before it starts")
+        spans.append((start, end))
+    return tuple(spans)
+
+
+@dataclass(frozen=True)
+class BusinessHours:
+    timezone: str = "UTC"
+    week: dict[str, tuple[tuple[dt.time, dt.time], ...]] = field(default_factory=dict)
+    holidays: frozenset[dt.date] = frozenset()
+
+    def local(self, moment: dt.datetime) -> dt.datetime:
+        return moment.astimezone(ZoneInfo(self.timezone))
+
+    def is_open(self, moment: dt.datetime) -> bool:
+        if not self.week:  # no calendar configured: always open
+            return True
+        local = self.local(moment)
+        if local.date() in self.holidays:
+            return False
+        now = local.time()
+        return any(start <= now < end for start, end in self.week.get(DAYS[local.weekday()], ()))
