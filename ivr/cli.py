@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     call = sub.add_parser("call", help="place one real call through Asterisk and print what happened")
-    call.add_argument("--from", dest="caller", default="79991234567", help="caller ID number")
+    call.add_argument("--from", dest="caller", default="79990001122", help="caller ID number (default: a number the demo CRM does not know)")
     call.add_argument("--name", default="", help="caller ID name")
     call.add_argument("--to", default="100", help="dialled number (DNIS)")
     call.add_argument("--keys", default="", help="DTMF script: digits 0-9*#, w = 0.5 s pause, W or , = 1 s")
@@ -232,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     val.set_defaults(func=cmd_validate)
 
     sim = sub.add_parser("simulate", help="walk the menu tree as a caller would, without Asterisk")
-    sim.add_argument("--from", dest="caller", default="79991234567")
+    sim.add_argument("--from", dest="caller", default="79990001122")
     sim.add_argument("--to", default="100", help="dialled number (DNIS) or USSD code")
     sim.add_argument("--keys", default="", help='inputs, comma-separated: "1,2,#"; empty = timeout, H = hang up')
     sim.add_argument("--channel", choices=("voice", "ussd", "sms"), default="voice")

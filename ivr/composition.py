@@ -1,27 +1,40 @@
 """The one place that builds adapters from settings and wires them together.
 
 ``ivr serve`` runs what :func:`build_controller` returns; the admin commands (validate,
-simulate, sounds) load the tree through :func:`load_menu_tree` so every tool sees the
-same files the running controller does.
+simulate, sounds, report) load through the same functions, so every tool sees the same
+files and stores the running controller does.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from ivr.crm.demo import DemoActions
+from ivr.crm.actions import CrmActions
+from ivr.crm.breaker import CircuitBreaker
+from ivr.crm.lookup import CrmLookup
+from ivr.errors import ConfigError
 from ivr.flow.loader import load_tree
 from ivr.flow.model import Tree
 from ivr.flow.store import TreeStore
-from ivr.journey.memory import MemoryJourney
+from ivr.journey.ports import JourneyStore, StampedEvent
+from ivr.journey.tokens import TokenService
+from ivr.routing.rules import RoutingConfig, load_routing, queues_from_conf
+from ivr.routing.service import RoutingService
 from ivr.settings import Settings
+from ivr.voice.agent_events import AGENT_CONNECTED, AgentEventRecorder
 from ivr.voice.controller import CallController, minimal_flow
 from ivr.voice.engine_flow import EngineFlow
 from ivr.voice.prompt_files import PromptFiles
 from ivr.voice.speaker import Speaker
 
+log = logging.getLogger(__name__)
 CORE_SOUNDS = "usr/share/asterisk/sounds"
+DAY_S = 86400
 
 
 def menu_paths(settings: Settings) -> tuple[Path, Path]:
@@ -40,18 +53,111 @@ def load_menu_tree(settings: Settings, menus: Path | None = None, numbers: Path 
                      sound_dirs=[settings.home / "sounds"], extra_sound_dirs=core_sound_dirs(settings))
 
 
+def known_queues(settings: Settings) -> frozenset[str]:
+    return queues_from_conf(settings.home / "config" / "asterisk" / "queues.conf")
+
+
+def load_routing_config(settings: Settings) -> RoutingConfig:
+    return load_routing(settings.path(settings.routing.rules), known_queues(settings))
+
+
+async def open_journey(settings: Settings) -> JourneyStore:
+    backend = settings.journey.backend
+    if backend == "sqlite":
+        from ivr.journey.sqlite_store import SqliteJourneyStore
+
+        path = settings.path(settings.journey.sqlite_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return await SqliteJourneyStore.open(path)
+    if backend == "postgres":
+        from ivr.journey.pg_store import PgJourneyStore
+
+        if not settings.journey.postgres_dsn:
+            raise ConfigError("[journey] backend = postgres needs postgres_dsn", hint="set IVR_JOURNEY_POSTGRES_DSN")
+        return await PgJourneyStore.open(settings.journey.postgres_dsn)
+    raise ConfigError(f"unknown [journey] backend {backend!r}", hint="use sqlite or postgres")
+
+
+def open_directory(settings: Settings) -> Any:
+    backend = settings.crm.backend
+    if backend == "sqlite":
+        from ivr.crm.seed import seed_demo
+        from ivr.crm.sqlite_directory import SqliteDirectory
+
+        path = settings.path(settings.crm.sqlite_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if settings.crm.seed_demo and not path.exists():
+            seed_demo(path)
+            log.info("seeded the demo customers into %s", path)
+        return SqliteDirectory(path)
+    if backend == "http":
+        from ivr.crm.http_config import load_http_config
+        from ivr.crm.http_directory import HttpDirectory
+
+        return HttpDirectory(load_http_config(settings.path(settings.crm.http_config)))
+    raise ConfigError(f"unknown [crm] backend {backend!r}", hint="use sqlite or http")
+
+
+async def seed_demo_journey(journey: JourneyStore, settings: Settings) -> None:
+    """The demo's returning caller was served by agent1 four days ago (the last-agent rule)."""
+    if not (settings.crm.backend == "sqlite" and settings.crm.seed_demo):
+        return
+    key = "C-125570"
+    if await journey.recent(key, limit=1):
+        return
+    at = time.time() - 4 * DAY_S
+    await journey.append(key, [StampedEvent(at, "voice", "demo-earlier-call", AGENT_CONNECTED,
+                                            {"agent": "agent1", "queue": "support", "hold_s": 12})])
+
+
 @dataclass
 class Controller:
     trees: TreeStore
     call_handler: CallController
     selftest_handler: CallController
-    journey: MemoryJourney
+    journey: JourneyStore
+    tokens: TokenService
+    agent_events: AgentEventRecorder
+    lookup: CrmLookup
+    routing: RoutingService
+    stack: AsyncExitStack = field(default_factory=AsyncExitStack)
+
+    async def close(self) -> None:
+        await self.agent_events.drain()
+        await self.stack.aclose()
 
 
-def build_controller(settings: Settings) -> Controller:
-    menus, numbers = menu_paths(settings)
-    trees = TreeStore(lambda: load_menu_tree(settings), watched=[menus, numbers])
-    journey = MemoryJourney()
-    speaker = Speaker(PromptFiles(settings.home / "sounds", settings.prompts.asterisk_dir))
-    flow = EngineFlow(trees, speaker, DemoActions(), journey)
-    return Controller(trees, CallController(flow), CallController(minimal_flow), journey)
+async def build_controller(settings: Settings) -> Controller:
+    stack = AsyncExitStack()
+    try:
+        menus, numbers = menu_paths(settings)
+        trees = TreeStore(lambda: load_menu_tree(settings), watched=[menus, numbers])
+        routing_config = load_routing_config(settings)
+        journey = await open_journey(settings)
+        stack.push_async_callback(journey.close)
+        await seed_demo_journey(journey, settings)
+        directory = open_directory(settings)
+        if hasattr(directory, "close"):
+            closer = directory.close
+            stack.push_async_callback(_maybe_async, closer)
+        breaker = CircuitBreaker()
+        budget = settings.crm.budget_ms / 1000
+        lookup = CrmLookup(directory, budget_s=budget, breaker=breaker, default_region=settings.crm.default_region)
+        actions = CrmActions(directory, budget_s=budget, breaker=breaker, on_change=lookup.forget)
+        tokens = TokenService(settings.tokens.secret.encode(), journey, ttl_s=settings.tokens.ttl)
+        routing = RoutingService(lambda: routing_config, journey)
+        agent_events = AgentEventRecorder(journey)
+        speaker = Speaker(PromptFiles(settings.home / "sounds", settings.prompts.asterisk_dir))
+        flow = EngineFlow(trees, speaker, actions, journey, lookup=lookup, router=routing, tokens=tokens,
+                          agent_events=agent_events, journey_window_s=settings.journey.context_days * DAY_S)
+        return Controller(trees, CallController(flow), CallController(minimal_flow), journey, tokens,
+                          agent_events, lookup, routing, stack)
+    except BaseException:
+        await stack.aclose()
+        raise
+
+
+async def _maybe_async(fn: Any) -> None:
+    result = fn()
+    if hasattr(result, "__await__"):
+        await result

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import signal
 import time
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
@@ -21,7 +22,9 @@ from ivr.errors import IvrError
 from ivr.flow.errors import TreeInvalid
 from ivr.flow.store import ReloadResult, TreeStore
 from ivr.gateway.http import build_app
+from ivr.routing.rules import RoutingInvalid
 from ivr.settings import Settings
+from ivr.voice.ami import AmiClient
 from ivr.voice.fastagi import FastAgiServer
 
 DRAIN_TIMEOUT_S = 10.0
@@ -48,14 +51,37 @@ async def watch_menus(trees: TreeStore, interval: float) -> None:
             log.exception("menu watcher failed; next check in %.0f s", interval)
 
 
+AMI_RETRY_S = 5.0
+
+
+async def follow_ami(settings: Settings, on_event: Callable[[Mapping[str, str]], None]) -> None:
+    """Agent events for the journey. Calls never wait on AMI: while it is down, only the
+    "which agent answered" events are missed, and the connection is retried."""
+    host = "127.0.0.1" if settings.ami.bind in ("0.0.0.0", "") else settings.ami.bind
+    ami = AmiClient(host, settings.ami.port, settings.ami.user, settings.ami.secret)
+    ami.subscribe(on_event)
+    while True:
+        try:
+            await ami.connect()
+            log.info("following AMI events on %s:%d", host, settings.ami.port)
+            await asyncio.Event().wait()  # panoramisk reconnects by itself once connected
+        except asyncio.CancelledError:
+            ami.close()
+            raise
+        except Exception as exc:  # noqa: BLE001
+            log.warning("AMI not available (%s); agent events are not recorded, retrying in %.0f s", exc,
+                        AMI_RETRY_S)
+            await asyncio.sleep(AMI_RETRY_S)
+
+
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
     started = time.monotonic()
     try:
-        controller = build_controller(settings)
-    except TreeInvalid as exc:
-        raise IvrError(f"the menu tree is invalid, not starting:\n{exc}",
-                       hint="run `ivr validate` and fix the files it lists", error_id="tree-invalid") from None
+        controller = await build_controller(settings)
+    except (TreeInvalid, RoutingInvalid) as exc:
+        raise IvrError(f"the configuration is invalid, not starting:\n{exc}",
+                       hint="run `ivr validate` and fix the files it lists", error_id="config-invalid") from None
     trees = controller.trees
     agi = FastAgiServer(read_timeout=settings.agi.read_timeout)
     agi.add_route("call", controller.call_handler)
@@ -92,6 +118,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         pass
     watcher = asyncio.create_task(watch_menus(trees, settings.menus.watch_interval)) \
         if settings.menus.watch_interval > 0 else None
+    ami_task = asyncio.create_task(follow_ami(settings, controller.agent_events.on_event))
     log.info("FastAGI on %s:%d, HTTP on %s:%d, menu tree version %s", settings.agi.host, settings.agi.port,
              settings.http.host, settings.http.port, trees.current().version)
     await stop.wait()
@@ -101,7 +128,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     agi_server.close()
     if agi.live:
         await asyncio.wait(list(agi.live), timeout=DRAIN_TIMEOUT_S)
+    ami_task.cancel()
     await runner.cleanup()
+    await controller.close()
     log.info("stopped")
 
 

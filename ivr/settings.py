@@ -103,6 +103,42 @@ class PromptSettings:
 
 
 @dataclass(frozen=True)
+class CrmSettings:
+    backend: str = "sqlite"  # sqlite | http
+    sqlite_path: str = "var/crm.sqlite"
+    http_config: str = "config/crm/http.example.yaml"
+    budget_ms: int = 300
+    default_region: str = "RU"
+    # Load the demo customers into an empty SQLite directory (the embedded default)
+    seed_demo: bool = True
+
+
+@dataclass(frozen=True)
+class JourneySettings:
+    backend: str = "sqlite"  # sqlite | postgres
+    sqlite_path: str = "var/journey.sqlite"
+    postgres_dsn: str = ""
+    # How far back the agent sees a caller's journey (all channels)
+    context_days: int = 7
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    secret: str = "demo-token-secret: change me to 32+ random bytes"
+    ttl: int = 3600
+
+
+@dataclass(frozen=True)
+class AgentApiSettings:
+    key: str = "demo-agent-api-key"
+
+
+@dataclass(frozen=True)
+class RoutingSettings:
+    rules: str = "config/routing.yaml"
+
+
+@dataclass(frozen=True)
 class Settings:
     asterisk: AsteriskSettings = field(default_factory=AsteriskSettings)
     sip: SipSettings = field(default_factory=SipSettings)
@@ -113,6 +149,11 @@ class Settings:
     queues: QueueSettings = field(default_factory=QueueSettings)
     menus: MenuSettings = field(default_factory=MenuSettings)
     prompts: PromptSettings = field(default_factory=PromptSettings)
+    crm: CrmSettings = field(default_factory=CrmSettings)
+    journey: JourneySettings = field(default_factory=JourneySettings)
+    tokens: TokenSettings = field(default_factory=TokenSettings)
+    agent_api: AgentApiSettings = field(default_factory=AgentApiSettings)
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
     home: Path = field(default_factory=project_dir)
 
     def path(self, value: str) -> Path:

@@ -25,7 +25,7 @@ SETTLE_S = 0.3  # events that trail the hangup (e.g. the robot half's own Hangup
 
 @dataclass(frozen=True)
 class CallRequest:
-    caller: str = "79991234567"
+    caller: str = "79990001122"  # not a demo customer: the generic menu
     dnis: str = "100"
     keys: str = ""
     transport: str = "sipp"

@@ -1,10 +1,22 @@
-"""The journey store as the drivers see it: append stamped events for one interaction."""
+"""The journey store as the drivers see it: append stamped events for one interaction.
+
+Drivers depend on :class:`JourneySink` (append only); the agent desktop, the router and
+the USSD gateway depend on :class:`JourneyStore`, or on the smallest part they need
+(:class:`KvStore` for session state and context tokens). Every backend (memory, SQLite,
+PostgreSQL) passes the same contract suite, ``tests/integration/journey/test_store_contract.py``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+Clock = Callable[[], float]
+"""Unix time in seconds; injected so tests can move time (expiry, windows)."""
+
+AGENT_CONNECTED = "agent_connected"
+"""The event a channel appends when a person takes the interaction; ``data["agent"]`` is their id."""
 
 
 @dataclass(frozen=True)
@@ -25,3 +37,55 @@ class JourneySink(Protocol):
         Returning means stored: a driver that got no exception may tell the caller it is done.
         """
         ...
+
+
+class KvStore(Protocol):
+    """A small expiring key-value table, for state several processes must share.
+
+    The USSD gateway keeps session state here (a session's next request may reach another
+    process) and :mod:`ivr.journey.tokens` keeps context claims here. An entry is visible
+    while the store's clock is before ``put time + ttl_s``; a put replaces the whole value.
+    Values are JSON objects. Writes are as durable as journey appends.
+    """
+
+    async def kv_get(self, namespace: str, key: str) -> dict[str, Any] | None: ...
+
+    async def kv_put(self, namespace: str, key: str, value: dict[str, Any], ttl_s: float) -> None: ...
+
+    async def kv_delete(self, namespace: str, key: str) -> None: ...
+
+
+class JourneyStore(JourneySink, KvStore, Protocol):
+    """The customer's journey across channels, append-only, plus the shared kv table.
+
+    Semantics every backend keeps:
+
+    - ``append`` is atomic per call and durable when it returns (the process may be killed
+      the next instant). Events are never updated or deleted through the store.
+    - Before anything is written, each event goes through :func:`ivr.journey.redact.redact`:
+      PINs, passwords and masked input are dropped and the drop is recorded in the event.
+    - ``data`` must be plain JSON (dict/list/str/int/float/bool/None); what comes back is
+      what JSON gives back (tuples become lists).
+    - Events that share a timestamp keep their append order.
+    """
+
+    async def recent(self, key: str, *, limit: int = 100, since: float | None = None) -> list[StampedEvent]:
+        """The key's newest events first, at most ``limit``, only those at or after ``since``."""
+        ...
+
+    async def interaction_events(self, interaction: str) -> list[StampedEvent]:
+        """One call or session, oldest first: the record an expert or a second agent reads."""
+        ...
+
+    async def last_agent(self, key: str, within_s: float) -> str | None:
+        """The agent of the newest ``agent_connected`` event of the last ``within_s`` seconds.
+
+        Routing uses it to send a caller back to the person who handled them recently.
+        """
+        ...
+
+    async def purge_expired(self) -> int:
+        """Delete expired kv entries now; returns how many. Backends also do it as they go."""
+        ...
+
+    async def close(self) -> None: ...

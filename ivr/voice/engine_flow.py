@@ -17,14 +17,18 @@ from typing import Any
 
 from ivr.crm.ports import ActionService
 from ivr.flow import journey as J
-from ivr.flow.actions import Action, Collect, HangUp, Play, RouteToQueue, RunAction, SetVariable
+from ivr.flow.actions import Action, Collect, HangUp, Play, RouteToQueue, RunAction, SetVariable, Text
 from ivr.flow.context import CallerContext
 from ivr.flow.engine import Session
 from ivr.flow.events import Digits, Event, Hangup, Started, Timeout
 from ivr.flow.store import TreeStore
 from ivr.journey.ports import JourneySink, StampedEvent
+from ivr.journey.tokens import ContextClaim
+from ivr.routing.rules import RouteDecision
 from ivr.voice import channel_vars as cv
+from ivr.voice.agent_events import AgentEventRecorder, RoutedCall
 from ivr.voice.fastagi import AgiChannel, AgiHangup
+from ivr.voice.ports import CallerLookup, ContextTokens, Router
 from ivr.voice.speaker import Speaker
 
 log = logging.getLogger(__name__)
@@ -46,16 +50,34 @@ def now_fields(moment: dt.datetime) -> dict[str, Any]:
             "date": moment.date().isoformat()}
 
 
+CRM_UNAVAILABLE = "crm_unavailable"
+CALLER_IDENTIFIED = "caller_identified"
+ROUTE_DECIDED = "route_decided"
+JOURNEY_WINDOW_S = 7 * 86400
+
+
 class EngineFlow:
-    """One instance serves every call; per-call state lives in :meth:`__call__`."""
+    """One instance serves every call; per-call state lives in :class:`_Call`.
+
+    Without ``lookup``, ``router`` or ``tokens`` the call still runs: generic menu, the
+    queue the menu asked for, no token. That is also what a caller gets when one of them
+    fails during the call.
+    """
 
     def __init__(self, trees: TreeStore, speaker: Speaker, actions: ActionService, journey: JourneySink,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, *, lookup: CallerLookup | None = None, router: Router | None = None,
+                 tokens: ContextTokens | None = None, agent_events: AgentEventRecorder | None = None,
+                 journey_window_s: float = JOURNEY_WINDOW_S) -> None:
         self.trees = trees
         self.speaker = speaker
         self.actions = actions
         self.journey = journey
         self.clock: Clock = clock or (lambda: dt.datetime.now().astimezone())
+        self.lookup = lookup
+        self.router = router
+        self.tokens = tokens
+        self.agent_events = agent_events
+        self.journey_window_s = journey_window_s
 
     async def __call__(self, channel: AgiChannel) -> None:
         call = _Call(self, channel)
@@ -69,17 +91,45 @@ class _Call:
         req = channel.request
         self.call_id = req.uniqueid
         self.dnis = clean_caller_field(req.arg(1) or req.extension)
-        caller = {"number": clean_caller_field(req.caller_number)}
+        self.caller = {"number": clean_caller_field(req.caller_number)}
         if req.caller_name:
-            caller["name"] = clean_caller_field(req.caller_name)
-        self.context = CallerContext(caller=caller, dnis=self.dnis, now=now_fields(flow.clock()))
-        self.journey_key = caller["number"] or f"call:{self.call_id}"
+            self.caller["name"] = clean_caller_field(req.caller_name)
+        self.started_at = time.time()
+        self.e164: str | None = None
+        self.crm_status = "off"
+        self.customer: dict[str, Any] = {}
+        self.context = CallerContext(caller=self.caller, dnis=self.dnis, now=now_fields(flow.clock()))
+        self.journey_key = self.caller["number"] or f"call:{self.call_id}"
         self.path: list[str] = []
+        self.pending: list[StampedEvent] = []
         # Pinned for the whole call: a reload never changes a call in progress.
         self.tree = flow.trees.current()
-        self.session = Session(self.tree, self.context, channel="voice")
+        self._session: Session | None = None
+
+    async def _identify(self) -> None:
+        """Look the caller up before anything is played; a slow or dead CRM means a generic menu."""
+        if self.flow.lookup is None:
+            return
+        result = await self.flow.lookup.lookup(self.caller["number"] or None)
+        self.crm_status, self.e164 = result.status, result.number
+        if result.number:
+            self.journey_key = result.number
+        if result.customer is not None:
+            self.customer = dict(result.customer_fields())
+            self.journey_key = str(result.customer.id)
+            self._note(CALLER_IDENTIFIED, {"by": "caller_id", "customer": result.customer.id,
+                                           "crm_ms": round(result.latency_ms, 1)})
+        elif result.status == "unavailable":
+            self._note(CRM_UNAVAILABLE, {"error": result.error or "", "crm_ms": round(result.latency_ms, 1)})
+        self.context = CallerContext(customer=self.customer, caller=self.caller, dnis=self.dnis,
+                                     now=self.context.now)
+
+    def _note(self, kind: str, data: dict[str, Any]) -> None:
+        self.pending.append(StampedEvent(time.time(), "voice", self.call_id, kind, data))
 
     async def run(self) -> None:
+        await self._identify()
+        self._session = Session(self.tree, self.context, channel="voice")
         try:
             await self.channel.answer()
             caller = self.context.caller
@@ -120,8 +170,7 @@ class _Call:
             elif isinstance(action, SetVariable):
                 pass  # kept by the session for its templates; masked values never leave it
             elif isinstance(action, RouteToQueue):
-                await self._finish(cv.RESULT_QUEUE, {
-                    cv.QUEUE: action.queue, cv.QUEUE_PRIORITY: action.priority, cv.ROUTE_REASON: action.reason})
+                await self._route(action)
                 return None
             elif isinstance(action, HangUp):
                 await self._finish(cv.RESULT_HANGUP, {cv.ROUTE_REASON: action.reason})
@@ -147,6 +196,61 @@ class _Call:
             digits = digits[: -len(collect.terminator)]
         return Digits(digits)
 
+    async def _route(self, action: RouteToQueue) -> None:
+        decision = await self._decide(action)
+        self._note(ROUTE_DECIDED, {"kind": decision.kind, "queue": decision.queue, "priority": decision.priority,
+                                   "reason": decision.reason, "rules": list(decision.rules),
+                                   "agent_first": decision.agent_first or ""})
+        if decision.kind == "hangup":
+            text = decision.announcement_for(self.session_language)
+            if text:
+                await self._flush()
+                await self.flow.speaker.play(self.channel, Play((Text(text),), "routing.announcement",
+                                                                self.session_language), "")
+            await self._finish(cv.RESULT_HANGUP, {cv.ROUTE_REASON: decision.reason})
+            return
+        variables: dict[str, object] = {cv.QUEUE: decision.queue, cv.QUEUE_PRIORITY: decision.priority,
+                                        cv.ROUTE_REASON: decision.reason}
+        if decision.agent_first:
+            variables[cv.AGENT] = decision.agent_first
+            variables[cv.AGENT_TIMEOUT] = decision.agent_timeout_s
+        await self._flush()  # the token's journey must already hold this call's steps
+        token = await self._token(decision)
+        if token:
+            variables[cv.CONTEXT_TOKEN] = token
+        if self.flow.agent_events is not None:
+            self.flow.agent_events.track(self.call_id, RoutedCall(self.journey_key, "voice", decision.queue))
+        await self._finish(cv.RESULT_QUEUE, variables)
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("the session starts once the caller is identified")
+        return self._session
+
+    @property
+    def session_language(self) -> str:
+        return self._session.language if self._session is not None else self.tree.languages[0]
+
+    async def _decide(self, action: RouteToQueue) -> RouteDecision:
+        if self.flow.router is None:
+            return RouteDecision("queue", action.queue, action.priority, action.reason)
+        return await self.flow.router.decide(
+            queue=action.queue, priority=action.priority, reason=action.reason, customer=self.customer,
+            caller_number=self.e164, dnis=self.dnis, journey_key=self.journey_key, crm_status=self.crm_status)
+
+    async def _token(self, decision: RouteDecision) -> str | None:
+        if self.flow.tokens is None:
+            return None
+        claim = ContextClaim(customer_key=self.journey_key, interaction=self.call_id, queue=decision.queue,
+                             priority=decision.priority, route_reason=decision.reason, channel="voice",
+                             journey_since=self.started_at - self.flow.journey_window_s)
+        try:
+            return await self.flow.tokens.issue(claim)
+        except Exception:  # noqa: BLE001 - no token is better than no agent
+            log.exception("call %s: could not issue a context token", self.call_id)
+            return None
+
     async def _finish(self, result: str, variables: dict[str, object]) -> None:
         await self._flush()
         for name, value in variables.items():
@@ -155,16 +259,15 @@ class _Call:
         await self.channel.set_variable(cv.RESULT, result)
 
     async def _flush(self) -> None:
-        events = self.session.drain_journey()
-        if not events:
-            return
+        events = self._session.drain_journey() if self._session is not None else []
         at = time.time()
-        stamped = []
+        stamped, self.pending = self.pending, []
         for ev in events:
             if ev.type == J.NODE_ENTERED:
                 self.path.append(str(ev.data.get("node", "")))
             stamped.append(StampedEvent(at, "voice", self.call_id, ev.type, dict(ev.data)))
-        await self.flow.journey.append(self.journey_key, stamped)
+        if stamped:
+            await self.flow.journey.append(self.journey_key, stamped)
 
 
 def _escape_for(rest: Sequence[Action]) -> str:

@@ -51,7 +51,7 @@ def test_hostile_caller_id_name_is_one_quoted_agi_argument(asterisk, controller,
     log = LocalAsterisk(asterisk).log_paths()[0]
     before = log.stat().st_size
 
-    record = place_call(dnis="100", keys="0", caller="79991234567", caller_name=HOSTILE_NAME,
+    record = place_call(dnis="100", keys="0", caller="79990001122", caller_name=HOSTILE_NAME,
                         delay_s=3, hold_s=5)
 
     with open(log, "rb") as f:
@@ -62,7 +62,7 @@ def test_hostile_caller_id_name_is_one_quoted_agi_argument(asterisk, controller,
     # PJSIP hands the display name over in its escaped quoted-string form; that exact text
     # must reach Asterisk as one argument, neither cut at a quote nor split into commands.
     as_asterisk_has_it = sip_display_name(HOSTILE_NAME)[1:-1]
-    assert f"from {as_asterisk_has_it} <79991234567> to 100, menu version" in verbose[0]
+    assert f"from {as_asterisk_has_it} <79990001122> to 100, menu version" in verbose[0]
     assert record.queue is not None and record.queue.name == "support"  # the call went on normally
     assert not (LocalAsterisk(asterisk).root / "tmp/ivr-pwned").exists()
     assert "AGI usage error" not in controller.log_path.read_text()

@@ -76,13 +76,35 @@ def test_unknown_caller_keeps_the_queue_the_menu_asked_for():
     assert (decision.kind, decision.queue, decision.priority, decision.agent_first) == ("queue", "support", 0, None)
 
 
-def test_outside_business_hours_the_caller_gets_the_after_hours_announcement():
-    late = dt.datetime(2026, 11, 23, 20, 30, tzinfo=dt.UTC)  # 23:30 in Moscow
+OFFICE_WEEK = """timezone: Europe/Moscow
+hours: {mon: "08:00-22:00", tue: "08:00-22:00", wed: "08:00-22:00", thu: "08:00-22:00", fri: "08:00-22:00",
+        sat: "09:00-13:00, 14:00-20:00", sun: closed}
+after_hours: {en: "We are closed.", ru: "Мы закрыты."}
+"""
 
-    decision = route(moment=late)
+
+def test_outside_business_hours_the_caller_gets_the_after_hours_announcement(tmp_path):
+    config = load_routing(write(tmp_path, OFFICE_WEEK), QUEUES)
+    late = dt.datetime(2026, 11, 23, 20, 30, tzinfo=dt.UTC)  # Monday 23:30 in Moscow
+
+    decision = decide(config, RouteRequest("support", 0, "caller asked for an operator"), late)
 
     assert decision.kind == "hangup"
     assert decision.reason == "after hours: closed at Mon 23:30 (Europe/Moscow)"
+    assert decision.announcement_for("ru") == "Мы закрыты."
+
+
+def test_inside_business_hours_the_rules_apply(tmp_path):
+    config = load_routing(write(tmp_path, OFFICE_WEEK), QUEUES)
+
+    assert decide(config, RouteRequest("support", 0, "x"), NOON_MONDAY).kind == "queue"
+
+
+def test_lunch_break_between_two_spans_is_closed(tmp_path):
+    config = load_routing(write(tmp_path, OFFICE_WEEK), QUEUES)
+    lunch = dt.datetime(2026, 11, 28, 10, 30, tzinfo=dt.UTC)  # Saturday 13:30 in Moscow
+
+    assert decide(config, RouteRequest("support", 0, "x"), lunch).kind == "hangup"
 
 
 def test_a_holiday_is_closed_all_day():

@@ -1,0 +1,58 @@
+"""Caller ID to E.164, the one key the CRM, the cache and the journey store agree on.
+
+``8 999 123-45-67``, ``+7 (999) 1234567`` and ``79991234567`` are the same customer;
+without one normal form each would be a different cache entry and a different CRM
+miss. Caller ID comes from the network and is hostile input: anything that is not
+plainly a phone number (withheld markers, names, control characters, huge strings)
+is treated as "no caller ID" rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+#: Longer than any dialable number with punctuation; longer input is not a caller ID.
+MAX_RAW_LENGTH = 40
+#: Digits (any script: phonenumbers folds full-width digits), spaces and dialling punctuation.
+_PLAUSIBLE = re.compile(r"^[\d\s+()\-./]+$")
+
+
+def normalise(raw: str | None, default_region: str = "RU") -> str | None:
+    """The E.164 form of ``raw`` (``+79991234567``), or None when it is not a usable number.
+
+    Letters are refused outright: they mean a withheld marker (``anonymous``,
+    ``Restricted``) or a vanity spelling that a caller ID never carries. Numbers only
+    need to be *possible* (right length for the country), not *valid* by the library's
+    range tables: stale metadata must not turn a known customer into an unknown one.
+    """
+    if not raw or len(raw) > MAX_RAW_LENGTH or not _PLAUSIBLE.fullmatch(raw):
+        return None
+    if not any(c.isdigit() for c in raw):
+        return None
+    try:
+        parsed = phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def area_region(e164: str, language: str = "en") -> str | None:
+    """The geographic area of a fixed-line number (``+7812...`` -> ``St Petersburg``), else None.
+
+    For routing callers the CRM does not know. Mobile numbers carry no area, so
+    the country name the library answers with for them is reported as None.
+    """
+    # Imported here: the geocoder's tables take a third of a second to load.
+    from phonenumbers import geocoder
+
+    try:
+        parsed = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return None
+    area = geocoder.description_for_number(parsed, language)
+    country = geocoder.country_name_for_number(parsed, language)
+    return area if area and area != country else None

@@ -1,0 +1,121 @@
+"""Events and kv values to and from the JSON the backends store.
+
+Every backend goes through here, so they accept and refuse the same things and give back
+the same shapes: the contract suite can hold SQLite, PostgreSQL and memory to one standard.
+Checks happen before anything is written, so a refused append wrote nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ivr.journey.errors import RequestInvalid
+from ivr.journey.ports import StampedEvent
+from ivr.journey.redact import redact
+
+MAX_LIMIT = 10_000
+PURGE_EVERY_PUTS = 256  # kv puts between sweeps of expired entries: bounded table, negligible cost
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One event ready for a backend: redacted, checked, ``data`` as JSON text."""
+
+    key: str
+    at: float
+    channel: str
+    interaction: str
+    type: str
+    data_json: str
+
+
+def prepare(key: str, events: Sequence[StampedEvent]) -> list[EventRow]:
+    """Redact and check ``events``; raises :class:`RequestInvalid` naming the first bad one."""
+    _check_text("journey key", key)
+    rows = []
+    for i, event in enumerate(events):
+        what = f"event {i} ({getattr(event, 'type', '?')!r}) for key {key!r}"
+        if not isinstance(event, StampedEvent):
+            raise RequestInvalid(what, f"expected a StampedEvent, got {type(event).__name__}")
+        if not isinstance(event.at, (int, float)) or isinstance(event.at, bool) or not math.isfinite(event.at):
+            raise RequestInvalid(what, f"'at' must be a finite unix time, got {event.at!r}")
+        for name in ("channel", "interaction", "type"):
+            _check_text(f"{what} {name}", getattr(event, name))
+        if not isinstance(event.data, dict):
+            raise RequestInvalid(what, f"'data' must be a dict, got {type(event.data).__name__}")
+        clean = redact(event)
+        rows.append(EventRow(key, float(event.at), event.channel, event.interaction, event.type,
+                             encode(clean.data, what)))
+    return rows
+
+
+def encode(value: dict[str, Any], what: str) -> str:
+    """JSON text of ``value``. NUL characters become U+FFFD: PostgreSQL's jsonb cannot hold them."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise RequestInvalid(what, f"data is not plain JSON ({exc})") from exc
+    if "\\u0000" in text:  # rare: only then walk the value
+        text = json.dumps(_without_nul(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return text
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_nul(v) for v in value]
+    return value
+
+
+def decode_event(at: float, channel: str, interaction: str, type_: str, data_json: str) -> StampedEvent:
+    return StampedEvent(at, channel, interaction, type_, json.loads(data_json))
+
+
+def agent_of(data_json: str | dict[str, Any]) -> str | None:
+    """The agent id of an ``agent_connected`` event's data, as text; None when absent."""
+    data = json.loads(data_json) if isinstance(data_json, str) else data_json
+    agent = data.get("agent")
+    if agent is None or isinstance(agent, (bool, dict, list)) or agent == "":
+        return None
+    return str(agent)
+
+
+def check_limit(limit: int) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise RequestInvalid("recent()", f"limit must be an integer from 1 to {MAX_LIMIT}, got {limit!r}")
+
+
+def check_window(within_s: float) -> None:
+    if not isinstance(within_s, (int, float)) or not within_s >= 0:
+        raise RequestInvalid("last_agent()", f"within_s must be a non-negative number, got {within_s!r}")
+
+
+def kv_row(namespace: str, key: str, value: dict[str, Any], ttl_s: float) -> str:
+    """Check a kv put and return the value's JSON text."""
+    _check_text("kv namespace", namespace)
+    _check_text("kv key", key)
+    what = f"kv value {namespace}/{key}"
+    if not isinstance(value, dict):
+        raise RequestInvalid(what, f"must be a dict, got {type(value).__name__}")
+    if isinstance(ttl_s, bool) or not isinstance(ttl_s, (int, float)) or not (0 < ttl_s < math.inf):
+        raise RequestInvalid(what, f"ttl_s must be a positive number of seconds, got {ttl_s!r}")
+    return encode(value, what)
+
+
+def check_kv_key(namespace: str, key: str) -> None:
+    _check_text("kv namespace", namespace)
+    _check_text("kv key", key)
+
+
+def _check_text(what: str, value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise RequestInvalid(what, f"must be a non-empty string, got {value!r}")
+    if "\x00" in value:
+        raise RequestInvalid(what, "must not contain a NUL character")

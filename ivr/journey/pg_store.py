@@ -1,0 +1,212 @@
+"""The journey store on PostgreSQL: for several controllers behind one Asterisk, or across sites.
+
+Same contract as the SQLite store (the shared suite runs against both). What differs:
+
+Durability. Each append is one INSERT statement, so one transaction; PostgreSQL returns
+from COMMIT after the WAL is flushed when ``synchronous_commit`` is ``on`` (or stronger).
+A server or role configured with ``synchronous_commit = off`` would acknowledge commits it
+can still lose, so :meth:`PgJourneyStore.open` checks the setting and, when it finds
+``off``, opens the pool with ``synchronous_commit = on`` as a connection startup option
+(a ``SET`` would not do: the pool's ``RESET ALL`` on release undoes it). ``local``,
+``remote_write`` and ``remote_apply`` are kept: they are at least as durable locally.
+
+Throughput. Concurrent appends run on separate pooled connections and PostgreSQL's own
+group commit flushes their WAL together; a batch of events is sent as arrays in one round
+trip (``unnest``), not one INSERT per event.
+
+Time. Expiry and windows use this process's clock (injected), not the server's, so the
+store behaves the same under test as SQLite; controllers sharing a database should run NTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import asyncpg
+
+from ivr.journey import codec
+from ivr.journey.errors import StoreClosed, StoreUnavailable
+from ivr.journey.ports import AGENT_CONNECTED, Clock, StampedEvent
+
+T = TypeVar("T")
+
+BACKEND = "postgresql"
+COMMAND_TIMEOUT_S = 10.0  # a statement slower than this is a stuck database, not a slow one
+SCHEMA_LOCK = 0x6976726A  # "ivrj": serialises schema creation between controllers starting together
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS journey_event (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    key text NOT NULL,
+    at double precision NOT NULL,
+    channel text NOT NULL,
+    interaction text NOT NULL,
+    type text NOT NULL,
+    data jsonb NOT NULL
+);
+CREATE INDEX IF NOT EXISTS journey_event_key_at ON journey_event (key, at, seq);
+CREATE INDEX IF NOT EXISTS journey_event_interaction ON journey_event (interaction, at, seq);
+CREATE INDEX IF NOT EXISTS journey_event_agent ON journey_event (key, at, seq) WHERE type = '{AGENT_CONNECTED}';
+CREATE OR REPLACE FUNCTION journey_event_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'journey events are append-only';
+END
+$$;
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'journey_event_append_only') THEN
+        CREATE TRIGGER journey_event_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON journey_event
+        FOR EACH STATEMENT EXECUTE FUNCTION journey_event_append_only();
+    END IF;
+END
+$$;
+CREATE TABLE IF NOT EXISTS journey_kv (
+    namespace text NOT NULL,
+    key text NOT NULL,
+    value jsonb NOT NULL,
+    expires_at double precision NOT NULL,
+    PRIMARY KEY (namespace, key)
+);
+CREATE INDEX IF NOT EXISTS journey_kv_expires ON journey_kv (expires_at);
+"""
+
+_INSERT_EVENTS = """INSERT INTO journey_event (key, at, channel, interaction, type, data)
+SELECT $1, e.at, e.channel, e.interaction, e.type, e.data::jsonb
+FROM unnest($2::float8[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY
+     AS e(at, channel, interaction, type, data, n)
+ORDER BY e.n"""
+_RECENT = """SELECT at, channel, interaction, type, data::text FROM journey_event
+WHERE key = $1 AND at >= $2 ORDER BY at DESC, seq DESC LIMIT $3"""
+_INTERACTION = """SELECT at, channel, interaction, type, data::text FROM journey_event
+WHERE interaction = $1 ORDER BY at, seq"""
+_LAST_AGENT = f"""SELECT data::text FROM journey_event
+WHERE key = $1 AND type = '{AGENT_CONNECTED}' AND at >= $2
+  AND jsonb_typeof(data -> 'agent') IN ('string', 'number') AND data ->> 'agent' <> ''
+ORDER BY at DESC, seq DESC LIMIT 1"""
+_KV_GET = "SELECT value::text FROM journey_kv WHERE namespace = $1 AND key = $2 AND expires_at > $3"
+_KV_PUT = """INSERT INTO journey_kv (namespace, key, value, expires_at) VALUES ($1, $2, $3::jsonb, $4)
+ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"""
+_KV_DELETE = "DELETE FROM journey_kv WHERE namespace = $1 AND key = $2"
+_KV_PURGE = "DELETE FROM journey_kv WHERE expires_at <= $1"
+
+_FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
+
+
+class PgJourneyStore:
+    """A :class:`~ivr.journey.ports.JourneyStore` on a PostgreSQL pool. Build it with :meth:`open`."""
+
+    def __init__(self, pool: asyncpg.Pool, clock: Clock) -> None:
+        self._pool = pool
+        self._clock = clock
+        self._closed = False
+        self._puts = 0
+
+    @classmethod
+    async def open(cls, dsn: str, *, clock: Clock = time.time, min_size: int = 1, max_size: int = 10,
+                   connect_timeout_s: float = 10.0) -> PgJourneyStore:
+        """Connect a pool to ``dsn`` and create the tables if they are missing."""
+        async def connect(server_settings: dict[str, str]) -> asyncpg.Pool:
+            try:
+                return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, timeout=connect_timeout_s,
+                                                 command_timeout=COMMAND_TIMEOUT_S, server_settings=server_settings)
+            except _FAILURES as exc:
+                raise StoreUnavailable(BACKEND, "connect", exc) from exc
+
+        pool = await connect({})
+        try:
+            if await pool.fetchval("SHOW synchronous_commit") == "off":
+                await pool.close()
+                pool = await connect({"synchronous_commit": "on"})
+            async with pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
+                await conn.execute(SCHEMA)
+        except _FAILURES as exc:
+            await pool.close()
+            raise StoreUnavailable(BACKEND, "create the journey tables", exc) from exc
+        return cls(pool, clock)
+
+    async def __aenter__(self) -> PgJourneyStore:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    # -- journey ---------------------------------------------------------------------------
+
+    async def append(self, key: str, events: Sequence[StampedEvent]) -> None:
+        rows = codec.prepare(key, events)
+        if not rows:
+            self._check_open("append")
+            return
+        args = ([r.at for r in rows], [r.channel for r in rows], [r.interaction for r in rows],
+                [r.type for r in rows], [r.data_json for r in rows])
+        await self._run("append journey events", lambda: self._pool.execute(_INSERT_EVENTS, key, *args))
+
+    async def recent(self, key: str, *, limit: int = 100, since: float | None = None) -> list[StampedEvent]:
+        codec.check_limit(limit)
+        floor = -math.inf if since is None else since
+        rows = await self._run("read recent events", lambda: self._pool.fetch(_RECENT, key, floor, limit))
+        return [codec.decode_event(*row) for row in rows]
+
+    async def interaction_events(self, interaction: str) -> list[StampedEvent]:
+        rows = await self._run("read an interaction", lambda: self._pool.fetch(_INTERACTION, interaction))
+        return [codec.decode_event(*row) for row in rows]
+
+    async def last_agent(self, key: str, within_s: float) -> str | None:
+        codec.check_window(within_s)
+        floor = self._clock() - within_s
+        data = await self._run("find the last agent", lambda: self._pool.fetchval(_LAST_AGENT, key, floor))
+        return None if data is None else codec.agent_of(data)
+
+    # -- kv --------------------------------------------------------------------------------
+
+    async def kv_get(self, namespace: str, key: str) -> dict[str, Any] | None:
+        codec.check_kv_key(namespace, key)
+        now = self._clock()
+        text = await self._run("read a kv entry", lambda: self._pool.fetchval(_KV_GET, namespace, key, now))
+        return None if text is None else dict(json.loads(text))
+
+    async def kv_put(self, namespace: str, key: str, value: dict[str, Any], ttl_s: float) -> None:
+        text = codec.kv_row(namespace, key, value, ttl_s)
+        now = self._clock()
+        await self._run("write a kv entry", lambda: self._pool.execute(_KV_PUT, namespace, key, text, now + ttl_s))
+        self._puts += 1
+        if self._puts % codec.PURGE_EVERY_PUTS == 0:
+            await self.purge_expired()
+
+    async def kv_delete(self, namespace: str, key: str) -> None:
+        codec.check_kv_key(namespace, key)
+        await self._run("delete a kv entry", lambda: self._pool.execute(_KV_DELETE, namespace, key))
+
+    async def purge_expired(self) -> int:
+        now = self._clock()
+        status = await self._run("purge expired kv entries", lambda: self._pool.execute(_KV_PURGE, now))
+        return int(status.split()[-1])  # "DELETE 3"
+
+    async def close(self) -> None:
+        """Wait for queries in flight, then close the pool. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._pool.close()
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _check_open(self, operation: str) -> None:
+        if self._closed:
+            raise StoreClosed(BACKEND, operation)
+
+    async def _run(self, operation: str, query: Callable[[], Awaitable[T]]) -> T:
+        self._check_open(operation)
+        try:
+            return await query()
+        except _FAILURES as exc:
+            raise StoreUnavailable(BACKEND, operation, exc) from exc
+

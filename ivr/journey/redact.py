@@ -1,0 +1,88 @@
+"""What the journey store refuses to keep: PINs, passwords and masked input.
+
+The journey is shown to every agent who takes the customer and kept for analytics, so a
+secret that reaches it leaks to every screen pop. The engine already masks collected input
+(``***``); this is the store's own guard, applied by every backend before anything is
+written, so a channel or driver that forgets cannot store a secret. The rule:
+
+1. **Secret names.** A field whose name contains a secret's word (pin, password, passwd,
+   pwd, passcode, passphrase, secret, otp, cvv, cvc, masked), as a word of the name
+   (``pin``, ``new_pin``, ``pinCode``, ``masked-value``; not ``spin`` or ``shipping``) is
+   dropped, at any depth (action args are nested). A boolean under such a name is kept:
+   it says *whether*, never *what* (``pin_ok: false`` is what the agent needs to see).
+2. **Masked events.** An event flagged masked (``data["masked"] is True``) keeps only its
+   structural fields (:data:`MASKED_EVENT_KEEPS`); every other field is dropped whatever its
+   name, since it may carry what the caller typed.
+3. **The drop is recorded.** The stored event gets ``data["redacted"]``: the sorted paths of
+   the dropped fields (``["args.pin", "value"]``), never the values; and a warning is logged
+   with the same paths. Nothing else about the event changes, so the journey still shows
+   that the caller entered a PIN, and where.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from ivr.journey.ports import StampedEvent
+
+log = logging.getLogger("ivr.journey")
+
+REDACTED_FIELD = "redacted"
+MASKED_FLAG = "masked"
+
+SECRET_WORDS = frozenset(
+    {"pin", "pins", "pincode", "password", "passwd", "pwd", "passcode", "passphrase", "secret", "otp", "cvv", "cvc",
+     "cvv2", "masked"}
+)
+MASKED_EVENT_KEEPS = frozenset({"node", "var", "name", "kind", "count", "reason", "ok", "by", "confirm", MASKED_FLAG})
+
+_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether ``name`` (a data field name) names a secret, by its words."""
+    words = _WORD.findall(_CAMEL.sub(r"\1_\2", name).lower())
+    return any(word in SECRET_WORDS for word in words)
+
+
+def redact(event: StampedEvent) -> StampedEvent:
+    """``event`` with secrets dropped and the drop recorded (the rule is in the module doc)."""
+    dropped: list[str] = []
+    data = event.data
+    if data.get(MASKED_FLAG) is True:
+        kept = {}
+        for name, value in data.items():
+            if name in MASKED_EVENT_KEEPS and not isinstance(value, (dict, list)):
+                kept[name] = value
+            else:
+                dropped.append(name)
+        data = kept
+    clean = _clean_mapping(data, "", dropped)
+    if not dropped:
+        return event
+    clean[REDACTED_FIELD] = sorted(dropped)
+    log.warning("journey: dropped %s from a %s event of interaction %s", ", ".join(sorted(dropped)),
+                event.type, event.interaction)
+    return StampedEvent(event.at, event.channel, event.interaction, event.type, clean)
+
+
+def _clean_mapping(data: dict[str, Any], prefix: str, dropped: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in data.items():
+        path = f"{prefix}{name}"
+        if isinstance(name, str) and is_secret_name(name) and not isinstance(value, bool):
+            dropped.append(path)
+            continue
+        out[name] = _clean_value(value, path, dropped)
+    return out
+
+
+def _clean_value(value: Any, path: str, dropped: list[str]) -> Any:
+    if isinstance(value, dict):
+        return _clean_mapping(value, f"{path}.", dropped)
+    if isinstance(value, (list, tuple)):
+        return [_clean_value(item, f"{path}[{i}]", dropped) for i, item in enumerate(value)]
+    return value

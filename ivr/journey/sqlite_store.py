@@ -1,0 +1,362 @@
+"""The default journey store: one SQLite file, durable per append, group-committed.
+
+Durability. WAL journal with ``synchronous=FULL``: COMMIT returns only after the WAL is
+fsynced, so an append that returned survives a kill -9 of the process and a power cut.
+``synchronous="NORMAL"`` is offered for disposable deployments: in WAL mode it still
+survives kill -9 (the WAL write is in the kernel's page cache before COMMIT returns) but
+may lose the last commits on a power cut or kernel crash.
+
+Throughput. Every write goes through one connection owned by one thread. That thread takes
+every write waiting in its queue, runs them in one transaction and commits once, so when
+fifty calls append at the same moment one fsync serves them all (group commit). Each
+caller's ``await`` returns only after the commit its write was part of. If a batch fails,
+its writes are retried one by one, so one bad write cannot fail its neighbours. A write
+whose caller was cancelled before the writer took it is not written.
+
+Reads use their own connections on a small thread pool (WAL lets them run while the writer
+commits), so a screen pop does not queue behind writes.
+
+Several processes may open the same file (the USSD gateway's processes sharing kv state):
+SQLite serialises writers across processes with its file lock and ``busy_timeout``. The
+file must be on a local filesystem (WAL needs shared memory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import json
+import math
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures.thread import BrokenThreadPool
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+
+from ivr.journey import codec
+from ivr.journey.errors import RequestInvalid, StoreClosed, StoreUnavailable
+from ivr.journey.ports import AGENT_CONNECTED, Clock, StampedEvent
+
+T = TypeVar("T")
+
+BACKEND = "sqlite"
+BUSY_TIMEOUT_MS = 10_000  # another process holding the write lock (a checkpoint, a USSD worker)
+MAX_BATCH = 1000  # writes per group commit; bounds one transaction's size and latency
+SCHEMA_VERSION = 1
+
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS journey_event (
+    seq INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    at REAL NOT NULL,
+    channel TEXT NOT NULL,
+    interaction TEXT NOT NULL,
+    type TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS journey_event_key_at ON journey_event (key, at, seq);
+CREATE INDEX IF NOT EXISTS journey_event_interaction ON journey_event (interaction, at, seq);
+CREATE INDEX IF NOT EXISTS journey_event_agent ON journey_event (key, at, seq) WHERE type = '{AGENT_CONNECTED}';
+CREATE TRIGGER IF NOT EXISTS journey_event_no_update BEFORE UPDATE ON journey_event
+BEGIN SELECT RAISE(ABORT, 'journey events are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS journey_event_no_delete BEFORE DELETE ON journey_event
+BEGIN SELECT RAISE(ABORT, 'journey events are append-only'); END;
+CREATE TABLE IF NOT EXISTS journey_kv (
+    namespace TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (namespace, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS journey_kv_expires ON journey_kv (expires_at);
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+
+_INSERT_EVENT = "INSERT INTO journey_event (key, at, channel, interaction, type, data) VALUES (?, ?, ?, ?, ?, ?)"
+_RECENT = """SELECT at, channel, interaction, type, data FROM journey_event
+WHERE key = ? AND at >= ? ORDER BY at DESC, seq DESC LIMIT ?"""
+_INTERACTION = """SELECT at, channel, interaction, type, data FROM journey_event
+WHERE interaction = ? ORDER BY at, seq"""
+_LAST_AGENT = f"""SELECT data FROM journey_event
+WHERE key = ? AND type = '{AGENT_CONNECTED}' AND at >= ?
+  AND json_type(data, '$.agent') IN ('text', 'integer', 'real') AND json_extract(data, '$.agent') <> ''
+ORDER BY at DESC, seq DESC LIMIT 1"""
+_KV_GET = "SELECT value FROM journey_kv WHERE namespace = ? AND key = ? AND expires_at > ?"
+_KV_PUT = """INSERT INTO journey_kv (namespace, key, value, expires_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"""
+_KV_DELETE = "DELETE FROM journey_kv WHERE namespace = ? AND key = ?"
+_KV_PURGE = "DELETE FROM journey_kv WHERE expires_at <= ?"
+
+Synchronous = Literal["FULL", "NORMAL"]
+WriteFn = Callable[[sqlite3.Connection], Any]
+"""Runs in the writer thread. It must return plain values, never a cursor: a cursor freed
+in the event loop's thread would touch the connection while the writer uses it."""
+
+
+class SqliteJourneyStore:
+    """A :class:`~ivr.journey.ports.JourneyStore` in one SQLite file. Build it with :meth:`open`."""
+
+    def __init__(self, path: Path, writer: _Writer, readers: ThreadPoolExecutor, reader_pool: _ReaderPool,
+                 clock: Clock) -> None:
+        self.path = path
+        self._writer = writer
+        self._readers = readers
+        self._reader_pool = reader_pool
+        self._clock = clock
+        self._closed = False
+        self._puts = 0
+
+    @classmethod
+    async def open(cls, path: str | Path, *, clock: Clock = time.time, synchronous: Synchronous = "FULL",
+                   readers: int = 2, max_batch: int = MAX_BATCH) -> SqliteJourneyStore:
+        """Open (creating if needed) the store at ``path``, a file on a local filesystem."""
+        if synchronous not in ("FULL", "NORMAL"):
+            raise RequestInvalid("sqlite synchronous", f"must be 'FULL' or 'NORMAL', got {synchronous!r}")
+        path = Path(path)
+        writer = _Writer(str(path), synchronous, max_batch)
+        try:
+            await asyncio.wrap_future(writer.start())
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(BACKEND, f"open {path}", exc) from exc
+        pool = _ReaderPool(str(path))
+        executor = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="journey-sqlite-reader",
+                                      initializer=pool.open_for_thread)
+        return cls(path, writer, executor, pool, clock)
+
+    async def __aenter__(self) -> SqliteJourneyStore:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    @property
+    def commits(self) -> tuple[int, int]:
+        """(transactions committed, writes in them): their ratio is the group-commit factor."""
+        return self._writer.batches, self._writer.writes
+
+    # -- journey ---------------------------------------------------------------------------
+
+    async def append(self, key: str, events: Sequence[StampedEvent]) -> None:
+        rows = [(r.key, r.at, r.channel, r.interaction, r.type, r.data_json) for r in codec.prepare(key, events)]
+        if not rows:
+            self._check_open("append")
+            return
+        def run(conn: sqlite3.Connection) -> None:
+            conn.executemany(_INSERT_EVENT, rows)
+
+        await self._write("append journey events", run)
+
+    async def recent(self, key: str, *, limit: int = 100, since: float | None = None) -> list[StampedEvent]:
+        codec.check_limit(limit)
+        floor = -math.inf if since is None else since
+        rows = await self._read("read recent events", lambda c: c.execute(_RECENT, (key, floor, limit)).fetchall())
+        return [codec.decode_event(*row) for row in rows]
+
+    async def interaction_events(self, interaction: str) -> list[StampedEvent]:
+        rows = await self._read("read an interaction", lambda c: c.execute(_INTERACTION, (interaction,)).fetchall())
+        return [codec.decode_event(*row) for row in rows]
+
+    async def last_agent(self, key: str, within_s: float) -> str | None:
+        codec.check_window(within_s)
+        floor = self._clock() - within_s
+        row = await self._read("find the last agent", lambda c: c.execute(_LAST_AGENT, (key, floor)).fetchone())
+        return None if row is None else codec.agent_of(row[0])
+
+    # -- kv --------------------------------------------------------------------------------
+
+    async def kv_get(self, namespace: str, key: str) -> dict[str, Any] | None:
+        codec.check_kv_key(namespace, key)
+        now = self._clock()
+        row = await self._read("read a kv entry", lambda c: c.execute(_KV_GET, (namespace, key, now)).fetchone())
+        return None if row is None else dict(json.loads(row[0]))
+
+    async def kv_put(self, namespace: str, key: str, value: dict[str, Any], ttl_s: float) -> None:
+        text = codec.kv_row(namespace, key, value, ttl_s)
+        now = self._clock()
+        self._puts += 1
+        sweep = self._puts % codec.PURGE_EVERY_PUTS == 0
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(_KV_PUT, (namespace, key, text, now + ttl_s))
+            if sweep:
+                conn.execute(_KV_PURGE, (now,))
+
+        await self._write("write a kv entry", run)
+
+    async def kv_delete(self, namespace: str, key: str) -> None:
+        codec.check_kv_key(namespace, key)
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(_KV_DELETE, (namespace, key))
+
+        await self._write("delete a kv entry", run)
+
+    async def purge_expired(self) -> int:
+        now = self._clock()
+        count: int = await self._write("purge expired kv entries", lambda conn: conn.execute(_KV_PURGE, (now,)).rowcount)
+        return count
+
+    async def close(self) -> None:
+        """Finish the writes already queued, then release the files. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.stop()
+        await asyncio.to_thread(self._writer.join)
+        await asyncio.to_thread(self._readers.shutdown, True)
+        self._reader_pool.close_all()
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _check_open(self, operation: str) -> None:
+        if self._closed:
+            raise StoreClosed(BACKEND, operation)
+
+    async def _write(self, operation: str, run: WriteFn) -> Any:
+        self._check_open(operation)
+        return await asyncio.wrap_future(self._writer.submit(operation, run))
+
+    async def _read(self, operation: str, run: Callable[[sqlite3.Connection], T]) -> T:
+        self._check_open(operation)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._readers, self._reader_pool.run, run)
+        except (sqlite3.Error, BrokenThreadPool) as exc:
+            raise StoreUnavailable(BACKEND, operation, exc) from exc
+
+
+class _WriteJob:
+    __slots__ = ("operation", "run", "future")
+
+    def __init__(self, operation: str, run: WriteFn) -> None:
+        self.operation = operation
+        self.run = run
+        self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+
+class _Writer:
+    """The one thread that writes: drains its queue into one transaction per round."""
+
+    def __init__(self, path: str, synchronous: Synchronous, max_batch: int) -> None:
+        self._path = path
+        self._synchronous = synchronous
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_WriteJob | None] = queue.SimpleQueue()
+        self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._thread = threading.Thread(target=self._run, name="journey-sqlite-writer", daemon=True)
+        self.batches = 0
+        self.writes = 0
+
+    def start(self) -> concurrent.futures.Future[None]:
+        self._thread.start()
+        return self._ready
+
+    def submit(self, operation: str, run: WriteFn) -> concurrent.futures.Future[Any]:
+        job = _WriteJob(operation, run)
+        self._queue.put(job)
+        return job.future
+
+    def stop(self) -> None:
+        self._queue.put(None)
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            conn = _connect(self._path, self._synchronous)
+            conn.executescript(SCHEMA)
+        except BaseException as exc:  # handed to open(), which raises it in the caller
+            self._ready.set_exception(exc)
+            return
+        self._ready.set_result(None)
+        try:
+            self._serve(conn)
+        finally:
+            conn.close()
+
+    def _serve(self, conn: sqlite3.Connection) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            stopping = False
+            while len(batch) < self._max_batch:
+                try:
+                    job = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stopping = True
+                    break
+                batch.append(job)
+            # A job whose caller was cancelled while it waited is dropped here, unwritten.
+            self._commit(conn, [job for job in batch if job.future.set_running_or_notify_cancel()])
+            if stopping:
+                return
+
+    def _commit(self, conn: sqlite3.Connection, jobs: list[_WriteJob]) -> None:
+        if not jobs:
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            results = [job.run(conn) for job in jobs]
+            conn.execute("COMMIT")
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if len(jobs) == 1:
+                jobs[0].future.set_exception(StoreUnavailable(BACKEND, jobs[0].operation, exc))
+            else:
+                for job in jobs:
+                    self._commit(conn, [job])
+            return
+        self.batches += 1
+        self.writes += len(jobs)
+        # Only now, after COMMIT returned (and so after the fsync), do the callers wake up.
+        for job, result in zip(jobs, results, strict=True):
+            job.future.set_result(result)
+
+
+class _ReaderPool:
+    """One read-only connection per reader thread, remembered so close() can close them."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._conns: list[sqlite3.Connection] = []
+
+    def open_for_thread(self) -> None:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA query_only = ON")
+        self._local.conn = conn
+        with self._lock:
+            self._conns.append(conn)
+
+    def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return fn(self._local.conn)
+
+    def close_all(self) -> None:
+        with self._lock:
+            for conn in self._conns:
+                conn.close()
+            self._conns.clear()
+
+
+def _connect(path: str, synchronous: Synchronous) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        conn.close()
+        raise sqlite3.OperationalError(f"journal_mode is {mode!r}, WAL is required (is {path} on a network filesystem?)")
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    return conn

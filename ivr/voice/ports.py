@@ -1,0 +1,24 @@
+"""What the voice driver needs from the layers above it, as small protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from ivr.crm.lookup import LookupResult
+from ivr.journey.tokens import ContextClaim
+from ivr.routing.rules import RouteDecision
+
+
+class CallerLookup(Protocol):
+    async def lookup(self, raw_caller_id: str | None) -> LookupResult: ...
+
+
+class ContextTokens(Protocol):
+    async def issue(self, claim: ContextClaim) -> str: ...
+
+
+class Router(Protocol):
+    async def decide(self, *, queue: str, priority: int, reason: str, customer: Mapping[str, Any],
+                     caller_number: str | None, dnis: str | None, journey_key: str,
+                     crm_status: str) -> RouteDecision: ...

@@ -1,0 +1,92 @@
+"""What only the SQLite backend promises: WAL, group commit, and a writer that isolates failures."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from ivr.journey.errors import RequestInvalid, StoreUnavailable
+from ivr.journey.ports import StampedEvent
+from ivr.journey.sqlite_store import SqliteJourneyStore
+
+
+def ev(seq: int) -> StampedEvent:
+    return StampedEvent(1_700_000_000.0 + seq, "voice", f"call-{seq}", "node_entered", {"seq": seq})
+
+
+async def test_the_database_file_is_in_wal_mode(tmp_path: Path) -> None:
+    store = await SqliteJourneyStore.open(tmp_path / "j.db")
+    await store.close()
+
+    assert sqlite3.connect(tmp_path / "j.db").execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_concurrent_appends_share_commits(tmp_path: Path) -> None:
+    store = await SqliteJourneyStore.open(tmp_path / "j.db")
+    try:
+        await asyncio.gather(*(store.append("k", [ev(i)]) for i in range(200)))
+        commits, writes = store.commits
+        assert len(await store.recent("k", limit=1000)) == 200
+    finally:
+        await store.close()
+    assert writes == 200
+    assert commits < 200
+
+
+async def test_a_failing_write_does_not_fail_the_writes_batched_with_it(tmp_path: Path) -> None:
+    store = await SqliteJourneyStore.open(tmp_path / "j.db")
+
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO no_such_table VALUES (1)")
+
+    try:
+        results = await asyncio.gather(store.append("k", [ev(1)]), store._write("break", broken),
+                                       store.append("k", [ev(2)]), return_exceptions=True)
+        assert [type(r).__name__ for r in results] == ["NoneType", "StoreUnavailable", "NoneType"]
+        assert len(await store.recent("k")) == 2
+    finally:
+        await store.close()
+
+
+async def test_an_append_cancelled_before_the_writer_took_it_is_not_stored(tmp_path: Path) -> None:
+    store = await SqliteJourneyStore.open(tmp_path / "j.db")
+    try:
+        busy = asyncio.ensure_future(store._write("hold the writer", lambda conn: time.sleep(0.3)))
+        await asyncio.sleep(0.05)
+        waiting = asyncio.ensure_future(store.append("k", [ev(1)]))
+        await asyncio.sleep(0.05)
+        waiting.cancel()
+        await busy
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert await store.recent("k") == []
+    finally:
+        await store.close()
+
+
+async def test_close_finishes_the_appends_already_queued(tmp_path: Path) -> None:
+    store = await SqliteJourneyStore.open(tmp_path / "j.db")
+    pending = [asyncio.ensure_future(store.append("k", [ev(i)])) for i in range(50)]
+    await asyncio.sleep(0)
+    await store.close()
+    await asyncio.gather(*pending)
+
+    reopened = await SqliteJourneyStore.open(tmp_path / "j.db")
+    try:
+        assert len(await reopened.recent("k")) == 50
+    finally:
+        await reopened.close()
+
+
+async def test_a_path_that_cannot_hold_a_database_is_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailable, match="sqlite"):
+        await SqliteJourneyStore.open(tmp_path)
+
+
+async def test_an_unknown_synchronous_mode_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(RequestInvalid, match="synchronous"):
+        await SqliteJourneyStore.open(tmp_path / "j.db", synchronous="OFF")  # type: ignore[arg-type]
