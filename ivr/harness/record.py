@@ -36,6 +36,7 @@ class CallRecord:
     digits: str = ""
     queue: QueueVisit | None = None
     agents_called: list[str] = field(default_factory=list)
+    agent_events: list[dict[str, str]] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
     hangup_cause: int | None = None
     hangup_text: str = ""
@@ -59,6 +60,7 @@ class CallRecord:
             "digits": data["digits"],
             "queue": data["queue"],
             "agents_called": data["agents_called"],
+            "agent_events": data["agent_events"],
             "variables": data["variables"],
             "hangup": {"cause": data["hangup_cause"], "text": data["hangup_text"]},
             "duration_s": round(data["duration_s"], 3),
@@ -85,6 +87,16 @@ class CallRecord:
         for err in self.errors:
             lines.append(f"  error:     {err}")
         return "\n".join(lines)
+
+
+def chan_variable(event: Mapping[str, str], name: str) -> str:
+    """A variable that manager.conf `channelvars` adds to every event (caller side first)."""
+    for header in ("ChanVariable", "DestChanVariable"):
+        for line in event.get(header, "").splitlines():
+            key, _, value = line.partition("=")
+            if key == name and value:
+                return value
+    return ""
 
 
 def _strip_inherit(name: str) -> str:
@@ -120,8 +132,11 @@ def fill_from_events(record: CallRecord, events: Iterable[Mapping[str, str]], iv
                 record.variables[var] = ev.get("Value", "")
         elif mine and name == "QueueCallerJoin":
             record.queue = QueueVisit(ev.get("Queue", ""), int(ev.get("Position", "0") or 0))
-        elif name == "AgentCalled" and linkedid and ev.get("Linkedid") == linkedid:
-            record.agents_called.append(ev.get("Interface") or ev.get("DestChannel", ""))
+        elif name in ("AgentCalled", "AgentConnect") and linkedid and ev.get("Linkedid") == linkedid:
+            if name == "AgentCalled":
+                record.agents_called.append(ev.get("Interface") or ev.get("DestChannel", ""))
+            record.agent_events.append({"event": name, "interface": ev.get("Interface", ""),
+                                        "token": chan_variable(ev, "IVR_CONTEXT_TOKEN")})
         elif mine and name == "Hangup":
             record.hangup_cause = int(ev.get("Cause", "0") or 0)
             record.hangup_text = ev.get("Cause-txt", "")

@@ -41,7 +41,8 @@ class AmiClient:
         return lambda: self._listeners.remove(listener)
 
     def _dispatch(self, _manager: Manager, message: Any) -> None:
-        event = {str(k): str(v) for k, v in dict(message).items()}
+        # A header sent several times (ChanVariable with channelvars=) arrives as a list.
+        event = {str(k): "\n".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in dict(message).items()}
         for listener in list(self._listeners):
             try:
                 listener(event)

@@ -72,7 +72,7 @@ def test_json_shape_is_versioned_and_stable():
     data = CallRecord("ami", "7999", "100", "", "t").to_json()
 
     assert list(data) == ["version", "transport", "from", "to", "keys", "call_tag", "answered", "channel",
-                          "uniqueid", "linkedid", "digits", "queue", "agents_called", "variables", "hangup",
+                          "uniqueid", "linkedid", "digits", "queue", "agents_called", "agent_events", "variables", "hangup",
                           "duration_s", "transport_result", "errors"]
     assert data["version"] == 1
 

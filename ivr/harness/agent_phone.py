@@ -1,0 +1,210 @@
+"""A SIPp agent phone: registers as a demo agent, answers the call a queue sends it, and
+reports the SIP headers the INVITE carried (the context token above all).
+
+This is what an agent's real softphone does, so a test can prove that the agent leg of a
+routed call carries the token, over real SIP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ivr.errors import IvrError
+from ivr.harness.sipp import free_port
+
+_REGISTER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="ivr agent phone: register">
+  <send retrans="500">
+    <![CDATA[
+      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:[agent]@[remote_ip]>;tag=[pid]reg[call_number]
+      To: <sip:[agent]@[remote_ip]>
+      Call-ID: [call_id]
+      CSeq: 1 REGISTER
+      Contact: <sip:[agent]@[local_ip]:[local_port]>
+      Expires: [expires]
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="401" auth="true"/>
+  <send retrans="500">
+    <![CDATA[
+      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:[agent]@[remote_ip]>;tag=[pid]reg[call_number]
+      To: <sip:[agent]@[remote_ip]>
+      Call-ID: [call_id]
+      CSeq: 2 REGISTER
+      Contact: <sip:[agent]@[local_ip]:[local_port]>
+      Expires: [expires]
+      [authentication]
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200"/>
+</scenario>
+"""
+
+_ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="ivr agent phone: answer">
+  <recv request="INVITE">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="X-IVR-Context-Token:" check_it="false" assign_to="token"/>
+      <log message="TOKEN=[$token]"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]agent[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[agent]@[local_ip]:[local_port]>
+      Content-Length: 0
+    ]]>
+  </send>
+  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]agent[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[agent]@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=agent 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+    ]]>
+  </send>
+  <recv request="ACK"/>
+  <nop><action><log message="ANSWERED"/></action></nop>
+  <recv request="BYE" timeout="{talk_ms}" ontimeout="agent_bye"/>
+  <send next="done">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <label id="agent_bye"/>
+  <send retrans="500">
+    <![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      CSeq: 2 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200" timeout="5000"/>
+  <label id="done"/>
+</scenario>
+"""
+
+
+@dataclass
+class AgentPhone:
+    """``async with AgentPhone("agent1", password, "127.0.0.1:5060") as phone: ...``"""
+
+    agent: str
+    password: str
+    target: str
+    ring_timeout_s: float = 60
+    talk_s: float = 3
+    log_lines: list[str] = field(default_factory=list)
+    _proc: asyncio.subprocess.Process | None = None
+    _tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    async def __aenter__(self) -> AgentPhone:
+        if shutil.which("sipp") is None:
+            raise IvrError("sipp is not installed", hint="apt-get install sip-tester")
+        self._tmp = tempfile.TemporaryDirectory(prefix="ivr-agent-")
+        tmp = Path(self._tmp.name)
+        (tmp / "register.xml").write_text(_REGISTER)
+        (tmp / "answer.xml").write_text(_ANSWER.format(talk_ms=int(self.talk_s * 1000)))
+        self._log = tmp / "agent.log"
+        port = str(free_port())
+        # SIPp cannot register and then take a new incoming call in one scenario: register
+        # from the port, then answer on the same port (the contact Asterisk just stored).
+        self._port = port
+        code = await self._register(expires=300)
+        if code != 0:
+            raise IvrError(f"agent phone {self.agent} could not register (sipp exit {code})",
+                           hint="check [sip] agent_password and that Asterisk is up")
+        self._proc = await asyncio.create_subprocess_exec(
+            "sipp", "-sf", str(tmp / "answer.xml"), "-m", "1", "-i", "127.0.0.1", "-p", port,
+            "-mi", "127.0.0.1", "-mp", str(free_port(even_pair=True)), "-aa", "-nostdin",
+            "-key", "agent", self.agent, "-trace_logs", "-log_file", str(self._log),
+            "-timeout", f"{int(self.ring_timeout_s + 60)}s",
+            cwd=tmp, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL)
+        await asyncio.sleep(0.3)  # let the answering SIPp bind before a call can arrive
+        return self
+
+    async def _register(self, expires: int) -> int:
+        assert self._tmp is not None
+        tmp = Path(self._tmp.name)
+        register = await asyncio.create_subprocess_exec(
+            "sipp", self.target, "-sf", str(tmp / "register.xml"), "-m", "1", "-i", "127.0.0.1", "-p", self._port,
+            "-nostdin", "-key", "agent", self.agent, "-key", "expires", str(expires),
+            "-au", self.agent, "-ap", self.password, "-timeout", "10s", "-timeout_error", cwd=tmp,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        return await register.wait()
+
+    def _read(self) -> str:
+        return self._log.read_text(errors="replace") if self._log.exists() else ""
+
+    async def _wait_for(self, marker: str, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while marker not in self._read():
+            if self._proc is not None and self._proc.returncode is not None:
+                raise IvrError(f"agent phone {self.agent} exited ({self._proc.returncode}) before {marker}")
+            if loop.time() > deadline:
+                raise IvrError(f"agent phone {self.agent}: no {marker} within {timeout:.0f} s")
+            await asyncio.sleep(0.1)
+
+    async def answered(self, timeout: float = 60) -> str:
+        """Wait until the phone answered a call; return the context token its INVITE carried."""
+        await self._wait_for("ANSWERED", timeout)
+        match = re.search(r"TOKEN=(.*)", self._read())
+        return (match.group(1).strip() if match else "").removeprefix("X-IVR-Context-Token:").strip()
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._proc is not None and self._proc.returncode is None:
+            try:
+                await asyncio.wait_for(self._proc.wait(), self.talk_s + 10)
+            except TimeoutError:
+                self._proc.kill()
+                await self._proc.wait()
+        if self._tmp is not None:
+            await self._register(expires=0)  # unregister: later calls must not ring a phone that is gone
+            self._tmp.cleanup()
