@@ -80,12 +80,20 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     numbers = Path(args.numbers) if args.numbers else (default_numbers if not args.paths else None)
     problems = validate(paths, numbers=numbers, sound_dirs=[settings.home / "sounds"],
                         extra_sound_dirs=core_sound_dirs(settings))
+    checked = [str(p) for p in paths] + ([str(numbers)] if numbers else [])
+    if not args.paths or args.routing:
+        from ivr.composition import known_queues
+        from ivr.routing.rules import analyse_routing
+
+        routing = Path(args.routing) if args.routing else settings.path(settings.routing.rules)
+        problems += analyse_routing(routing, known_queues(settings))[1]
+        checked.append(str(routing))
     for problem in problems:
         print(problem)
     if problems:
         print(f"{len(problems)} problem(s)", file=sys.stderr)
         return 1
-    print(f"ok: {', '.join(str(p) for p in paths)}" + (f" with {numbers}" if numbers else ""))
+    print(f"ok: {', '.join(checked)}")
     return 0
 
 
@@ -229,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check menu files; one `path:line:col: message` line per problem")
     val.add_argument("paths", nargs="*", help="menu files or directories (default: [menus] dir)")
     val.add_argument("--numbers", help="the dialled-number map (default: [menus] numbers)")
+    val.add_argument("--routing", help="routing rules to check (default: [routing] rules, when no PATHS are given)")
     val.set_defaults(func=cmd_validate)
 
     sim = sub.add_parser("simulate", help="walk the menu tree as a caller would, without Asterisk")

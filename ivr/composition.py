@@ -16,6 +16,7 @@ from typing import Any
 
 from ivr.crm.actions import CrmActions
 from ivr.crm.breaker import CircuitBreaker
+from ivr.crm.identify import AccountIdentifier
 from ivr.crm.lookup import CrmLookup
 from ivr.errors import ConfigError
 from ivr.flow.loader import load_tree
@@ -149,7 +150,8 @@ async def build_controller(settings: Settings) -> Controller:
         agent_events = AgentEventRecorder(journey)
         speaker = Speaker(PromptFiles(settings.home / "sounds", settings.prompts.asterisk_dir))
         flow = EngineFlow(trees, speaker, actions, journey, lookup=lookup, router=routing, tokens=tokens,
-                          agent_events=agent_events, journey_window_s=settings.journey.context_days * DAY_S)
+                          agent_events=agent_events, identifier=AccountIdentifier(directory, budget_s=max(budget, 2.0)),
+                          journey_window_s=settings.journey.context_days * DAY_S)
         return Controller(trees, CallController(flow), CallController(minimal_flow), journey, tokens,
                           agent_events, lookup, routing, stack)
     except BaseException:

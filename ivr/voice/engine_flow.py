@@ -15,12 +15,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ivr.crm.identify import IDENTIFY_ACTION, AccountIdentifier
 from ivr.crm.ports import ActionService
 from ivr.flow import journey as J
 from ivr.flow.actions import Action, Collect, HangUp, Play, RouteToQueue, RunAction, SetVariable, Text
 from ivr.flow.context import CallerContext
 from ivr.flow.engine import Session
-from ivr.flow.events import Digits, Event, Hangup, Started, Timeout
+from ivr.flow.events import ActionResult, Digits, Event, Hangup, Started, Timeout
 from ivr.flow.store import TreeStore
 from ivr.journey.ports import JourneySink, StampedEvent
 from ivr.journey.tokens import ContextClaim
@@ -67,7 +68,7 @@ class EngineFlow:
     def __init__(self, trees: TreeStore, speaker: Speaker, actions: ActionService, journey: JourneySink,
                  clock: Clock | None = None, *, lookup: CallerLookup | None = None, router: Router | None = None,
                  tokens: ContextTokens | None = None, agent_events: AgentEventRecorder | None = None,
-                 journey_window_s: float = JOURNEY_WINDOW_S) -> None:
+                 identifier: AccountIdentifier | None = None, journey_window_s: float = JOURNEY_WINDOW_S) -> None:
         self.trees = trees
         self.speaker = speaker
         self.actions = actions
@@ -77,6 +78,7 @@ class EngineFlow:
         self.router = router
         self.tokens = tokens
         self.agent_events = agent_events
+        self.identifier = identifier
         self.journey_window_s = journey_window_s
 
     async def __call__(self, channel: AgiChannel) -> None:
@@ -124,6 +126,22 @@ class _Call:
         self.context = CallerContext(customer=self.customer, caller=self.caller, dnis=self.dnis,
                                      now=self.context.now)
 
+    async def _identify_by_account(self, action: RunAction) -> ActionResult:
+        """From now on this call belongs to the customer the account and PIN name."""
+        assert self.flow.identifier is not None
+        customer = await self.flow.identifier.identify(str(action.args.get("account", "")),
+                                                       str(action.args.get("pin", "")))
+        if customer is None:
+            return ActionResult(action.name, False, {"error": "account and PIN do not match"})
+        await self._flush()  # what happened so far stays with the number it happened under
+        self.customer = dict(customer.template_fields())
+        self.journey_key = str(customer.id)
+        self.crm_status = "found"
+        self.context = CallerContext(customer=self.customer, caller=self.caller, dnis=self.dnis,
+                                     now=self.context.now)
+        self._note(CALLER_IDENTIFIED, {"by": "account", "customer": customer.id, "number": self.e164 or ""})
+        return ActionResult(action.name, True, {"name": customer.name or "", "customer": customer.id})
+
     def _note(self, kind: str, data: dict[str, Any]) -> None:
         self.pending.append(StampedEvent(time.time(), "voice", self.call_id, kind, data))
 
@@ -165,6 +183,8 @@ class _Call:
             elif isinstance(action, Collect):
                 return await self._collect(action, pressed)
             elif isinstance(action, RunAction):
+                if action.name == IDENTIFY_ACTION and self.flow.identifier is not None:
+                    return await self._identify_by_account(action)
                 return await self.flow.actions.run(action.name, action.args, self.context,
                                                    interaction=self.call_id)
             elif isinstance(action, SetVariable):

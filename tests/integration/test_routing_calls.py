@@ -176,3 +176,24 @@ def test_caller_gets_the_generic_menu_and_a_person_when_the_crm_fails(asterisk, 
     unavailable = [e for e in asyncio.run(journey_events()) if e.type == "crm_unavailable"]
     assert len(unavailable) == 1
     assert unavailable[0].data["crm_ms"] < 1000
+
+
+def test_unknown_caller_identified_by_account_and_pin_is_routed_as_that_customer(asterisk, routed_controller):
+    record = call(asterisk, "+79990001122", keys="8WW100231#WW1234WWWW0", hold_s=8)
+
+    assert "identify_ok" in record.variables["IVR_PATH"].split(">")
+    assert record.queue is not None and (record.queue.name, record.queue.priority) == ("support", 10)
+
+    async def claim_and_events():
+        store = await SqliteJourneyStore.open(routed_controller.journey_path)
+        try:
+            claim = await TokenService(asterisk.tokens.secret.encode(), store).resolve(
+                record.variables["IVR_CONTEXT_TOKEN"])
+            return claim, await store.recent("C-100231"), await store.recent("+79990001122")
+        finally:
+            await store.close()
+
+    claim, as_customer, as_number = asyncio.run(claim_and_events())
+    assert claim.customer_key == "C-100231"
+    assert any(e.type == "caller_identified" and e.data["by"] == "account" for e in as_customer)
+    assert "1234" not in repr([e.data for e in as_customer + as_number])  # the PIN is stored nowhere

@@ -63,3 +63,13 @@ def test_diff_shows_a_moved_operator_queue_with_the_keys_to_reproduce_it(tmp_pat
     out = capsys.readouterr().out
     assert "destination changed  [keys 0]" in out
     assert "new: queue sales (priority 0): caller asked for an operator" in out
+
+
+def test_validate_also_checks_the_routing_rules(tmp_path, capsys):
+    rules = tmp_path / "routing.yaml"
+    rules.write_text("rules:\n  - name: x\n    queue: colections\n")
+
+    assert main(["validate", str(REPO / "config/menus"), "--numbers", str(REPO / "config/numbers.yaml"),
+                 "--routing", str(rules)]) == 1
+    assert capsys.readouterr().out == (f"{rules}:3:12: queue 'colections' is not defined in queues.conf; "
+                                       "did you mean 'collections'?\n")
