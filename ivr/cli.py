@@ -78,8 +78,10 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     default_menus, default_numbers = menu_paths(settings)
     paths = [Path(p) for p in args.paths] or [default_menus]
     numbers = Path(args.numbers) if args.numbers else (default_numbers if not args.paths else None)
+    from ivr.crm.catalog import ACTION_ARGS
+
     problems = validate(paths, numbers=numbers, sound_dirs=[settings.home / "sounds"],
-                        extra_sound_dirs=core_sound_dirs(settings))
+                        extra_sound_dirs=core_sound_dirs(settings), known_actions=ACTION_ARGS)
     checked = [str(p) for p in paths] + ([str(numbers)] if numbers else [])
     if not args.paths or args.routing:
         from ivr.composition import known_queues

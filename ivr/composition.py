@@ -16,6 +16,7 @@ from typing import Any
 
 from ivr.crm.actions import CrmActions
 from ivr.crm.breaker import CircuitBreaker
+from ivr.crm.catalog import ACTION_ARGS
 from ivr.crm.identify import AccountIdentifier
 from ivr.crm.lookup import CrmLookup
 from ivr.errors import ConfigError
@@ -51,7 +52,8 @@ def core_sound_dirs(settings: Settings) -> list[Path]:
 def load_menu_tree(settings: Settings, menus: Path | None = None, numbers: Path | None = None) -> Tree:
     default_menus, default_numbers = menu_paths(settings)
     return load_tree(menus or default_menus, numbers=numbers or default_numbers,
-                     sound_dirs=[settings.home / "sounds"], extra_sound_dirs=core_sound_dirs(settings))
+                     sound_dirs=[settings.home / "sounds"], extra_sound_dirs=core_sound_dirs(settings),
+                     known_actions=ACTION_ARGS)
 
 
 def known_queues(settings: Settings) -> frozenset[str]:

@@ -12,7 +12,7 @@ from ivr.flow.model import MenuNode, RouteNode
 ROOT = Path(__file__).resolve().parents[3]
 MENUS = ROOT / "config/menus"
 NUMBERS = ROOT / "config/numbers.yaml"
-DEMO_ACTIONS = {"balance": [], "service_on": ["service"], "service_off": ["service"]}
+DEMO_ACTIONS = {"balance": [], "service_on": ["service"], "service_off": ["service"], "identify": ["account", "pin"]}
 
 
 @pytest.fixture(scope="module")
