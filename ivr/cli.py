@@ -170,6 +170,45 @@ def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if result.changed and args.exit_code else 0
 
 
+def _when(text: str, now: float) -> float:
+    """``2026-11-01``, ``2026-11-01T09:00``, or relative: ``24h``, ``7d``, ``30m`` ago."""
+    import datetime as dt
+    import re
+
+    m = re.fullmatch(r"(\d+)([mhd])", text.strip())
+    if m:
+        return now - int(m.group(1)) * {"m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise IvrError(f"{text!r} is not a time", hint="use 2026-11-01, 2026-11-01T09:00, or 24h / 7d ago") from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()
+    return moment.timestamp()
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+    import time
+
+    from ivr.composition import open_journey
+    from ivr.journey.kpi import fold
+
+    now = time.time()
+    since, until = _when(args.since, now), (_when(args.until, now) if args.until else now)
+
+    async def run() -> str:
+        store = await open_journey(settings)
+        try:
+            kpis = fold(await store.between(since, until), since=since, until=until)
+        finally:
+            await store.close()
+        return kpis.to_json() if args.json else kpis.to_text()
+
+    print(asyncio.run(run()))
+    return 0
+
+
 def cmd_reload(args: argparse.Namespace, settings: Settings) -> int:
     import urllib.error
     import urllib.request
@@ -272,6 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--json", action="store_true")
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when something changed")
     diff.set_defaults(func=cmd_diff)
+
+    rep = sub.add_parser("report", help="KPIs from the journey: containment, routes, CRM, the menu funnel")
+    rep.add_argument("--since", default="24h", help="start: 2026-11-01[T09:00] or 24h / 7d ago (default 24h)")
+    rep.add_argument("--until", help="end (default: now)")
+    rep.add_argument("--json", action="store_true")
+    rep.set_defaults(func=cmd_report)
 
     rel = sub.add_parser("reload", help="ask the running controller to reload the menu tree")
     rel.set_defaults(func=cmd_reload)

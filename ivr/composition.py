@@ -23,6 +23,8 @@ from ivr.errors import ConfigError
 from ivr.flow.loader import load_tree
 from ivr.flow.model import Tree
 from ivr.flow.store import TreeStore
+from ivr.journey.kpi import KpiAccumulator
+from ivr.journey.metered import MeteredJourney
 from ivr.journey.ports import JourneyStore, StampedEvent
 from ivr.journey.tokens import TokenService
 from ivr.routing.rules import RoutingConfig, load_routing, queues_from_conf
@@ -123,6 +125,7 @@ class Controller:
     agent_events: AgentEventRecorder
     lookup: CrmLookup
     routing: RoutingService
+    kpis: KpiAccumulator
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
 
     async def close(self) -> None:
@@ -136,9 +139,11 @@ async def build_controller(settings: Settings) -> Controller:
         menus, numbers = menu_paths(settings)
         trees = TreeStore(lambda: load_menu_tree(settings), watched=[menus, numbers])
         routing_config = load_routing_config(settings)
-        journey = await open_journey(settings)
-        stack.push_async_callback(journey.close)
-        await seed_demo_journey(journey, settings)
+        store = await open_journey(settings)
+        stack.push_async_callback(store.close)
+        await seed_demo_journey(store, settings)
+        kpis = KpiAccumulator()
+        journey = MeteredJourney(store, kpis)  # /metrics counts what was stored, nothing else
         directory = open_directory(settings)
         if hasattr(directory, "close"):
             closer = directory.close
@@ -155,7 +160,7 @@ async def build_controller(settings: Settings) -> Controller:
                           agent_events=agent_events, identifier=AccountIdentifier(directory, budget_s=max(budget, 2.0)),
                           journey_window_s=settings.journey.context_days * DAY_S)
         return Controller(trees, CallController(flow), CallController(minimal_flow), journey, tokens,
-                          agent_events, lookup, routing, stack)
+                          agent_events, lookup, routing, kpis, stack)
     except BaseException:
         await stack.aclose()
         raise

@@ -21,7 +21,7 @@ from ivr.composition import build_controller
 from ivr.errors import IvrError
 from ivr.flow.errors import TreeInvalid
 from ivr.flow.store import ReloadResult, TreeStore
-from ivr.gateway.http import build_app
+from ivr.gateway.http import AgentApiParts, build_app
 from ivr.routing.rules import RoutingInvalid
 from ivr.settings import Settings
 from ivr.voice.ami import AmiClient
@@ -101,7 +101,10 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     def admin_reload() -> ReloadResult:
         return reload_tree(trees, "admin request")
 
-    runner = web.AppRunner(build_app(health, admin_reload), access_log=None)
+    app = build_app(health, admin_reload,
+                    agent_api=AgentApiParts(controller.tokens, controller.journey, settings.agent_api.key),
+                    kpis=controller.kpis.snapshot)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.http.host, settings.http.port)
     try:

@@ -1,23 +1,41 @@
-"""The controller's HTTP side (aiohttp): health and admin for now.
+"""The controller's HTTP side (aiohttp): health, admin reload, agent context API, metrics.
 
-The USSD and SMS gateway, the agent context API and metrics mount here in later work.
-``POST /admin/reload`` answers on the HTTP listener, which is bound to 127.0.0.1 by default.
+``POST /admin/reload`` answers on the HTTP listener, which is bound to 127.0.0.1 by default;
+the agent API needs its API key; ``/metrics`` is for the operator's Prometheus.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from ivr.flow.store import ReloadResult
+from ivr.gateway.agent_api import mount_agent_api
+from ivr.gateway.metrics import mount_metrics
+from ivr.journey.kpi import Kpis
+from ivr.journey.ports import JourneyStore
+from ivr.journey.tokens import TokenService
 
 HealthProbe = Callable[[], Mapping[str, object]]
+
+
+@dataclass(frozen=True)
+class AgentApiParts:
+    tokens: TokenService
+    journey: JourneyStore
+    api_key: str
 Reloader = Callable[[], ReloadResult]
 
 
-def build_app(health: HealthProbe, reload: Reloader) -> web.Application:
+def build_app(health: HealthProbe, reload: Reloader, *, agent_api: AgentApiParts | None = None,
+              kpis: Callable[[], Kpis] | None = None) -> web.Application:
     app = web.Application()
+    if agent_api is not None:
+        mount_agent_api(app, agent_api.tokens, agent_api.journey, agent_api.api_key)
+    if kpis is not None:
+        mount_metrics(app, kpis)
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", **health()})

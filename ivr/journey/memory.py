@@ -8,6 +8,7 @@ JSON round trip as the database backends, so a test against it sees what product
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections import defaultdict, deque
@@ -16,14 +17,18 @@ from typing import Any
 
 from ivr.journey import codec
 from ivr.journey.errors import StoreClosed
-from ivr.journey.ports import AGENT_CONNECTED, Clock, StampedEvent
+from ivr.journey.ports import AGENT_CONNECTED, Clock, StampedEvent, check_range
 
 MAX_EVENTS_PER_KEY = 1000
 
 
 class MemoryJourney:
     def __init__(self, max_events_per_key: int = MAX_EVENTS_PER_KEY, *, clock: Clock = time.time) -> None:
-        self._events: dict[str, deque[StampedEvent]] = defaultdict(lambda: deque(maxlen=max_events_per_key))
+        # Each event with its place in the global append order, which `between` needs to keep
+        # ties in append order across keys (the per-key deques only know their own order).
+        self._events: dict[str, deque[tuple[int, StampedEvent]]] = defaultdict(
+            lambda: deque(maxlen=max_events_per_key))
+        self._seq = itertools.count()
         self._kv: dict[tuple[str, str], tuple[str, float]] = {}
         self._clock = clock
         self._closed = False
@@ -32,23 +37,24 @@ class MemoryJourney:
     async def append(self, key: str, events: Sequence[StampedEvent]) -> None:
         self._check_open("append")
         rows = codec.prepare(key, events)
-        self._events[key].extend(codec.decode_event(r.at, r.channel, r.interaction, r.type, r.data_json) for r in rows)
+        self._events[key].extend(
+            (next(self._seq), codec.decode_event(r.at, r.channel, r.interaction, r.type, r.data_json)) for r in rows)
 
     def events(self, key: str) -> list[StampedEvent]:
         """The key's events, oldest first (synchronous, for tests)."""
-        return list(self._events.get(key, ()))
+        return [e for _, e in self._events.get(key, ())]
 
     async def recent(self, key: str, *, limit: int = 100, since: float | None = None) -> list[StampedEvent]:
         self._check_open("read recent events")
         codec.check_limit(limit)
         # A stable sort on `at` keeps append order among equal timestamps; reversed gives newest first.
-        ordered = sorted(self._events.get(key, ()), key=lambda e: e.at)
+        ordered = sorted(self.events(key), key=lambda e: e.at)
         picked = [e for e in reversed(ordered) if since is None or e.at >= since]
         return [_copy(e) for e in picked[:limit]]
 
     async def interaction_events(self, interaction: str) -> list[StampedEvent]:
         self._check_open("read an interaction")
-        found = [e for events in self._events.values() for e in events if e.interaction == interaction]
+        found = [e for events in self._events.values() for _, e in events if e.interaction == interaction]
         return [_copy(e) for e in sorted(found, key=lambda e: e.at)]
 
     async def last_agent(self, key: str, within_s: float) -> str | None:
@@ -59,6 +65,14 @@ class MemoryJourney:
             if event.type == AGENT_CONNECTED and (agent := codec.agent_of(event.data)) is not None:
                 return agent
         return None
+
+    async def between(self, since: float, until: float, *, limit: int = 100_000) -> list[tuple[str, StampedEvent]]:
+        self._check_open("read a time range")
+        check_range(since, until, limit)
+        found = [(e.at, seq, key, e) for key, events in self._events.items() for seq, e in events
+                 if since <= e.at < until]
+        found.sort(key=lambda row: (row[0], row[1]))
+        return [(key, _copy(e)) for _, _, key, e in found[:limit]]
 
     async def kv_get(self, namespace: str, key: str) -> dict[str, Any] | None:
         self._check_open("read a kv entry")

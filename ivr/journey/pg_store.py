@@ -32,7 +32,7 @@ import asyncpg
 
 from ivr.journey import codec
 from ivr.journey.errors import StoreClosed, StoreUnavailable
-from ivr.journey.ports import AGENT_CONNECTED, Clock, StampedEvent
+from ivr.journey.ports import AGENT_CONNECTED, Clock, StampedEvent, check_range
 
 T = TypeVar("T")
 
@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS journey_event (
 CREATE INDEX IF NOT EXISTS journey_event_key_at ON journey_event (key, at, seq);
 CREATE INDEX IF NOT EXISTS journey_event_interaction ON journey_event (interaction, at, seq);
 CREATE INDEX IF NOT EXISTS journey_event_agent ON journey_event (key, at, seq) WHERE type = '{AGENT_CONNECTED}';
+CREATE INDEX IF NOT EXISTS journey_event_at ON journey_event (at, seq);
 CREATE OR REPLACE FUNCTION journey_event_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'journey events are append-only';
@@ -85,6 +86,8 @@ _RECENT = """SELECT at, channel, interaction, type, data::text FROM journey_even
 WHERE key = $1 AND at >= $2 ORDER BY at DESC, seq DESC LIMIT $3"""
 _INTERACTION = """SELECT at, channel, interaction, type, data::text FROM journey_event
 WHERE interaction = $1 ORDER BY at, seq"""
+_BETWEEN = """SELECT key, at, channel, interaction, type, data::text FROM journey_event
+WHERE at >= $1 AND at < $2 ORDER BY at, seq LIMIT $3"""
 _LAST_AGENT = f"""SELECT data::text FROM journey_event
 WHERE key = $1 AND type = '{AGENT_CONNECTED}' AND at >= $2
   AND jsonb_typeof(data -> 'agent') IN ('string', 'number') AND data ->> 'agent' <> ''
@@ -164,6 +167,11 @@ class PgJourneyStore:
         floor = self._clock() - within_s
         data = await self._run("find the last agent", lambda: self._pool.fetchval(_LAST_AGENT, key, floor))
         return None if data is None else codec.agent_of(data)
+
+    async def between(self, since: float, until: float, *, limit: int = 100_000) -> list[tuple[str, StampedEvent]]:
+        check_range(since, until, limit)
+        rows = await self._run("read a time range", lambda: self._pool.fetch(_BETWEEN, float(since), float(until), limit))
+        return [(row[0], codec.decode_event(*row[1:])) for row in rows]
 
     # -- kv --------------------------------------------------------------------------------
 

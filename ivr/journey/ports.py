@@ -8,15 +8,21 @@ PostgreSQL) passes the same contract suite, ``tests/integration/journey/test_sto
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from ivr.journey.errors import RequestInvalid
 
 Clock = Callable[[], float]
 """Unix time in seconds; injected so tests can move time (expiry, windows)."""
 
 AGENT_CONNECTED = "agent_connected"
 """The event a channel appends when a person takes the interaction; ``data["agent"]`` is their id."""
+
+MAX_RANGE_LIMIT = 1_000_000
+"""The most events one :meth:`JourneyStore.between` call returns: a day of a busy centre, not a year."""
 
 
 @dataclass(frozen=True)
@@ -84,8 +90,33 @@ class JourneyStore(JourneySink, KvStore, Protocol):
         """
         ...
 
+    async def between(self, since: float, until: float, *, limit: int = 100_000) -> list[tuple[str, StampedEvent]]:
+        """Every key's events with ``since <= at < until`` as ``(key, event)``, oldest first.
+
+        The reports and KPIs read a time range across all customers with it. Events sharing
+        a timestamp keep their append order. At most ``limit`` events, the oldest ones: a
+        caller that gets exactly ``limit`` back should narrow the range (a half-open range
+        lets consecutive windows tile without counting an event twice).
+        """
+        ...
+
     async def purge_expired(self) -> int:
         """Delete expired kv entries now; returns how many. Backends also do it as they go."""
         ...
 
     async def close(self) -> None: ...
+
+
+def check_range(since: float, until: float, limit: int) -> None:
+    """Refuse a :meth:`JourneyStore.between` request every backend would answer differently.
+
+    Infinite bounds are allowed ("everything up to now"); NaN is not: it compares false with
+    everything, so one backend would return nothing and another everything.
+    """
+    for name, bound in (("since", since), ("until", until)):
+        if isinstance(bound, bool) or not isinstance(bound, (int, float)) or math.isnan(bound):
+            raise RequestInvalid("between()", f"{name} must be a unix time, got {bound!r}")
+    if since > until:
+        raise RequestInvalid("between()", f"since ({since}) is after until ({until})")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_RANGE_LIMIT:
+        raise RequestInvalid("between()", f"limit must be an integer from 1 to {MAX_RANGE_LIMIT}, got {limit!r}")

@@ -40,7 +40,7 @@ from typing import Any, Literal, TypeVar
 
 from ivr.journey import codec
 from ivr.journey.errors import RequestInvalid, StoreClosed, StoreUnavailable
-from ivr.journey.ports import AGENT_CONNECTED, Clock, StampedEvent
+from ivr.journey.ports import AGENT_CONNECTED, Clock, StampedEvent, check_range
 
 T = TypeVar("T")
 
@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS journey_event (
 CREATE INDEX IF NOT EXISTS journey_event_key_at ON journey_event (key, at, seq);
 CREATE INDEX IF NOT EXISTS journey_event_interaction ON journey_event (interaction, at, seq);
 CREATE INDEX IF NOT EXISTS journey_event_agent ON journey_event (key, at, seq) WHERE type = '{AGENT_CONNECTED}';
+CREATE INDEX IF NOT EXISTS journey_event_at ON journey_event (at, seq);
 CREATE TRIGGER IF NOT EXISTS journey_event_no_update BEFORE UPDATE ON journey_event
 BEGIN SELECT RAISE(ABORT, 'journey events are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS journey_event_no_delete BEFORE DELETE ON journey_event
@@ -82,6 +83,8 @@ _RECENT = """SELECT at, channel, interaction, type, data FROM journey_event
 WHERE key = ? AND at >= ? ORDER BY at DESC, seq DESC LIMIT ?"""
 _INTERACTION = """SELECT at, channel, interaction, type, data FROM journey_event
 WHERE interaction = ? ORDER BY at, seq"""
+_BETWEEN = """SELECT key, at, channel, interaction, type, data FROM journey_event
+WHERE at >= ? AND at < ? ORDER BY at, seq LIMIT ?"""
 _LAST_AGENT = f"""SELECT data FROM journey_event
 WHERE key = ? AND type = '{AGENT_CONNECTED}' AND at >= ?
   AND json_type(data, '$.agent') IN ('text', 'integer', 'real') AND json_extract(data, '$.agent') <> ''
@@ -167,6 +170,12 @@ class SqliteJourneyStore:
         floor = self._clock() - within_s
         row = await self._read("find the last agent", lambda c: c.execute(_LAST_AGENT, (key, floor)).fetchone())
         return None if row is None else codec.agent_of(row[0])
+
+    async def between(self, since: float, until: float, *, limit: int = 100_000) -> list[tuple[str, StampedEvent]]:
+        check_range(since, until, limit)
+        rows = await self._read("read a time range",
+                                lambda c: c.execute(_BETWEEN, (since, until, limit)).fetchall())
+        return [(row[0], codec.decode_event(*row[1:])) for row in rows]
 
     # -- kv --------------------------------------------------------------------------------
 

@@ -89,19 +89,41 @@ def test_agent_leg_carries_the_token_and_it_resolves_to_this_calls_keys(asterisk
     assert sip_token and sip_token == record.variables["IVR_CONTEXT_TOKEN"]
     assert {"event": "AgentConnect", "interface": "PJSIP/agent1", "token": sip_token} in record.agent_events
 
-    async def resolve():
-        store = await SqliteJourneyStore.open(routed_controller.journey_path)
-        try:
-            claim = await TokenService(asterisk.tokens.secret.encode(), store).resolve(sip_token)
-            return claim, await store.recent(claim.customer_key, since=claim.journey_since)
-        finally:
-            await store.close()
+    context = agent_api(asterisk, f"/context/{sip_token}")
+    this_call = [e for e in context["journey"] if e["interaction"] == record.uniqueid]
+    assert (context["customer_key"], context["queue"], context["priority"]) == ("C-100231", "support", 10)
+    assert any(e["type"] == "key_pressed" and e["data"].get("key") == "0" for e in this_call)
+    assert any(e["type"] == "route_decided" for e in this_call)
+    assert this_call[0]["at"] >= this_call[-1]["at"]  # newest first
+    assert 'ivr_agent_connects_total 1' in metrics(asterisk)
 
-    claim, events = asyncio.run(resolve())
-    this_call = [e for e in events if e.interaction == record.uniqueid]
-    assert claim.customer_key == "C-100231" and claim.queue == "support" and claim.priority == 10
-    assert any(e.type == "key_pressed" and e.data.get("key") == "0" for e in this_call)
-    assert any(e.type == "route_decided" for e in this_call)
+
+def agent_api(settings, path: str, key: str | None = None) -> dict:
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(f"http://{settings.http.host}:{settings.http.port}{path}",
+                                 headers={"X-API-Key": key or settings.agent_api.key})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def metrics(settings) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://{settings.http.host}:{settings.http.port}/metrics", timeout=10) as resp:
+        return resp.read().decode()
+
+
+def test_a_forged_token_gets_404_and_a_missing_key_401(asterisk, routed_controller):
+    import urllib.error
+
+    with pytest.raises(urllib.error.HTTPError) as forged:
+        agent_api(asterisk, "/context/AAAAAAAAAAAAAAAAAAAAAA.9999999999.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+    with pytest.raises(urllib.error.HTTPError) as no_key:
+        agent_api(asterisk, "/context/whatever", key="wrong")
+
+    assert (forged.value.code, no_key.value.code) == (404, 401)
 
 
 class SlowCrm:

@@ -195,6 +195,69 @@ async def test_last_agent_only_looks_at_the_key_asked_for(store: JourneyStore, c
     assert await store.last_agent(CALLER, within_s=3600) is None
 
 
+# -- time ranges across keys (reports, KPIs) -----------------------------------------------
+
+
+async def test_between_returns_every_keys_events_in_the_range_oldest_first(store: JourneyStore) -> None:
+    await store.append(CALLER, [ev(T0 + 1, step=1), ev(T0 + 3, step=3)])
+    await store.append("79990000000", [ev(T0 + 2, step=2, interaction="sms-7", channel="sms")])
+
+    found = await store.between(T0, T0 + 10)
+
+    assert [(key, e.data["step"]) for key, e in found] == [(CALLER, 1), ("79990000000", 2), (CALLER, 3)]
+
+
+async def test_between_includes_since_and_excludes_until(store: JourneyStore) -> None:
+    # Half-open: consecutive windows (a day, the next day) never count an event twice.
+    await store.append(CALLER, [ev(T0 + i, step=i) for i in range(5)])
+
+    assert [e.data["step"] for _, e in await store.between(T0 + 1, T0 + 3)] == [1, 2]
+
+
+async def test_between_keeps_append_order_among_equal_timestamps_across_keys(store: JourneyStore) -> None:
+    await store.append(CALLER, [ev(T0, step=1)])
+    await store.append("79990000000", [ev(T0, step=2)])
+    await store.append(CALLER, [ev(T0, step=3)])
+
+    assert [e.data["step"] for _, e in await store.between(T0, T0 + 1)] == [1, 2, 3]
+
+
+async def test_between_returns_at_most_limit_events_the_oldest(store: JourneyStore) -> None:
+    await store.append(CALLER, [ev(T0 + i, step=i) for i in range(10)])
+
+    assert [e.data["step"] for _, e in await store.between(T0, T0 + 10, limit=3)] == [0, 1, 2]
+
+
+async def test_between_accepts_infinite_bounds(store: JourneyStore) -> None:
+    await store.append(CALLER, [ev(T0, step=1)])
+
+    assert [e.data["step"] for _, e in await store.between(float("-inf"), float("inf"))] == [1]
+
+
+async def test_between_an_empty_range_is_empty(store: JourneyStore) -> None:
+    await store.append(CALLER, [ev(T0, step=1)])
+
+    assert await store.between(T0 + 1, T0 + 1) == []
+
+
+async def test_between_returns_events_as_they_were_appended(store: JourneyStore) -> None:
+    original = StampedEvent(T0 + 0.5, "ussd", "sess-9", "ussd_request", {"code": "*100#", "screens": [1, None]})
+    await store.append(CALLER, [original])
+
+    assert await store.between(T0, T0 + 1) == [(CALLER, original)]
+
+
+@pytest.mark.parametrize(("since", "until", "limit", "problem"), [
+    (T0 + 1, T0, 10, "after"),
+    (float("nan"), T0, 10, "since"),
+    (T0, T0 + 1, 0, "limit"),
+])
+async def test_between_refuses_a_range_it_cannot_answer(store: JourneyStore, since: float, until: float,
+                                                        limit: int, problem: str) -> None:
+    with pytest.raises(RequestInvalid, match=problem):
+        await store.between(since, until, limit=limit)
+
+
 # -- the kv table --------------------------------------------------------------------------
 
 

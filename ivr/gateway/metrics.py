@@ -1,0 +1,124 @@
+"""``GET /metrics``: the live KPIs in the Prometheus text exposition format (0.0.4).
+
+Written by hand rather than with a client library: the numbers already live in
+:class:`~ivr.journey.kpi.Kpis` (one fold for metrics and reports), so all that is left is
+the text format, and that is a page of rules. Label values come from stored data (route
+reasons are templates a rule author writes, node ids come from menus), so every value is
+escaped as the format says and the KPI fold caps how many distinct values there are.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ivr.journey.kpi import Kpis
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+KpiSource = Callable[[], Kpis]
+"""Returns the current KPIs; usually ``accumulator.snapshot``."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    labels: tuple[tuple[str, str], ...]
+    value: float
+    suffix: str = ""  # _bucket, _sum, _count for a histogram's series
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    type: str  # counter | gauge | histogram
+    help: str
+    samples: tuple[Sample, ...]
+
+
+def render_prometheus(kpis: Kpis) -> str:
+    """The whole exposition: HELP and TYPE for every family, then its samples."""
+    lines: list[str] = []
+    for family in families(kpis):
+        lines.append(f"# HELP {family.name} {_escape_help(family.help)}")
+        lines.append(f"# TYPE {family.name} {family.type}")
+        for s in family.samples:
+            labels = ",".join(f'{k}="{escape_label_value(v)}"' for k, v in s.labels)
+            lines.append(f"{family.name}{s.suffix}{{{labels}}} {_number(s.value)}" if labels
+                         else f"{family.name}{s.suffix} {_number(s.value)}")
+    return "\n".join(lines) + "\n"
+
+
+def families(k: Kpis) -> list[Family]:
+    """Every metric, in a stable order (a diff of two scrapes reads well)."""
+    crm = {"ok": k.crm_ok, "unavailable": k.crm_unavailable}
+    return [
+        _labelled("ivr_calls_total", "counter", "Calls, USSD sessions and SMS exchanges seen, by channel.",
+                  "channel", k.interactions),
+        _single("ivr_ended_total", "counter",
+                "Interactions that left self-service: contained, routed to agents or abandoned.", k.ended),
+        _single("ivr_contained_total", "counter",
+                "Interactions self-service finished: never routed to an agent, never abandoned.", k.contained),
+        _single("ivr_abandoned_total", "counter",
+                "Interactions the caller gave up: hung up in the menu or while waiting in a queue.", k.abandoned),
+        _single("ivr_containment_ratio", "gauge", "Contained / ended interactions (NaN before any ended).",
+                math.nan if k.containment is None else k.containment),
+        Family("ivr_routes_total", "counter", "Interactions routed to an agent queue, by routing reason and queue.",
+               tuple(Sample((("reason", r), ("queue", q)), n) for (r, q), n in sorted(k.routes.items()))),
+        _labelled("ivr_route_rules_total", "counter", "Routing rules applied, by rule name.", "rule", k.rules),
+        _single("ivr_agent_connects_total", "counter", "Interactions answered by an agent.", k.agent_connects),
+        _single("ivr_queue_abandons_total", "counter", "Callers who gave up waiting in a queue.", k.queue_abandons),
+        _labelled("ivr_crm_lookups_total", "counter", "CRM lookups of the caller, by result.", "status", crm),
+        _histogram("ivr_crm_latency_ms", "Time the CRM lookup took, in milliseconds.", k),
+        _labelled("ivr_node_entries_total", "counter", "Times callers entered a menu node.", "node",
+                  {n: s.entries for n, s in k.nodes.items()}),
+        _labelled("ivr_node_dropoffs_total", "counter", "Callers who hung up while at a menu node.", "node",
+                  {n: s.dropoffs for n, s in k.nodes.items()}),
+        _labelled("ivr_node_noinput_total", "counter", "Prompts a caller answered with silence, by node.", "node",
+                  {n: s.no_input for n, s in k.nodes.items()}),
+        _labelled("ivr_node_nomatch_total", "counter", "Answers a node did not accept, by node.", "node",
+                  {n: s.no_match for n, s in k.nodes.items()}),
+    ]
+
+
+def mount_metrics(app: web.Application, kpis: KpiSource) -> None:
+    """Add ``GET /metrics``. Unauthenticated, like most exporters: the numbers carry no
+    personal data; keep the listener on a private address (the default is 127.0.0.1)."""
+
+    async def metrics(_request: web.Request) -> web.Response:
+        return web.Response(body=render_prometheus(kpis()).encode("utf-8"), headers={"Content-Type": CONTENT_TYPE})
+
+    app.router.add_get("/metrics", metrics)
+
+
+def escape_label_value(value: str) -> str:
+    """Backslash, double quote and line feed escaped, as the text format requires."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _single(name: str, type_: str, help_: str, value: float) -> Family:
+    return Family(name, type_, help_, (Sample((), value),))
+
+
+def _labelled(name: str, type_: str, help_: str, label: str, values: Mapping[str, int]) -> Family:
+    return Family(name, type_, help_, tuple(Sample(((label, v),), n) for v, n in sorted(values.items())))
+
+
+def _histogram(name: str, help_: str, k: Kpis) -> Family:
+    h = k.crm_latency_ms
+    buckets: Iterable[Sample] = (Sample((("le", _number(bound)),), n, "_bucket") for bound, n in h.cumulative())
+    return Family(name, "histogram", help_, (*buckets, Sample((), h.sum, "_sum"), Sample((), h.count, "_count")))
+
+
+def _number(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return str(value) if isinstance(value, int) else repr(float(value))
