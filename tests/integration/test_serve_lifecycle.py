@@ -60,6 +60,6 @@ def test_serve_refuses_to_start_on_an_invalid_tree_with_the_problems(tmp_path):
     out, _ = proc.communicate(timeout=30)
 
     assert proc.returncode == 2
-    assert "the menu tree is invalid, not starting" in out
+    assert "the configuration is invalid, not starting" in out
     assert "refers to unknown node 'b'" in out
     assert "Traceback" not in out
