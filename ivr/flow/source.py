@@ -8,6 +8,7 @@ Reading never raises on bad input: every failure becomes a :class:`Problem`.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from ivr.flow.problems import Loc, Problem, type_name
+from ivr.flow.problems import Loc, Problem, did_you_mean, type_name
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -198,3 +199,22 @@ def _hashable(value: Any) -> bool:
     except TypeError:
         return False
     return True
+
+
+def read_yaml_mapping(path: Path | str, problems: list[Problem]) -> YMap | None:
+    """A config file whose top level must be a mapping (routing, USSD, SMS settings)."""
+    data = read_yaml(path, problems)
+    if data is None:
+        return None
+    if not isinstance(data, YMap):
+        problems.append(Problem(str(path), 1, 1, f"the top level must be a mapping, not {type_name(data)}"))
+        return None
+    return data
+
+
+def check_fields(data: YMap, known: Collection[str], where: str, problems: list[Problem]) -> None:
+    """One problem per key of ``data`` not in ``known``, at the key, with a "did you mean"."""
+    for key in data:
+        if key not in known:
+            problems.append(Problem.at(data.key_loc(key), f"unknown field '{key}' in {where}"
+                                                          f"{did_you_mean(str(key), known)}"))

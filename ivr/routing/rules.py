@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr.flow.problems import Loc, Problem, did_you_mean, type_name
-from ivr.flow.source import YList, YMap, read_yaml
+from ivr.flow.source import YList, YMap, check_fields, read_yaml_mapping
 from ivr.flow.templates import Expression, TemplateCompileError, TextTemplate, analyse
 from ivr.routing.hours import DAYS, BusinessHours, HoursError, parse_spans
 
@@ -169,13 +169,10 @@ def load_routing(path: Path | str, known_queues: frozenset[str] | None = None) -
 def analyse_routing(path: Path | str, known_queues: frozenset[str] | None = None
                     ) -> tuple[RoutingConfig | None, list[Problem]]:
     problems: list[Problem] = []
-    data = read_yaml(path, problems)
+    data = read_yaml_mapping(path, problems)
     if data is None:
         return None, problems
-    if not isinstance(data, YMap):
-        problems.append(Problem(str(path), 1, 1, f"the top level must be a mapping, not {type_name(data)}"))
-        return None, problems
-    _unknown(data, TOP_FIELDS, "the routing settings", problems)
+    check_fields(data, TOP_FIELDS, "the routing settings", problems)
     timezone = str(data.get("timezone", "UTC"))
     try:
         ZoneInfo(timezone)
@@ -185,7 +182,7 @@ def analyse_routing(path: Path | str, known_queues: frozenset[str] | None = None
     week: dict[str, tuple[tuple[dt.time, dt.time], ...]] = {}
     hours = data.get("hours") or {}
     if isinstance(hours, YMap):
-        _unknown(hours, frozenset(DAYS), "hours", problems)
+        check_fields(hours, DAYS, "hours", problems)
         for day in DAYS:
             try:
                 week[day] = parse_spans(hours.get(day, "closed"))
@@ -228,7 +225,7 @@ def _rule(raw: Any, loc: Loc, n: int, known_queues: frozenset[str] | None, probl
         return None
     name = str(raw.get("name", f"rule {n}"))
     where = f"rule {name!r}"
-    _unknown(raw, RULE_FIELDS, where, problems)
+    check_fields(raw, RULE_FIELDS, where, problems)
     when = _expression(raw, "when", where, problems)
     queue = _template(raw, "queue", where, problems)
     if queue is not None and queue.is_static and known_queues is not None and queue.source not in known_queues:
@@ -252,12 +249,6 @@ def _rule(raw: Any, loc: Loc, n: int, known_queues: frozenset[str] | None, probl
         reason=_template(raw, "reason", where, problems), keep_going=bool(raw.get("continue", False)),
         area_codes=area_codes,
     )
-
-
-def _unknown(data: YMap, known: frozenset[str], where: str, problems: list[Problem]) -> None:
-    for key in data:
-        if key not in known:
-            problems.append(Problem.at(data.key_loc(key), f"unknown field '{key}' in {where}{did_you_mean(str(key), known)}"))
 
 
 def _names_ok(source: str, loc: Loc, where: str, problems: list[Problem]) -> bool:
