@@ -209,6 +209,41 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_kannel(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr.runtime.kannel import KannelRuntime
+
+    kannel = KannelRuntime(settings, log=_say)
+    if args.action == "up":
+        kannel.up()
+    elif args.action == "down":
+        kannel.down()
+    else:
+        status = kannel.status()
+        print(status.describe())
+        return 0 if status.running else 3
+    return 0
+
+
+def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from ivr.composition import build_controller
+    from ivr.gateway.sms import notify
+
+    variables = dict(v.split("=", 1) for v in args.var)
+
+    async def run() -> str:
+        controller = await build_controller(settings)
+        try:
+            result = await notify(controller.sms, args.to, args.template, **variables)
+        finally:
+            await controller.close()
+        return str(result)
+
+    print(asyncio.run(run()))
+    return 0
+
+
 def cmd_reload(args: argparse.Namespace, settings: Settings) -> int:
     import urllib.error
     import urllib.request
@@ -317,6 +352,16 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--until", help="end (default: now)")
     rep.add_argument("--json", action="store_true")
     rep.set_defaults(func=cmd_report)
+
+    kan = sub.add_parser("kannel", help="the local Kannel SMS gateway (bearerbox + smsbox): up, down, status")
+    kan.add_argument("action", choices=("up", "down", "status"))
+    kan.set_defaults(func=cmd_kannel)
+
+    nfy = sub.add_parser("notify", help="send a templated SMS (config/sms.yaml notifications) and journal it")
+    nfy.add_argument("--to", required=True, help="the subscriber's number")
+    nfy.add_argument("--template", required=True, help="e.g. low_balance")
+    nfy.add_argument("--var", action="append", default=[], help="NAME=VALUE for the template (repeatable)")
+    nfy.set_defaults(func=cmd_notify)
 
     rel = sub.add_parser("reload", help="ask the running controller to reload the menu tree")
     rel.set_defaults(func=cmd_reload)

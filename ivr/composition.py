@@ -23,12 +23,15 @@ from ivr.errors import ConfigError
 from ivr.flow.loader import load_tree
 from ivr.flow.model import Tree
 from ivr.flow.store import TreeStore
+from ivr.gateway.sms import KannelSender, SmsService, load_sms_config
+from ivr.gateway.ussd import UssdGateway, load_ussd_config
 from ivr.journey.kpi import KpiAccumulator
 from ivr.journey.metered import MeteredJourney
 from ivr.journey.ports import JourneyStore, StampedEvent
 from ivr.journey.tokens import TokenService
 from ivr.routing.rules import RoutingConfig, load_routing, queues_from_conf
 from ivr.routing.service import RoutingService
+from ivr.runtime.kannel import controller_url
 from ivr.settings import Settings
 from ivr.voice.agent_events import AGENT_CONNECTED, AgentEventRecorder
 from ivr.voice.controller import CallController, minimal_flow
@@ -126,6 +129,8 @@ class Controller:
     lookup: CrmLookup
     routing: RoutingService
     kpis: KpiAccumulator
+    sms: SmsService
+    ussd: UssdGateway
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
 
     async def close(self) -> None:
@@ -159,11 +164,27 @@ async def build_controller(settings: Settings) -> Controller:
         flow = EngineFlow(trees, speaker, actions, journey, lookup=lookup, router=routing, tokens=tokens,
                           agent_events=agent_events, identifier=AccountIdentifier(directory, budget_s=max(budget, 2.0)),
                           journey_window_s=settings.journey.context_days * DAY_S)
+        sms = build_sms_service(settings, lookup, actions, journey)
+        if sms.sender is not None and hasattr(sms.sender, "close"):
+            stack.push_async_callback(sms.sender.close)
+        ussd = UssdGateway(load_ussd_config(settings.home / "config" / "ussd.yaml"), trees, lookup, actions, journey)
         return Controller(trees, CallController(flow), CallController(minimal_flow), journey, tokens,
-                          agent_events, lookup, routing, kpis, stack)
+                          agent_events, lookup, routing, kpis, sms, ussd, stack)
     except BaseException:
         await stack.aclose()
         raise
+
+
+def sms_config_path(settings: Settings) -> Path:
+    return settings.home / "config" / "sms.yaml"
+
+
+def build_sms_service(settings: Settings, lookup: Any, actions: Any, journey: Any) -> SmsService:
+    """SMS commands on the same CRM and journey; replies and notifications go out via smsbox."""
+    config = load_sms_config(sms_config_path(settings))
+    sender = KannelSender.from_config(config.kannel, controller_url(settings, config.kannel),
+                                      dlr_secret=config.security.hmac_secret)
+    return SmsService(config, lookup, actions, journey, sender=sender, default_region=settings.crm.default_region)
 
 
 async def _maybe_async(fn: Any) -> None:

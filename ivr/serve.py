@@ -103,7 +103,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
 
     app = build_app(health, admin_reload,
                     agent_api=AgentApiParts(controller.tokens, controller.journey, settings.agent_api.key),
-                    kpis=controller.kpis.snapshot)
+                    kpis=controller.kpis.snapshot, sms=controller.sms,
+                    ussd=controller.ussd)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.http.host, settings.http.port)

@@ -14,6 +14,8 @@ from aiohttp import web
 from ivr.flow.store import ReloadResult
 from ivr.gateway.agent_api import mount_agent_api
 from ivr.gateway.metrics import mount_metrics
+from ivr.gateway.sms import SmsService, mount_sms
+from ivr.gateway.ussd import UssdGateway, mount_ussd
 from ivr.journey.kpi import Kpis
 from ivr.journey.ports import JourneyStore
 from ivr.journey.tokens import TokenService
@@ -30,8 +32,13 @@ Reloader = Callable[[], ReloadResult]
 
 
 def build_app(health: HealthProbe, reload: Reloader, *, agent_api: AgentApiParts | None = None,
-              kpis: Callable[[], Kpis] | None = None) -> web.Application:
+              kpis: Callable[[], Kpis] | None = None, sms: SmsService | None = None,
+              ussd: UssdGateway | None = None) -> web.Application:
     app = web.Application()
+    if sms is not None:
+        mount_sms(app, sms)
+    if ussd is not None:
+        mount_ussd(app, ussd)
     if agent_api is not None:
         mount_agent_api(app, agent_api.tokens, agent_api.journey, agent_api.api_key)
     if kpis is not None:

@@ -1,0 +1,206 @@
+"""USSD gateway throughput and latency against a bare aiohttp handler, and memory per live session.
+
+1,000 subscribers dial at once; each session is three requests, as the aggregator sends
+them: dial ``*111#``, press 1 (balance: a CRM action), press 2 (tariffs). Every request
+of the gateway loads the session record from the kv table, replays the session, renders
+the screen and writes the record and the journey. Baseline, in the same run and with the
+same client, server and request pattern: a bare aiohttp handler that reads the body and
+answers ``CON ok``. The server is in-process on 127.0.0.1:0, the client an aiohttp
+session with a connection limit; both share one event loop (one core), so the ratio is
+what the gateway's work costs next to the HTTP work itself.
+
+The CRM is an in-memory directory behind the real CrmLookup/CrmActions (cache, breaker,
+budgets), so the numbers measure the gateway, not a database. The journey store is
+measured in memory (MemoryJourney) and in SQLite (synchronous=FULL: every record write
+fsynced; group commit). Memory per live session: the kv payload (record + resume
+pointer, JSON bytes) and the process RSS growth while the sessions are live (memory
+backend, where the records are in the process).
+
+Usage: .venv/bin/python bench/bench_ussd.py [--sessions 1000] [--connections 100] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from ivr.crm.actions import CrmActions  # noqa: E402
+from ivr.crm.catalog import ACTION_ARGS  # noqa: E402
+from ivr.crm.customer import Customer  # noqa: E402
+from ivr.crm.directory import ActionOutcome  # noqa: E402
+from ivr.crm.lookup import CrmLookup  # noqa: E402
+from ivr.flow.loader import load_tree  # noqa: E402
+from ivr.flow.store import TreeStore  # noqa: E402
+from ivr.gateway.ussd import UssdGateway, load_ussd_config, mount_ussd  # noqa: E402
+from ivr.journey.memory import MemoryJourney  # noqa: E402
+from ivr.journey.ports import JourneyStore  # noqa: E402
+from ivr.journey.sqlite_store import SqliteJourneyStore  # noqa: E402
+
+STEPS = ("", "1", "1*2")  # the `text` of the three requests of a session
+
+
+class MemoryDirectory:
+    """Customers in a dict; answers at once (the bench measures the gateway, not a CRM)."""
+
+    def __init__(self, numbers: list[str]) -> None:
+        self.customers = {n: Customer(id=f"C-{i:06d}", number=n, name=f"Subscriber {i}", balance=Decimal("512.40"),
+                                      tariff="Smart", services={"caller_id": True, "voicemail": False})
+                          for i, n in enumerate(numbers)}
+
+    async def by_number(self, e164: str) -> Customer | None:
+        return self.customers.get(e164)
+
+    async def by_account(self, account: str, pin: str) -> Customer | None:
+        return None
+
+    async def run_action(self, name: str, args: Mapping[str, Any], customer_id: str,
+                         idempotency_key: str) -> ActionOutcome:
+        return ActionOutcome(name, True, {"balance": Decimal("512.40"), "currency": "RUB"})
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+async def bare(request: web.Request) -> web.Response:
+    await request.read()
+    return web.Response(text="CON ok", content_type="text/plain")
+
+
+async def run_sessions(http: aiohttp.ClientSession, url: str, numbers: list[str], tag: str
+                       ) -> tuple[float, list[float], int]:
+    """Every number runs one session (3 requests) concurrently; (wall s, latencies ms, errors)."""
+    latencies: list[float] = []
+    errors = 0
+
+    async def session(i: int, number: str) -> None:
+        nonlocal errors
+        for text in STEPS:
+            form = {"sessionId": f"{tag}-{i}", "serviceCode": "*111#", "phoneNumber": number,
+                    "networkCode": "25001", "text": text}
+            started = time.perf_counter()
+            async with http.post(url, data=form) as response:
+                body = await response.text()
+            latencies.append((time.perf_counter() - started) * 1000)
+            if response.status != 200 or not body.startswith("CON "):
+                errors += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(session(i, n) for i, n in enumerate(numbers)))
+    return time.perf_counter() - started, latencies, errors
+
+
+def p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+async def measure(journey: JourneyStore, label: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    numbers = [f"+7999{n:07d}" for n in range(args.sessions)]
+    directory = MemoryDirectory(numbers)
+    lookup = CrmLookup(directory)
+    config = load_ussd_config(REPO / "config/ussd.yaml", env={})
+    trees = TreeStore(lambda: load_tree(REPO / "config/menus", numbers=REPO / "config/numbers.yaml",
+                                        known_actions=ACTION_ARGS))
+    gateway = UssdGateway(config, trees, lookup, CrmActions(directory), journey)
+    app = web.Application()
+    mount_ussd(app, gateway)
+    app.router.add_post("/bare", bare)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    rows = []
+    connector = aiohttp.TCPConnector(limit=args.connections)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        await run_sessions(http, f"http://127.0.0.1:{port}/bare", numbers[:50], "warm-bare")
+        await run_sessions(http, f"http://127.0.0.1:{port}/ussd", numbers[:50], "warm-ussd")
+        for r in range(args.rounds):
+            gc.collect()
+            rss_before = rss_bytes()
+            bare_s, bare_lat, bare_err = await run_sessions(http, f"http://127.0.0.1:{port}/bare", numbers,
+                                                            f"bare{r}")
+            ussd_s, ussd_lat, ussd_err = await run_sessions(http, f"http://127.0.0.1:{port}/ussd", numbers,
+                                                            f"{label}{r}")
+            gc.collect()
+            rss_after = rss_bytes()
+            requests = len(numbers) * len(STEPS)
+            rows.append({
+                "journey": label, "round": r + 1,
+                "bare_rps": requests / bare_s, "ussd_rps": requests / ussd_s,
+                "ratio": (requests / ussd_s) / (requests / bare_s),
+                "bare_p50": p(bare_lat, 0.5), "bare_p99": p(bare_lat, 0.99),
+                "ussd_p50": p(ussd_lat, 0.5), "ussd_p99": p(ussd_lat, 0.99),
+                "errors": bare_err + ussd_err,
+                "rss_per_session": (rss_after - rss_before) / len(numbers),
+            })
+    if isinstance(journey, MemoryJourney):
+        sizes = [len(text.encode()) for (ns, _), (text, _) in journey._kv.items() if ns == "ussd"]
+        pointers = [len(text.encode()) for (ns, _), (text, _) in journey._kv.items() if ns == "ussd_resume"]
+        rows[-1]["kv_record"] = statistics.mean(sizes)
+        rows[-1]["kv_pointer"] = statistics.mean(pointers) if pointers else 0.0
+        rows[-1]["kv_records"] = len(sizes)
+    await runner.cleanup()
+    return rows
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--sessions", type=int, default=1000)
+    parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--no-sqlite", action="store_true")
+    args = parser.parse_args()
+    rows = await measure(MemoryJourney(max_events_per_key=100), "memory", args)
+    if not args.no_sqlite:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = await SqliteJourneyStore.open(Path(tmp) / "journey.db")
+            try:
+                rows += await measure(store, "sqlite", args)
+            finally:
+                await store.close()
+    print(f"{args.sessions} concurrent sessions x {len(STEPS)} requests, {args.connections} connections, "
+          f"Python {sys.version.split()[0]}")
+    print()
+    print("| journey | round | bare req/s | gateway req/s | ratio | bare p50/p99 ms | gateway p50/p99 ms | errors |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        print(f"| {row['journey']} | {row['round']} | {row['bare_rps']:,.0f} | {row['ussd_rps']:,.0f} | "
+              f"{row['ratio']:.2f} | {row['bare_p50']:.1f} / {row['bare_p99']:.1f} | "
+              f"{row['ussd_p50']:.1f} / {row['ussd_p99']:.1f} | {row['errors']} |")
+    memory = next(row for row in rows if "kv_record" in row)
+    print()
+    print("| memory per live session | bytes |")
+    print("|---|---|")
+    print(f"| kv record (JSON), mean of {memory['kv_records']:,} | {memory['kv_record']:,.0f} |")
+    print(f"| kv resume pointer (JSON) | {memory['kv_pointer']:,.0f} |")
+    for row in rows:
+        where = ("records and journey events in the process" if row["journey"] == "memory"
+                 else "records and journey in SQLite; cached engine sessions in the process")
+        print(f"| process RSS growth per session, {row['journey']} round {row['round']} ({where}) | "
+              f"{row['rss_per_session']:,.0f} |")
+    print()
+    print(json.dumps(rows, default=float))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

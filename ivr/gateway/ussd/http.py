@@ -1,0 +1,83 @@
+"""``POST /ussd``: the thin HTTP resource in front of :class:`~ivr.gateway.ussd.service.UssdGateway`.
+
+Checks happen in the order that costs least to an attacker's disadvantage: the IP
+allow-list (403) before reading anything, a bounded body read, the HMAC signature (401)
+over the raw bytes, then parsing (400). A request that passed all of them always gets
+``200 text/plain`` with ``CON``/``END``, whatever fails behind: the subscriber sees a
+screen, the process logs the cause and keeps serving. No path answers 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from ivr.gateway.ussd import auth
+from ivr.gateway.ussd.errors import BadRequest
+from ivr.gateway.ussd.protocol import parse_request
+from ivr.gateway.ussd.service import UssdGateway
+
+log = logging.getLogger(__name__)
+
+PLAIN = "text/plain"
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def mount_ussd(app: web.Application, gateway: UssdGateway) -> None:
+    """Add ``POST <config.path>`` (``/ussd`` by default) answering for ``gateway``."""
+    config = gateway.config
+
+    async def ussd(request: web.Request) -> web.Response:
+        if not auth.peer_allowed(config.auth, request.remote):
+            log.warning("USSD request refused: peer %s is not in auth.allow_from", request.remote)
+            return _plain("forbidden", 403)
+        try:
+            body = await _read_body(request, config.limits.max_body_bytes)
+        except _BodyTooLarge:
+            return _plain(f"bad request: body larger than {config.limits.max_body_bytes} bytes", 400)
+        if not auth.signature_ok(config.auth, body, request.headers.get(config.auth.header)):
+            log.warning("USSD request refused: missing or wrong %s from %s", config.auth.header, request.remote)
+            return _plain("unauthorized", 401)
+        try:
+            parsed = parse_request(_content_type(request), body, max_text=config.limits.max_text)
+            reply = await gateway.answer(parsed)
+        except BadRequest as exc:
+            log.info("USSD bad request from %s: %s", request.remote, exc.reason)
+            return _plain(f"bad request: {exc.reason}", 400)
+        except asyncio.CancelledError:
+            raise  # the aggregator hung up; nothing to answer
+        except Exception:  # a bug must cost one screen, not the process or a 500
+            log.exception("USSD request failed unexpectedly")
+            reply = gateway.try_later()
+        return web.Response(text=reply.render(), content_type=PLAIN, charset="utf-8")
+
+    app.router.add_post(config.path, ussd)
+
+
+def _content_type(request: web.Request) -> str:
+    raw = request.headers.get("Content-Type", "")
+    return raw.split(";", 1)[0].strip().lower()
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise _BodyTooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(limit + 1 - size)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge
+
+
+def _plain(text: str, status: int) -> web.Response:
+    return web.Response(text=text, status=status, content_type=PLAIN, charset="utf-8")

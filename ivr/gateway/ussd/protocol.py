@@ -1,0 +1,197 @@
+"""The aggregator's wire format (Africa's Talking style), translated at once into our types.
+
+A request is a form (or a JSON object) with ``sessionId``, ``serviceCode``,
+``phoneNumber``, ``networkCode`` and ``text``: every input of the session so far joined
+with ``*`` (``""`` on the first request, then ``"3"``, ``"3*1"``...). The answer is
+``text/plain``: ``CON <screen>`` keeps the session open, ``END <screen>`` closes it.
+
+This is the only module that knows field names, encodings and the ``*`` separator.
+Everything here is hostile input: sizes are bounded before parsing, invalid UTF-8,
+control characters, duplicated fields and numbers that do not parse are refused with a
+:class:`BadRequest` naming the field, never echoing the value.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from ivr.crm.numbers import normalise
+from ivr.gateway.ussd.errors import BadRequest
+
+SESSION_ID = "sessionId"
+SERVICE_CODE = "serviceCode"
+PHONE_NUMBER = "phoneNumber"
+NETWORK_CODE = "networkCode"
+TEXT = "text"
+
+SEPARATOR = "*"
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+
+MAX_SESSION_ID = 128
+MAX_NETWORK_CODE = 16
+MAX_FIELDS = 32  # a form with more fields than this is not from an aggregator
+NUMBER_CACHE = 65_536  # numbers remembered as parsed (about 10 MB at most)
+_SESSION_ID = re.compile(rf"^[!-~]{{1,{MAX_SESSION_ID}}}$")  # printable ASCII, no space
+_CODE = re.compile(r"^\*[0-9]+(\*[0-9]+)*#?$")
+_NETWORK = re.compile(rf"^[0-9A-Za-z_.-]{{0,{MAX_NETWORK_CODE}}}$")
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Co", "Cn"})  # control, surrogate, private use, unassigned
+
+
+@dataclass(frozen=True, slots=True)
+class UssdRequest:
+    """One aggregator request, validated. ``number`` is E.164; ``inputs`` is ``text`` split on ``*``."""
+
+    session_id: str
+    service_code: str  # always ends in '#'
+    number: str
+    network: str
+    text: str
+    inputs: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UssdReply:
+    """A screen and whether it ends the session (``END``) or waits for an answer (``CON``)."""
+
+    end: bool
+    screen: str
+
+    def render(self) -> str:
+        return ("END " if self.end else "CON ") + self.screen
+
+    @classmethod
+    def parse(cls, rendered: str) -> UssdReply:
+        """The reply :meth:`render` produced (replies are stored rendered, for repeated requests)."""
+        if rendered.startswith("END "):
+            return cls(True, rendered[4:])
+        if rendered.startswith("CON "):
+            return cls(False, rendered[4:])
+        raise ValueError("not a rendered USSD reply")
+
+
+def split_text(text: str) -> tuple[str, ...]:
+    """The inputs in ``text``; ``""`` is no input at all (the first request of a session)."""
+    return tuple(text.split(SEPARATOR)) if text else ()
+
+
+def parse_request(content_type: str, body: bytes, *, max_text: int, default_region: str = "RU") -> UssdRequest:
+    """The request in ``body``, a form or a JSON object; :class:`BadRequest` for anything else."""
+    try:
+        decoded = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("the body is not valid UTF-8") from None
+    if content_type == JSON:
+        fields = _json_fields(decoded)
+    elif content_type in (FORM, "", "application/octet-stream"):
+        fields = _form_fields(decoded)
+    else:
+        raise BadRequest("send a form (application/x-www-form-urlencoded) or JSON (application/json)",
+                         field="Content-Type")
+    return request_from_fields(fields, max_text=max_text, default_region=default_region)
+
+
+def request_from_fields(fields: Mapping[str, str], *, max_text: int, default_region: str = "RU") -> UssdRequest:
+    """Validate the protocol fields (already decoded text) into a :class:`UssdRequest`."""
+    for name, value in fields.items():
+        if name in (SESSION_ID, SERVICE_CODE, PHONE_NUMBER, NETWORK_CODE, TEXT):
+            _check_characters(name, value)
+    session_id = _required(fields, SESSION_ID)
+    if not _SESSION_ID.match(session_id):
+        raise BadRequest(f"must be 1 to {MAX_SESSION_ID} printable ASCII characters without spaces",
+                         field=SESSION_ID)
+    code = _required(fields, SERVICE_CODE).strip()
+    if len(code) > 32 or not _CODE.match(code):
+        raise BadRequest("must be a USSD code like *100# or *111*2#", field=SERVICE_CODE)
+    if not code.endswith("#"):
+        code += "#"
+    number = _number(_required(fields, PHONE_NUMBER), default_region)
+    network = fields.get(NETWORK_CODE, "").strip()
+    if not _NETWORK.match(network):
+        raise BadRequest(f"must be up to {MAX_NETWORK_CODE} letters or digits", field=NETWORK_CODE)
+    text = fields.get(TEXT, "")
+    if len(text) > max_text:
+        raise BadRequest(f"longer than {max_text} characters", field=TEXT)
+    return UssdRequest(session_id, code, number, network, text, split_text(text))
+
+
+def _number(raw: str, region: str) -> str:
+    number = _normalise(raw.strip(), region)
+    if number is None and raw.startswith(" "):
+        # A '+' sent unescaped in a form arrives as a space: "+7999..." -> " 7999...".
+        number = _normalise("+" + raw.strip(), region)
+    if number is None:
+        raise BadRequest("not a phone number", field=PHONE_NUMBER)
+    return number
+
+
+@functools.lru_cache(maxsize=NUMBER_CACHE)
+def _normalise(raw: str, region: str) -> str | None:
+    """:func:`normalise`, remembered: a session sends its number with every request, and
+    parsing it is the most expensive check of a request."""
+    return normalise(raw, region)
+
+
+def _required(fields: Mapping[str, str], name: str) -> str:
+    value = fields.get(name)
+    if value is None or not value.strip():
+        raise BadRequest("missing", field=name)
+    return value
+
+
+def _check_characters(name: str, value: str) -> None:
+    if value.isascii() and value.isprintable():
+        return  # the usual request: digits, '*' and '#'
+    for char in value:
+        if unicodedata.category(char) in _REFUSED_CATEGORIES:
+            raise BadRequest("contains control or unassigned characters", field=name)
+
+
+def _form_fields(text: str) -> dict[str, str]:
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, encoding="utf-8", errors="strict",
+                          max_num_fields=MAX_FIELDS)
+    except UnicodeDecodeError:
+        raise BadRequest("a percent-encoded value is not valid UTF-8") from None
+    except ValueError:
+        raise BadRequest(f"more than {MAX_FIELDS} form fields") from None
+    fields: dict[str, str] = {}
+    for name, value in pairs:
+        if name in fields:
+            raise BadRequest("given twice", field=name)
+        fields[name] = value
+    return fields
+
+
+def _json_fields(text: str) -> dict[str, str]:
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise BadRequest("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the JSON body must be an object")
+    if len(data) > MAX_FIELDS:
+        raise BadRequest(f"more than {MAX_FIELDS} fields")
+    fields: dict[str, str] = {}
+    for name, value in data.items():
+        fields[name] = _json_text(name, value)
+    return fields
+
+
+def _json_text(name: str, value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if name in (PHONE_NUMBER, NETWORK_CODE) and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # some clients send numbers as JSON numbers
+    if name in (SESSION_ID, SERVICE_CODE, PHONE_NUMBER, NETWORK_CODE, TEXT):
+        if value is None and name in (NETWORK_CODE, TEXT):
+            return ""
+        raise BadRequest("must be a string", field=name)
+    return ""  # a field we do not read: its type does not matter

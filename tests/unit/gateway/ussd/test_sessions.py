@@ -1,0 +1,84 @@
+"""Session records survive the kv table's JSON exactly as the engine needs them for a replay."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from types import MappingProxyType
+
+from ivr.flow.context import CallerContext
+from ivr.flow.events import ActionResult
+from ivr.gateway.ussd.config import SessionPolicy
+from ivr.gateway.ussd.protocol import UssdReply
+from ivr.gateway.ussd.sessions import (
+    DONE,
+    RUN,
+    SessionRecord,
+    SessionStore,
+    decode_record,
+    encode_record,
+)
+from ivr.journey.memory import MemoryJourney
+from tests.unit.gateway.conftest import FakeClock
+
+
+def record(**changes: object) -> SessionRecord:
+    context = CallerContext(customer={"id": "C-1", "balance": Decimal("15420.75"), "services": ["roaming"],
+                                      "last_contact": dt.date(2024, 5, 1)},
+                            caller={"number": "+79991234567"}, dnis="*111#", now={"hour": 9, "weekday": 0})
+    fields: dict[str, object] = {
+        "session_id": "ATUid_1", "code": "*111#", "number": "+79991234567", "journey_key": "C-1",
+        "tree": "2024.11.1", "context": context, "state": RUN, "created": 100.0, "updated": 120.0,
+        "inputs": ("3", "1"), "results": (ActionResult("balance", True, MappingProxyType(
+            {"balance": Decimal("1.50"), "currency": "RUB"})),),
+        "last_text": "3*1", "reply": UssdReply(False, "Menu\n1. A")}
+    fields.update(changes)
+    return SessionRecord(**fields)  # type: ignore[arg-type]
+
+
+def test_a_record_round_trips_through_json_with_money_and_dates_intact() -> None:
+    original = record()
+    again = decode_record(encode_record(original))
+    assert again == original
+    assert isinstance(again.context.customer["balance"], Decimal)
+    assert isinstance(again.results[0].data["balance"], Decimal)
+
+
+def test_a_masked_input_is_kept_as_its_position_and_blanked_in_the_text() -> None:
+    stored = encode_record(record(inputs=("8", "123456", 3), last_text="8*123456*1*9876"))
+    assert stored["inputs"] == ["8", "123456", 3]
+    assert stored["text"] == "8*123456*1*"
+
+
+def test_a_session_with_inputs_of_its_own_is_resumable() -> None:
+    assert record().resumable
+    assert not record(inputs=("2",), preset=1).resumable
+    assert not record(finished=True).resumable
+    assert not record(state=DONE).resumable
+    assert not record(inputs=("8", 1)).resumable
+
+
+async def test_the_store_points_the_number_at_its_resumable_session() -> None:
+    journey = MemoryJourney()
+    store = SessionStore(journey, SessionPolicy())
+    await store.save(record(), 120.0)
+    assert await store.resume_target("+79991234567") == "ATUid_1"
+    loaded = await store.load("ATUid_1")
+    assert loaded is not None and loaded.resume_until > 120.0
+
+
+async def test_a_record_expires_after_timeout_plus_resume_window() -> None:
+    clock = FakeClock(120.0)
+    journey = MemoryJourney(clock=clock)
+    store = SessionStore(journey, SessionPolicy(timeout_s=180, resume_window_s=120))
+    await store.save(record(), clock())
+    clock.advance(299)
+    assert await store.load("ATUid_1") is not None
+    clock.advance(2)
+    assert await store.load("ATUid_1") is None
+
+
+async def test_an_unreadable_record_is_treated_as_unknown() -> None:
+    journey = MemoryJourney()
+    await journey.kv_put("ussd", "ATUid_1", {"v": 99}, 60)
+    assert await SessionStore(journey, SessionPolicy()).load("ATUid_1") is None
