@@ -115,5 +115,6 @@ class PromptValueError(SessionError):
     def __init__(self, where: str, kind: str, value: object) -> None:
         self.where = where
         self.kind = kind
+        self.value_type = type(value).__name__
         node = where.split(".", 1)[0]
         super().__init__(f"{where}: {type(value).__name__} value is not a valid {kind}", node=node)

@@ -42,6 +42,7 @@ from ivr.flow.model import (
     SayNode,
 )
 from ivr.flow.problems import Loc, Problem, did_you_mean, type_name
+from ivr.flow.errors import PromptValueError
 from ivr.flow.prompts import PartTemplate, Prompt, TypedTemplate
 from ivr.flow.source import YList, YMap, read_yaml
 from ivr.flow.templates import (
@@ -824,7 +825,11 @@ class _Parser:
         base = per_lang.get(self.fallback_lang) or next(iter(per_lang.values()))
         for lang in self.languages:
             per_lang.setdefault(lang, base)
-        return Prompt(prompt_id, per_lang)
+        try:
+            return Prompt(prompt_id, per_lang)
+        except PromptValueError as exc:  # a constant typed value is checked now, not during a call
+            self.problem(loc, f"{what}: {exc.value_type} value is not a {exc.kind}")
+            return Prompt(prompt_id, {lang: () for lang in per_lang})
 
     def parts(
         self, value: Any, loc: Loc, prompt_id: str, what: str, langs: tuple[str, ...] | None

@@ -275,3 +275,12 @@ def test_arbitrary_trees_give_problems_not_tracebacks(tmp_path: Path, nodes: dic
     menu.write_text(yaml.safe_dump({"version": 1, "languages": ["en"], "entry": "main", "nodes": nodes}))
     problems = validate(menu)
     assert not [p for p in problems if p.message.startswith("internal validator error")]
+
+
+def test_a_constant_typed_value_of_the_wrong_type_is_a_load_time_problem(tmp_path):
+    menu = tmp_path / "m.yaml"
+    menu.write_text("version: 1\nlanguages: [en]\nentry: main\nnodes:\n  main:\n    type: say\n"
+                    "    prompt: {date: 0}\n    next: h\n  h: {type: hangup}\n")
+
+    assert [str(p) for p in validate(menu)] == [
+        f"{menu}:7:13: 'prompt' in node 'main': int value is not a date"]
