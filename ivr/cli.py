@@ -212,6 +212,18 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_kannel(args: argparse.Namespace, settings: Settings) -> int:
     from ivr.runtime.kannel import KannelRuntime
 
+    if args.action == "render":
+        from ivr.composition import sms_config_path
+        from ivr.gateway.sms import load_sms_config
+        from ivr.runtime.kannel import controller_url, render_kannel_conf
+
+        cfg = load_sms_config(sms_config_path(settings)).kannel
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "kannel.conf").write_text(render_kannel_conf(
+            settings, cfg, url=controller_url(settings, cfg), state_dir=Path(args.state_dir)), encoding="utf-8")
+        print(out / "kannel.conf")
+        return 0
     kannel = KannelRuntime(settings, log=_say)
     if args.action == "up":
         kannel.up()
@@ -354,7 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.set_defaults(func=cmd_report)
 
     kan = sub.add_parser("kannel", help="the local Kannel SMS gateway (bearerbox + smsbox): up, down, status")
-    kan.add_argument("action", choices=("up", "down", "status"))
+    kan.add_argument("action", choices=("up", "down", "status", "render"))
+    kan.add_argument("--out", default="var/kannel-render", help="(render) directory for kannel.conf (Docker)")
+    kan.add_argument("--state-dir", default="/var/lib/kannel", help="(render) Kannel's state dir in the container")
     kan.set_defaults(func=cmd_kannel)
 
     nfy = sub.add_parser("notify", help="send a templated SMS (config/sms.yaml notifications) and journal it")
