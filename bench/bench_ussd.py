@@ -108,6 +108,26 @@ async def run_sessions(http: aiohttp.ClientSession, url: str, numbers: list[str]
     return time.perf_counter() - started, latencies, errors
 
 
+async def client_main(url: str, count: int, tag: str, connections: int) -> None:
+    """The load client as its own process (``--client URL``): prints (wall s, latencies, errors) as JSON."""
+    numbers = [f"+7999{n:07d}" for n in range(count)]
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections)) as http:
+        wall, latencies, errors = await run_sessions(http, url, numbers, tag)
+    print(json.dumps([wall, latencies, errors]))
+
+
+async def run_sessions_elsewhere(url: str, count: int, tag: str, connections: int
+                                 ) -> tuple[float, list[float], int]:
+    """The same load from a separate process, so client and server each have a core, as an
+    aggregator on another host would; the server process does nothing but serve."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--client", url, "--sessions", str(count), "--tag", tag,
+        "--connections", str(connections), stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate()
+    wall, latencies, errors = json.loads(out)
+    return float(wall), [float(x) for x in latencies], int(errors)
+
+
 def p(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
@@ -137,10 +157,16 @@ async def measure(journey: JourneyStore, label: str, args: argparse.Namespace) -
         for r in range(args.rounds):
             gc.collect()
             rss_before = rss_bytes()
-            bare_s, bare_lat, bare_err = await run_sessions(http, f"http://127.0.0.1:{port}/bare", numbers,
-                                                            f"bare{r}")
-            ussd_s, ussd_lat, ussd_err = await run_sessions(http, f"http://127.0.0.1:{port}/ussd", numbers,
-                                                            f"{label}{r}")
+            if args.client_in_process:
+                bare_s, bare_lat, bare_err = await run_sessions(http, f"http://127.0.0.1:{port}/bare", numbers,
+                                                                f"bare{r}")
+                ussd_s, ussd_lat, ussd_err = await run_sessions(http, f"http://127.0.0.1:{port}/ussd", numbers,
+                                                                f"{label}{r}")
+            else:
+                bare_s, bare_lat, bare_err = await run_sessions_elsewhere(
+                    f"http://127.0.0.1:{port}/bare", len(numbers), f"bare{r}", args.connections)
+                ussd_s, ussd_lat, ussd_err = await run_sessions_elsewhere(
+                    f"http://127.0.0.1:{port}/ussd", len(numbers), f"{label}{r}", args.connections)
             gc.collect()
             rss_after = rss_bytes()
             requests = len(numbers) * len(STEPS)
@@ -169,7 +195,14 @@ async def main() -> None:
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--client-in-process", action="store_true",
+                        help="run the load client in the server's process and event loop (the old way)")
+    parser.add_argument("--client", help=argparse.SUPPRESS)
+    parser.add_argument("--tag", default="s", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.client:
+        await client_main(args.client, args.sessions, args.tag, args.connections)
+        return
     rows = await measure(MemoryJourney(max_events_per_key=100), "memory", args)
     if not args.no_sqlite:
         with tempfile.TemporaryDirectory() as tmp:
@@ -178,8 +211,9 @@ async def main() -> None:
                 rows += await measure(store, "sqlite", args)
             finally:
                 await store.close()
+    where = "in the server's process" if args.client_in_process else "in its own process"
     print(f"{args.sessions} concurrent sessions x {len(STEPS)} requests, {args.connections} connections, "
-          f"Python {sys.version.split()[0]}")
+          f"client {where}, Python {sys.version.split()[0]}")
     print()
     print("| journey | round | bare req/s | gateway req/s | ratio | bare p50/p99 ms | gateway p50/p99 ms | errors |")
     print("|---|---|---|---|---|---|---|---|")

@@ -21,6 +21,7 @@ written, so a channel or driver that forgets cannot store a secret. The rule:
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from typing import Any
@@ -42,8 +43,11 @@ _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 _WORD = re.compile(r"[a-z0-9]+")
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_name(name: str) -> bool:
-    """Whether ``name`` (a data field name) names a secret, by its words."""
+    """Whether ``name`` (a data field name) names a secret, by its words.
+
+    Cached: every append asks this for every field, and field names repeat endlessly."""
     words = _WORD.findall(_CAMEL.sub(r"\1_\2", name).lower())
     return any(word in SECRET_WORDS for word in words)
 
