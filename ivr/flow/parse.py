@@ -17,6 +17,7 @@ from typing import Any
 
 from ivr.flow import speech
 from ivr.flow.actions import Collect, Sound
+from ivr.flow.errors import PromptValueError
 from ivr.flow.model import (
     DEFAULT_HANGUP_REASON,
     DEFAULT_INTERDIGIT_TIMEOUT_S,
@@ -42,7 +43,6 @@ from ivr.flow.model import (
     SayNode,
 )
 from ivr.flow.problems import Loc, Problem, did_you_mean, type_name
-from ivr.flow.errors import PromptValueError
 from ivr.flow.prompts import PartTemplate, Prompt, TypedTemplate
 from ivr.flow.source import YList, YMap, read_yaml
 from ivr.flow.templates import (
