@@ -19,8 +19,8 @@ from types import MappingProxyType
 from typing import Literal
 
 from ivr.flow.model import USSD_SCREEN_LIMIT
-from ivr.flow.problems import Loc, Problem, did_you_mean, type_name
-from ivr.flow.source import YList, YMap, read_yaml
+from ivr.flow.problems import Loc, Problem, type_name
+from ivr.flow.source import YList, YMap, check_fields, read_yaml_mapping
 from ivr.gateway.ussd.errors import UssdConfigInvalid
 
 Mode = Literal["balance", "tree"]
@@ -187,11 +187,8 @@ def analyse_ussd_config(path: Path | str, *, env: Mapping[str, str] | None = Non
                         ) -> tuple[UssdConfig | None, list[Problem]]:
     """The configuration and the problems found; the configuration is None only if unreadable."""
     problems: list[Problem] = []
-    data = read_yaml(path, problems)
+    data = read_yaml_mapping(path, problems)
     if data is None:
-        return None, problems
-    if not isinstance(data, YMap):
-        problems.append(Problem(str(path), 1, 1, f"the top level must be a mapping, not {type_name(data)}"))
         return None, problems
     reader = _Reader(problems, os.environ if env is None else env)
     reader.unknown(data, TOP_FIELDS, "the USSD settings")
@@ -231,9 +228,7 @@ class _Reader:
         self.problems.append(Problem.at(loc, message))
 
     def unknown(self, data: YMap, known: frozenset[str], what: str) -> None:
-        for key in data:
-            if key not in known:
-                self.add(data.key_loc(key), f"unknown field '{key}' in {what}{did_you_mean(str(key), known)}")
+        check_fields(data, known, what, self.problems)
 
     def section(self, data: YMap, name: str, known: frozenset[str]) -> YMap:
         value = data.get(name)
