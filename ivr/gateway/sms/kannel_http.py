@@ -17,9 +17,6 @@ signature; 503 the journey store could not take a delivery report, or a bug (log
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import ipaddress
 import logging
 import re
 import uuid
@@ -34,6 +31,7 @@ from ivr.gateway.sms.config import Security
 from ivr.gateway.sms.dlr import DeliveryReport
 from ivr.gateway.sms.errors import BadSmsRequest, RateLimited
 from ivr.gateway.sms.service import InboundSms, SmsReply, SmsService
+from ivr.gateway.webhook import hmac_hex, peer_in, same_secret_text
 from ivr.journey.errors import JourneyError
 
 log = logging.getLogger(__name__)
@@ -209,24 +207,14 @@ def _guard(request: web.Request, security: Security, *, signed: bool) -> web.Res
         log.warning("SMS gateway request from a refused address %s", request.remote)
         return web.Response(status=403, text="forbidden", headers=_PLAIN)
     if signed and security.hmac_secret:
-        expected = hmac.new(security.hmac_secret.encode("utf-8"), request.rel_url.raw_query_string.encode("utf-8"),
-                            hashlib.sha256).hexdigest()
-        given = request.headers.get(SIGNATURE_HEADER, "")
-        if not hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("ascii")):
+        expected = hmac_hex(security.hmac_secret.encode("utf-8"), request.rel_url.raw_query_string.encode("utf-8"))
+        if not same_secret_text(request.headers.get(SIGNATURE_HEADER, ""), expected):
             return web.Response(status=401, text="bad signature", headers=_PLAIN)
     return None
 
 
 def _address_allowed(remote: str | None, security: Security) -> bool:
-    if not remote:
-        return False
-    try:
-        address = ipaddress.ip_address(remote)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in net for net in security.allow_ips)
+    return peer_in(security.allow_ips, remote)
 
 
 def _bad(exc: BadSmsRequest) -> web.Response:

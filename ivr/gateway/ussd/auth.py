@@ -8,33 +8,20 @@ over the bytes as received, before anything is parsed.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import ipaddress
-
 from ivr.gateway.ussd.config import Auth
+from ivr.gateway.webhook import hmac_hex, peer_in, same_secret_text
 
 SCHEME = "sha256="
 
 
 def sign(secret: bytes, body: bytes) -> str:
     """The header value a sender computes (tests and docs use it too)."""
-    return SCHEME + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    return SCHEME + hmac_hex(secret, body)
 
 
 def peer_allowed(auth: Auth, peer: str | None) -> bool:
     """True without an allow-list; with one, only peers inside one of its networks."""
-    if not auth.allow_from:
-        return True
-    if not peer:
-        return False
-    try:
-        address = ipaddress.ip_address(peer.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in auth.allow_from)
+    return not auth.allow_from or peer_in(auth.allow_from, peer)
 
 
 def signature_ok(auth: Auth, body: bytes, presented: str | None) -> bool:
@@ -43,4 +30,4 @@ def signature_ok(auth: Auth, body: bytes, presented: str | None) -> bool:
         return True
     if not presented or not presented.isascii():
         return False
-    return hmac.compare_digest(presented.strip().lower().encode("ascii"), sign(auth.secret, body).encode("ascii"))
+    return same_secret_text(presented.strip().lower(), sign(auth.secret, body))
