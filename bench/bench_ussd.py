@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import gc
 import json
+import math
 import os
 import statistics
 import sys
@@ -52,6 +53,7 @@ from ivr.gateway.ussd import UssdGateway, load_ussd_config, mount_ussd  # noqa: 
 from ivr.journey.memory import MemoryJourney  # noqa: E402
 from ivr.journey.ports import JourneyStore  # noqa: E402
 from ivr.journey.sqlite_store import SqliteJourneyStore  # noqa: E402
+from ivr.runtime.gc_policy import tune_for_serving  # noqa: E402
 
 STEPS = ("", "1", "1*2")  # the `text` of the three requests of a session
 
@@ -108,22 +110,21 @@ async def run_sessions(http: aiohttp.ClientSession, url: str, numbers: list[str]
     return time.perf_counter() - started, latencies, errors
 
 
-async def client_main(url: str, count: int, tag: str, connections: int) -> None:
+async def client_main(url: str, numbers: list[str], tag: str, connections: int) -> None:
     """The load client as its own process (``--client URL``): prints (wall s, latencies, errors) as JSON."""
-    numbers = [f"+7999{n:07d}" for n in range(count)]
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=connections)) as http:
         wall, latencies, errors = await run_sessions(http, url, numbers, tag)
     print(json.dumps([wall, latencies, errors]))
 
 
-async def run_sessions_elsewhere(url: str, count: int, tag: str, connections: int
+async def run_sessions_elsewhere(url: str, numbers: list[str], tag: str, connections: int
                                  ) -> tuple[float, list[float], int]:
     """The same load from a separate process, so client and server each have a core, as an
     aggregator on another host would; the server process does nothing but serve."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--client", url, "--sessions", str(count), "--tag", tag,
-        "--connections", str(connections), stdout=asyncio.subprocess.PIPE)
-    out, _ = await proc.communicate()
+        sys.executable, __file__, "--client", url, "--tag", tag, "--connections", str(connections),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate(json.dumps(numbers).encode())
     wall, latencies, errors = json.loads(out)
     return float(wall), [float(x) for x in latencies], int(errors)
 
@@ -134,8 +135,10 @@ def p(values: list[float], q: float) -> float:
 
 
 async def measure(journey: JourneyStore, label: str, args: argparse.Namespace) -> list[dict[str, Any]]:
-    numbers = [f"+7999{n:07d}" for n in range(args.sessions)]
-    directory = MemoryDirectory(numbers)
+    # Each round's subscribers are new ones: a number that dialled before would get the
+    # offer to continue its earlier session, and the rounds would not measure the same thing.
+    rounds = [[f"+7999{r:02d}{n:05d}" for n in range(args.sessions)] for r in range(args.rounds + 1)]
+    directory = MemoryDirectory([n for numbers in rounds for n in numbers])
     lookup = CrmLookup(directory)
     config = load_ussd_config(REPO / "config/ussd.yaml", env={})
     trees = TreeStore(lambda: load_tree(REPO / "config/menus", numbers=REPO / "config/numbers.yaml",
@@ -149,24 +152,30 @@ async def measure(journey: JourneyStore, label: str, args: argparse.Namespace) -
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
+    tune_for_serving()  # as `ivr serve` does once built
     rows = []
     connector = aiohttp.TCPConnector(limit=args.connections)
     async with aiohttp.ClientSession(connector=connector) as http:
-        await run_sessions(http, f"http://127.0.0.1:{port}/bare", numbers[:50], "warm-bare")
-        await run_sessions(http, f"http://127.0.0.1:{port}/ussd", numbers[:50], "warm-ussd")
+        await run_sessions(http, f"http://127.0.0.1:{port}/bare", rounds[-1][:50], "warm-bare")
+        await run_sessions(http, f"http://127.0.0.1:{port}/ussd", rounds[-1][:50], "warm-ussd")
         for r in range(args.rounds):
+            numbers = rounds[r]
             gc.collect()
             rss_before = rss_bytes()
             if args.client_in_process:
+                bare_cpu = ussd_cpu = math.nan  # client and server share the process
                 bare_s, bare_lat, bare_err = await run_sessions(http, f"http://127.0.0.1:{port}/bare", numbers,
                                                                 f"bare{r}")
                 ussd_s, ussd_lat, ussd_err = await run_sessions(http, f"http://127.0.0.1:{port}/ussd", numbers,
                                                                 f"{label}{r}")
             else:
+                cpu = time.process_time()
                 bare_s, bare_lat, bare_err = await run_sessions_elsewhere(
-                    f"http://127.0.0.1:{port}/bare", len(numbers), f"bare{r}", args.connections)
+                    f"http://127.0.0.1:{port}/bare", numbers, f"bare{r}", args.connections)
+                bare_cpu, cpu = time.process_time() - cpu, time.process_time()
                 ussd_s, ussd_lat, ussd_err = await run_sessions_elsewhere(
-                    f"http://127.0.0.1:{port}/ussd", len(numbers), f"{label}{r}", args.connections)
+                    f"http://127.0.0.1:{port}/ussd", numbers, f"{label}{r}", args.connections)
+                ussd_cpu = time.process_time() - cpu
             gc.collect()
             rss_after = rss_bytes()
             requests = len(numbers) * len(STEPS)
@@ -177,6 +186,8 @@ async def measure(journey: JourneyStore, label: str, args: argparse.Namespace) -
                 "bare_p50": p(bare_lat, 0.5), "bare_p99": p(bare_lat, 0.99),
                 "ussd_p50": p(ussd_lat, 0.5), "ussd_p99": p(ussd_lat, 0.99),
                 "errors": bare_err + ussd_err,
+                # Server process CPU (every thread: the SQLite writer's work counts) per request.
+                "bare_cpu_us": bare_cpu / requests * 1e6, "ussd_cpu_us": ussd_cpu / requests * 1e6,
                 "rss_per_session": (rss_after - rss_before) / len(numbers),
             })
     if isinstance(journey, MemoryJourney):
@@ -195,15 +206,16 @@ async def main() -> None:
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--client-in-process", action="store_true",
                         help="run the load client in the server's process and event loop (the old way)")
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--tag", default="s", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
-        await client_main(args.client, args.sessions, args.tag, args.connections)
+        await client_main(args.client, json.load(sys.stdin), args.tag, args.connections)
         return
-    rows = await measure(MemoryJourney(max_events_per_key=100), "memory", args)
+    rows = [] if args.no_memory else await measure(MemoryJourney(max_events_per_key=100), "memory", args)
     if not args.no_sqlite:
         with tempfile.TemporaryDirectory() as tmp:
             store = await SqliteJourneyStore.open(Path(tmp) / "journey.db")
@@ -215,18 +227,21 @@ async def main() -> None:
     print(f"{args.sessions} concurrent sessions x {len(STEPS)} requests, {args.connections} connections, "
           f"client {where}, Python {sys.version.split()[0]}")
     print()
-    print("| journey | round | bare req/s | gateway req/s | ratio | bare p50/p99 ms | gateway p50/p99 ms | errors |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| journey | round | bare req/s | gateway req/s | ratio | bare p50/p99 ms | gateway p50/p99 ms "
+          "| server CPU µs/request, bare / gateway | errors |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(f"| {row['journey']} | {row['round']} | {row['bare_rps']:,.0f} | {row['ussd_rps']:,.0f} | "
               f"{row['ratio']:.2f} | {row['bare_p50']:.1f} / {row['bare_p99']:.1f} | "
-              f"{row['ussd_p50']:.1f} / {row['ussd_p99']:.1f} | {row['errors']} |")
-    memory = next(row for row in rows if "kv_record" in row)
+              f"{row['ussd_p50']:.1f} / {row['ussd_p99']:.1f} | {row['bare_cpu_us']:.0f} / {row['ussd_cpu_us']:.0f} | "
+              f"{row['errors']} |")
     print()
     print("| memory per live session | bytes |")
     print("|---|---|")
-    print(f"| kv record (JSON), mean of {memory['kv_records']:,} | {memory['kv_record']:,.0f} |")
-    print(f"| kv resume pointer (JSON) | {memory['kv_pointer']:,.0f} |")
+    memory = next((row for row in rows if "kv_record" in row), None)
+    if memory is not None:
+        print(f"| kv record (JSON), mean of {memory['kv_records']:,} | {memory['kv_record']:,.0f} |")
+        print(f"| kv resume pointer (JSON) | {memory['kv_pointer']:,.0f} |")
     for row in rows:
         where = ("records and journey events in the process" if row["journey"] == "memory"
                  else "records and journey in SQLite; cached engine sessions in the process")

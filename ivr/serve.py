@@ -23,6 +23,7 @@ from ivr.flow.errors import TreeInvalid
 from ivr.flow.store import ReloadResult, TreeStore
 from ivr.gateway.http import AgentApiParts, build_app
 from ivr.routing.rules import RoutingInvalid
+from ivr.runtime.gc_policy import tune_for_serving
 from ivr.settings import Settings
 from ivr.voice.ami import AmiClient
 from ivr.voice.fastagi import FastAgiServer
@@ -123,6 +124,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     watcher = asyncio.create_task(watch_menus(trees, settings.menus.watch_interval)) \
         if settings.menus.watch_interval > 0 else None
     ami_task = asyncio.create_task(follow_ami(settings, controller.agent_events.on_event))
+    tune_for_serving()
     log.info("FastAGI on %s:%d, HTTP on %s:%d, menu tree version %s", settings.agi.host, settings.agi.port,
              settings.http.host, settings.http.port, trees.current().version)
     await stop.wait()

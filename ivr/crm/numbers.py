@@ -9,6 +9,7 @@ is treated as "no caller ID" rather than guessed at.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -17,8 +18,13 @@ import phonenumbers
 MAX_RAW_LENGTH = 40
 #: Digits (any script: phonenumbers folds full-width digits), spaces and dialling punctuation.
 _PLAUSIBLE = re.compile(r"^[\d\s+()\-./]+$")
+#: Numbers remembered as parsed (at most about 10 MB). Every call, USSD request and SMS
+#: normalises its number, often more than once, and phonenumbers' parse is the dearest
+#: step of a USSD request; subscribers repeat, so a bounded cache answers most of them.
+CACHE_ENTRIES = 65_536
 
 
+@functools.lru_cache(maxsize=CACHE_ENTRIES)
 def normalise(raw: str | None, default_region: str = "RU") -> str | None:
     """The E.164 form of ``raw`` (``+79991234567``), or None when it is not a usable number.
 

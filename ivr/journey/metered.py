@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ivr.journey.kpi import KpiAccumulator
-from ivr.journey.ports import JourneyStore, StampedEvent
+from ivr.journey.ports import JourneyStore, KvPut, StampedEvent
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +32,11 @@ class MeteredJourney:
 
     async def append(self, key: str, events: Sequence[StampedEvent]) -> None:
         await self.inner.append(key, events)
-        try:
-            for event in events:
-                self.acc.add(key, event)
-        except Exception:  # noqa: BLE001 - metrics must never fail a stored append
-            log.exception("could not count journey events for the live KPIs")
+        self._count(key, events)
+
+    async def put_and_append(self, puts: Sequence[KvPut], key: str, events: Sequence[StampedEvent]) -> None:
+        await self.inner.put_and_append(puts, key, events)
+        self._count(key, events)
 
     async def recent(self, key: str, *, limit: int = 100, since: float | None = None) -> list[StampedEvent]:
         return await self.inner.recent(key, limit=limit, since=since)
@@ -64,3 +64,10 @@ class MeteredJourney:
 
     async def close(self) -> None:
         await self.inner.close()
+
+    def _count(self, key: str, events: Sequence[StampedEvent]) -> None:
+        try:
+            for event in events:
+                self.acc.add(key, event)
+        except Exception:  # noqa: BLE001 - metrics must never fail a stored append
+            log.exception("could not count journey events for the live KPIs")

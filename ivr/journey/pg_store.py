@@ -32,7 +32,7 @@ import asyncpg
 
 from ivr.journey import codec
 from ivr.journey.errors import StoreClosed, StoreUnavailable
-from ivr.journey.ports import AGENT_CONNECTED, Clock, StampedEvent, check_range
+from ivr.journey.ports import AGENT_CONNECTED, Clock, KvPut, StampedEvent, check_range
 
 T = TypeVar("T")
 
@@ -187,6 +187,27 @@ class PgJourneyStore:
         await self._run("write a kv entry", lambda: self._pool.execute(_KV_PUT, namespace, key, text, now + ttl_s))
         self._puts += 1
         if self._puts % codec.PURGE_EVERY_PUTS == 0:
+            await self.purge_expired()
+
+    async def put_and_append(self, puts: Sequence[KvPut], key: str, events: Sequence[StampedEvent]) -> None:
+        now = self._clock()
+        kv_rows = [(p.namespace, p.key, codec.kv_row(p.namespace, p.key, p.value, p.ttl_s), now + p.ttl_s)
+                   for p in puts]
+        rows = codec.prepare(key, events)
+        args = ([r.at for r in rows], [r.channel for r in rows], [r.interaction for r in rows],
+                [r.type for r in rows], [r.data_json for r in rows])
+
+        async def write() -> None:
+            async with self._pool.acquire() as conn, conn.transaction():
+                if kv_rows:
+                    await conn.executemany(_KV_PUT, kv_rows)
+                if rows:
+                    await conn.execute(_INSERT_EVENTS, key, *args)
+
+        await self._run("write kv entries and append", write)
+        previous = self._puts
+        self._puts += len(kv_rows)
+        if kv_rows and previous // codec.PURGE_EVERY_PUTS != self._puts // codec.PURGE_EVERY_PUTS:
             await self.purge_expired()
 
     async def kv_delete(self, namespace: str, key: str) -> None:

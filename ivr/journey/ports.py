@@ -36,6 +36,16 @@ class StampedEvent:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class KvPut:
+    """One kv write of a :meth:`JourneyStore.put_and_append`."""
+
+    namespace: str
+    key: str
+    value: dict[str, Any]
+    ttl_s: float
+
+
 class JourneySink(Protocol):
     async def append(self, key: str, events: Sequence[StampedEvent]) -> None:
         """Store ``events`` under ``key`` (customer id, or normalised number when unknown).
@@ -97,6 +107,15 @@ class JourneyStore(JourneySink, KvStore, Protocol):
         a timestamp keep their append order. At most ``limit`` events, the oldest ones: a
         caller that gets exactly ``limit`` back should narrow the range (a half-open range
         lets consecutive windows tile without counting an event twice).
+        """
+        ...
+
+    async def put_and_append(self, puts: Sequence[KvPut], key: str, events: Sequence[StampedEvent]) -> None:
+        """The kv ``puts`` and the append of ``events`` under ``key`` as one write: all or nothing.
+
+        For a session whose state and journey must never disagree (a USSD request: its record
+        says "done" exactly when its events are stored). One transaction, one commit, so it is
+        also cheaper than the writes one by one. Refused input writes nothing.
         """
         ...
 

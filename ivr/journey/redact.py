@@ -54,8 +54,10 @@ def is_secret_name(name: str) -> bool:
 
 def redact(event: StampedEvent) -> StampedEvent:
     """``event`` with secrets dropped and the drop recorded (the rule is in the module doc)."""
-    dropped: list[str] = []
     data = event.data
+    if data.get(MASKED_FLAG) is not True and not _has_secret(data):
+        return event  # the usual event: nothing to drop, nothing to copy
+    dropped: list[str] = []
     if data.get(MASKED_FLAG) is True:
         kept = {}
         for name, value in data.items():
@@ -71,6 +73,20 @@ def redact(event: StampedEvent) -> StampedEvent:
     log.warning("journey: dropped %s from a %s event of interaction %s", ", ".join(sorted(dropped)),
                 event.type, event.interaction)
     return StampedEvent(event.at, event.channel, event.interaction, event.type, clean)
+
+
+def _has_secret(value: Any) -> bool:
+    """Whether :func:`_clean_mapping` would drop anything below ``value`` (a read-only scan)."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if isinstance(name, str) and is_secret_name(name) and not isinstance(item, bool):
+                return True
+            if isinstance(item, (dict, list, tuple)) and _has_secret(item):
+                return True
+        return False
+    if isinstance(value, (list, tuple)):
+        return any(isinstance(item, (dict, list, tuple)) and _has_secret(item) for item in value)
+    return False
 
 
 def _clean_mapping(data: dict[str, Any], prefix: str, dropped: list[str]) -> dict[str, Any]:

@@ -14,7 +14,11 @@ its writes are retried one by one, so one bad write cannot fail its neighbours. 
 whose caller was cancelled before the writer took it is not written.
 
 Reads use their own connections on a small thread pool (WAL lets them run while the writer
-commits), so a screen pop does not queue behind writes.
+commits), so a screen pop does not queue behind writes. The one exception is ``kv_get``,
+the USSD gateway's per-request read: a primary-key lookup that takes microseconds, less
+than the hop to a pool thread and back. It runs on the event loop's own read-only
+connection, which in WAL mode never waits for the writer; should SQLite still answer
+"busy" (a WAL recovery after a crash), that read goes to the pool instead.
 
 Several processes may open the same file (the USSD gateway's processes sharing kv state):
 SQLite serialises writers across processes with its file lock and ``busy_timeout``. The
@@ -40,7 +44,7 @@ from typing import Any, Literal, TypeVar
 
 from ivr.journey import codec
 from ivr.journey.errors import RequestInvalid, StoreClosed, StoreUnavailable
-from ivr.journey.ports import AGENT_CONNECTED, Clock, StampedEvent, check_range
+from ivr.journey.ports import AGENT_CONNECTED, Clock, KvPut, StampedEvent, check_range
 
 T = TypeVar("T")
 
@@ -105,11 +109,12 @@ class SqliteJourneyStore:
     """A :class:`~ivr.journey.ports.JourneyStore` in one SQLite file. Build it with :meth:`open`."""
 
     def __init__(self, path: Path, writer: _Writer, readers: ThreadPoolExecutor, reader_pool: _ReaderPool,
-                 clock: Clock) -> None:
+                 clock: Clock, inline: sqlite3.Connection) -> None:
         self.path = path
         self._writer = writer
         self._readers = readers
         self._reader_pool = reader_pool
+        self._inline = inline
         self._clock = clock
         self._closed = False
         self._puts = 0
@@ -126,10 +131,15 @@ class SqliteJourneyStore:
             await asyncio.wrap_future(writer.start())
         except sqlite3.Error as exc:
             raise StoreUnavailable(BACKEND, f"open {path}", exc) from exc
+        try:
+            inline = _read_only(str(path), busy_timeout_ms=0)
+        except sqlite3.Error as exc:
+            writer.stop()
+            raise StoreUnavailable(BACKEND, f"open {path}", exc) from exc
         pool = _ReaderPool(str(path))
         executor = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="journey-sqlite-reader",
                                       initializer=pool.open_for_thread)
-        return cls(path, writer, executor, pool, clock)
+        return cls(path, writer, executor, pool, clock, inline)
 
     async def __aenter__(self) -> SqliteJourneyStore:
         return self
@@ -146,7 +156,7 @@ class SqliteJourneyStore:
     # -- journey ---------------------------------------------------------------------------
 
     async def append(self, key: str, events: Sequence[StampedEvent]) -> None:
-        rows = [(r.key, r.at, r.channel, r.interaction, r.type, r.data_json) for r in codec.prepare(key, events)]
+        rows = codec.prepare(key, events)  # tuples in _INSERT_EVENT's column order
         if not rows:
             self._check_open("append")
             return
@@ -181,8 +191,15 @@ class SqliteJourneyStore:
 
     async def kv_get(self, namespace: str, key: str) -> dict[str, Any] | None:
         codec.check_kv_key(namespace, key)
+        self._check_open("read a kv entry")
         now = self._clock()
-        row = await self._read("read a kv entry", lambda c: c.execute(_KV_GET, (namespace, key, now)).fetchone())
+        try:
+            row = self._inline.execute(_KV_GET, (namespace, key, now)).fetchone()
+        except sqlite3.OperationalError:  # busy: the pool's connections wait for it
+            row = await self._read("read a kv entry",
+                                   lambda c: c.execute(_KV_GET, (namespace, key, now)).fetchone())
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(BACKEND, "read a kv entry", exc) from exc
         return None if row is None else dict(json.loads(row[0]))
 
     async def kv_put(self, namespace: str, key: str, value: dict[str, Any], ttl_s: float) -> None:
@@ -197,6 +214,25 @@ class SqliteJourneyStore:
                 conn.execute(_KV_PURGE, (now,))
 
         await self._write("write a kv entry", run)
+
+    async def put_and_append(self, puts: Sequence[KvPut], key: str, events: Sequence[StampedEvent]) -> None:
+        now = self._clock()
+        kv_rows = [(p.namespace, p.key, codec.kv_row(p.namespace, p.key, p.value, p.ttl_s), now + p.ttl_s)
+                   for p in puts]
+        rows = codec.prepare(key, events)
+        previous = self._puts
+        self._puts += len(kv_rows)
+        sweep = bool(kv_rows) and previous // codec.PURGE_EVERY_PUTS != self._puts // codec.PURGE_EVERY_PUTS
+
+        def run(conn: sqlite3.Connection) -> None:
+            if kv_rows:
+                conn.executemany(_KV_PUT, kv_rows)
+            if rows:
+                conn.executemany(_INSERT_EVENT, rows)
+            if sweep:
+                conn.execute(_KV_PURGE, (now,))
+
+        await self._write("write kv entries and append", run)
 
     async def kv_delete(self, namespace: str, key: str) -> None:
         codec.check_kv_key(namespace, key)
@@ -219,6 +255,7 @@ class SqliteJourneyStore:
         await asyncio.to_thread(self._writer.join)
         await asyncio.to_thread(self._readers.shutdown, True)
         self._reader_pool.close_all()
+        self._inline.close()
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -228,7 +265,7 @@ class SqliteJourneyStore:
 
     async def _write(self, operation: str, run: WriteFn) -> Any:
         self._check_open(operation)
-        return await asyncio.wrap_future(self._writer.submit(operation, run))
+        return await self._writer.submit(operation, run)
 
     async def _read(self, operation: str, run: Callable[[sqlite3.Connection], T]) -> T:
         self._check_open(operation)
@@ -240,16 +277,26 @@ class SqliteJourneyStore:
 
 
 class _WriteJob:
-    __slots__ = ("operation", "run", "future")
+    """One write: what to run in the writer thread, and the awaiting caller's future."""
 
-    def __init__(self, operation: str, run: WriteFn) -> None:
+    __slots__ = ("operation", "run", "future", "loop")
+
+    def __init__(self, operation: str, run: WriteFn, loop: asyncio.AbstractEventLoop) -> None:
         self.operation = operation
         self.run = run
-        self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self.loop = loop
+        self.future: asyncio.Future[Any] = loop.create_future()
+
+
+Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
 
 class _Writer:
-    """The one thread that writes: drains its queue into one transaction per round."""
+    """The one thread that writes: drains its queue into one transaction per round.
+
+    The callers of a committed batch are woken by one callback per event loop, not one
+    per write: a batch of two hundred USSD requests costs the loop one wake-up.
+    """
 
     def __init__(self, path: str, synchronous: Synchronous, max_batch: int) -> None:
         self._path = path
@@ -265,8 +312,9 @@ class _Writer:
         self._thread.start()
         return self._ready
 
-    def submit(self, operation: str, run: WriteFn) -> concurrent.futures.Future[Any]:
-        job = _WriteJob(operation, run)
+    def submit(self, operation: str, run: WriteFn) -> asyncio.Future[Any]:
+        """Queue a write; the future is settled in the caller's loop once its batch committed."""
+        job = _WriteJob(operation, run, asyncio.get_running_loop())
         self._queue.put(job)
         return job.future
 
@@ -306,11 +354,14 @@ class _Writer:
                     break
                 batch.append(job)
             # A job whose caller was cancelled while it waited is dropped here, unwritten.
-            self._commit(conn, [job for job in batch if job.future.set_running_or_notify_cancel()])
+            outcomes: list[tuple[_WriteJob, Any, BaseException | None]] = []
+            self._commit(conn, [job for job in batch if not job.future.cancelled()], outcomes)
+            _settle_all(outcomes)
             if stopping:
                 return
 
-    def _commit(self, conn: sqlite3.Connection, jobs: list[_WriteJob]) -> None:
+    def _commit(self, conn: sqlite3.Connection, jobs: list[_WriteJob],
+                outcomes: list[tuple[_WriteJob, Any, BaseException | None]]) -> None:
         if not jobs:
             return
         try:
@@ -321,16 +372,37 @@ class _Writer:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             if len(jobs) == 1:
-                jobs[0].future.set_exception(StoreUnavailable(BACKEND, jobs[0].operation, exc))
+                outcomes.append((jobs[0], None, StoreUnavailable(BACKEND, jobs[0].operation, exc)))
             else:
                 for job in jobs:
-                    self._commit(conn, [job])
+                    self._commit(conn, [job], outcomes)
             return
         self.batches += 1
         self.writes += len(jobs)
-        # Only now, after COMMIT returned (and so after the fsync), do the callers wake up.
-        for job, result in zip(jobs, results, strict=True):
-            job.future.set_result(result)
+        # Only after COMMIT returned (and so after the fsync) are the callers woken.
+        outcomes.extend((job, result, None) for job, result in zip(jobs, results, strict=True))
+
+
+def _settle_all(outcomes: list[tuple[_WriteJob, Any, BaseException | None]]) -> None:
+    """Wake the callers: one callback per event loop, run in that loop's thread."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
+    for job, result, error in outcomes:
+        by_loop.setdefault(job.loop, []).append((job.future, result, error))
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, settled)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+
+def _settle(settled: list[Outcome]) -> None:
+    for future, result, error in settled:
+        if future.done():  # cancelled meanwhile: the write stands, nobody to tell
+            continue
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
 
 
 class _ReaderPool:
@@ -343,9 +415,7 @@ class _ReaderPool:
         self._conns: list[sqlite3.Connection] = []
 
     def open_for_thread(self) -> None:
-        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA query_only = ON")
+        conn = _read_only(self._path, busy_timeout_ms=BUSY_TIMEOUT_MS, check_same_thread=False)
         self._local.conn = conn
         with self._lock:
             self._conns.append(conn)
@@ -358,6 +428,13 @@ class _ReaderPool:
             for conn in self._conns:
                 conn.close()
             self._conns.clear()
+
+
+def _read_only(path: str, *, busy_timeout_ms: int, check_same_thread: bool = True) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=check_same_thread)
+    conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+    conn.execute("PRAGMA query_only = ON")
+    return conn
 
 
 def _connect(path: str, synchronous: Synchronous) -> sqlite3.Connection:

@@ -65,8 +65,10 @@ def _content_type(request: web.Request) -> str:
 
 
 async def _read_body(request: web.Request, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise _BodyTooLarge
+    if request.content_length is not None:
+        if request.content_length > limit:
+            raise _BodyTooLarge
+        return await request.read()  # the parser stops at Content-Length: bounded
     chunks: list[bytes] = []
     size = 0
     while True:

@@ -254,15 +254,11 @@ class UssdGateway:
         return reply
 
     async def _store(self, record: SessionRecord, events: list[Event], now: float) -> None:
-        """The record, then the journey: the screen is shown only once both are stored.
-
-        The record first: the next request depends on it. Had the journey failed after it,
-        the subscriber's retry gets the stored screen and nothing runs twice.
-        """
+        """The record and the request's journey events, in one write: the screen is shown
+        only once both are stored, and a failed write leaves neither (the subscriber's
+        retry runs the request again, from the record before it)."""
         stamped = [StampedEvent(now, CHANNEL, record.session_id, kind, _plain(data)) for kind, data in events]
-        await self.sessions.save(record, now)
-        if stamped:
-            await self.journey.append(record.journey_key, stamped)
+        await self.sessions.save(record, now, stamped)
 
     @asynccontextmanager
     async def _session_lock(self, session_id: str) -> AsyncIterator[None]:
@@ -307,14 +303,17 @@ def _money(value: Any) -> Decimal | None:
     return amount if amount.is_finite() else None
 
 
-_SCALARS = (str, int, float, bool, type(None))
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
 
 
 def _plain(value: Any) -> Any:
     """Journey data as plain JSON: money and dates as text (the journey is read, not computed on)."""
+    if type(value) is dict:
+        for item in value.values():
+            if type(item) not in _SCALAR_TYPES:
+                return {str(k): _plain(v) for k, v in value.items()}
+        return value  # the usual event: nothing to convert
     if isinstance(value, dict):
-        if all(isinstance(v, _SCALARS) for v in value.values()):
-            return value  # the usual event: nothing to convert
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]

@@ -22,9 +22,10 @@ dates) are tagged, so a replay sees exactly the values the first run saw.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
+import json
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
@@ -35,13 +36,17 @@ from ivr.flow.context import CallerContext
 from ivr.flow.events import ActionResult
 from ivr.gateway.ussd.config import SessionPolicy
 from ivr.gateway.ussd.protocol import SEPARATOR, UssdReply, split_text
-from ivr.journey.ports import KvStore
+from ivr.journey.ports import JourneyStore, KvPut, StampedEvent
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "ussd"  # records, by sessionId
 RESUME_NAMESPACE = "ussd_resume"  # the subscriber's last resumable session, by E.164 number
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: the context is stored as JSON text
+#: Records this process saved or read, with their JSON: a load whose JSON is unchanged
+#: (the usual next request, to the same process) skips decoding it. Each is checked
+#: against the stored JSON on every load, so another process's write is never missed.
+RECORD_CACHE = 10_000
 
 State = Literal["run", "offer", "done"]
 RUN: State = "run"  # the engine runs the session
@@ -74,9 +79,10 @@ class SessionRecord:
     node: str | None = None  # where the engine waits, for the journey of a timed-out session
     offer_from: str | None = None  # the session the resume offer would continue
     resume_until: float = 0.0  # until when the resume pointer to this record is known to live
-    # The context as stored JSON, kept from the last decode: the context never changes
-    # during a session, and encoding it is most of the cost of saving a record.
-    context_data: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    # The context as its stored JSON text: the context never changes during a session, so
+    # it is encoded once, and the record's JSON carries it as one string (copying a string
+    # costs nothing next to encoding and decoding the customer's fields every request).
+    context_data: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def resumable(self) -> bool:
@@ -110,40 +116,56 @@ _FIELDS = frozenset(f.name for f in fields(SessionRecord))
 
 
 class SessionStore:
-    """Records and resume pointers over the kv part of the journey store."""
+    """Records and resume pointers in the journey store's kv table, saved with the journey."""
 
-    def __init__(self, kv: KvStore, policy: SessionPolicy) -> None:
+    def __init__(self, kv: JourneyStore, policy: SessionPolicy, *, cache: int = RECORD_CACHE) -> None:
         self._kv = kv
         self.policy = policy
+        self._known: OrderedDict[str, tuple[dict[str, Any], SessionRecord]] = OrderedDict()
+        self._cache = cache
 
     async def load(self, session_id: str) -> SessionRecord | None:
         value = await self._kv.kv_get(NAMESPACE, session_id)
         if value is None:
             return None
+        known = self._known.get(session_id)
+        if known is not None and known[0] == value:
+            return known[1]
         try:
-            return decode_record(value)
+            record = decode_record(value)
         except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
             # Written by another version, or damaged: the session cannot go on, a new one can.
             log.warning("USSD session %s: unreadable record (%s); treating it as unknown", session_id[:16], exc)
             return None
+        self._remember(value, record)
+        return record
 
-    async def save(self, record: SessionRecord, now: float) -> None:
-        """Store ``record``, and make it the one a new dial from its number offers to continue.
+    async def save(self, record: SessionRecord, now: float, events: Sequence[StampedEvent] = ()) -> None:
+        """Store ``record`` and append ``events`` to its journey, as one write.
 
-        The resume pointer is written once per session (again only if the session outlives
-        it); the record's own ``updated`` time decides whether an offer is still in its window.
+        The record becomes the one a new dial from its number offers to continue. The resume
+        pointer is written once per session (again only if the session outlives it); the
+        record's own ``updated`` time decides whether an offer is still in its window.
         """
-        writes = []
         policy = self.policy
+        puts = []
         if record.resumable and policy.resume_window_s > 0 and record.resume_until < now + policy.resume_window_s:
             ttl = policy.resume_window_s + policy.timeout_s
             record = record.advance(resume_until=now + ttl)
-            writes.append(self._kv.kv_put(RESUME_NAMESPACE, record.number, {"session": record.session_id}, ttl))
-        put = self._kv.kv_put(NAMESPACE, record.session_id, encode_record(record), policy.retain_s)
-        if writes:
-            await asyncio.gather(put, *writes)
-        else:
-            await put
+            puts.append(KvPut(RESUME_NAMESPACE, record.number, {"session": record.session_id}, ttl))
+        data = encode_record(record)
+        puts.append(KvPut(NAMESPACE, record.session_id, data, policy.retain_s))
+        await self._kv.put_and_append(puts, record.journey_key, events)
+        # What a load of ``data`` would give: the stored text has the masked inputs blanked.
+        self._remember(data, record.advance(last_text=data["text"], context_data=data["ctx"]))
+
+    def _remember(self, data: dict[str, Any], record: SessionRecord) -> None:
+        if self._cache <= 0:
+            return
+        self._known[record.session_id] = (data, record)
+        self._known.move_to_end(record.session_id)
+        if len(self._known) > self._cache:
+            self._known.popitem(last=False)
 
     async def resume_target(self, number: str) -> str | None:
         """The session id the subscriber's last resumable session ran under, if any."""
@@ -166,7 +188,7 @@ def encode_record(r: SessionRecord) -> dict[str, Any]:
         "number": r.number,
         "key": r.journey_key,
         "tree": r.tree,
-        "ctx": r.context_data if r.context_data is not None else encode_context(r.context),
+        "ctx": r.context_data if r.context_data is not None else context_json(r.context),
         "state": r.state,
         "created": r.created,
         "updated": r.updated,
@@ -182,15 +204,21 @@ def encode_record(r: SessionRecord) -> dict[str, Any]:
     return data
 
 
-def encode_context(context: CallerContext) -> dict[str, Any]:
-    return {"customer": encode_value(context.customer), "caller": encode_value(context.caller),
-            "dnis": context.dnis, "now": encode_value(context.now)}
+def context_json(context: CallerContext) -> str:
+    return json.dumps({"customer": encode_value(context.customer), "caller": encode_value(context.caller),
+                       "dnis": context.dnis, "now": encode_value(context.now)},
+                      ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 def decode_record(data: Mapping[str, Any]) -> SessionRecord:
     if data.get("v") != RECORD_VERSION:
         raise ValueError(f"record version {data.get('v')!r}")
-    ctx = data["ctx"]
+    ctx_text = data["ctx"]
+    if not isinstance(ctx_text, str):
+        raise TypeError(f"ctx {type(ctx_text).__name__}")
+    ctx = json.loads(ctx_text)
+    if not isinstance(ctx, dict):
+        raise TypeError(f"ctx holds {type(ctx).__name__}")
     state = data["state"]
     if state not in (RUN, OFFER, DONE):
         raise ValueError(f"state {state!r}")
@@ -221,7 +249,7 @@ def decode_record(data: Mapping[str, Any]) -> SessionRecord:
         node=data.get("node"),
         offer_from=data.get("offer_from"),
         resume_until=float(data.get("resume_until", 0.0)),
-        context_data=ctx,
+        context_data=ctx_text,
     )
 
 

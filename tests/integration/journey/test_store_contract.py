@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from ivr.journey.errors import RequestInvalid, StoreClosed
-from ivr.journey.ports import AGENT_CONNECTED, JourneyStore, StampedEvent
+from ivr.journey.ports import AGENT_CONNECTED, JourneyStore, KvPut, StampedEvent
 from ivr.journey.tokens import ContextClaim, TokenService
 
 from .conftest import Backend, FakeClock
@@ -317,6 +317,44 @@ async def test_kv_namespaces_do_not_share_keys(store: JourneyStore) -> None:
     await store.kv_put("token", "x", {"from": "token"}, ttl_s=60)
 
     assert await store.kv_get("ussd", "x") == {"from": "ussd"}
+
+
+# -- kv puts and an append as one write ---------------------------------------------------
+
+
+async def test_put_and_append_stores_the_entries_and_the_events(store: JourneyStore) -> None:
+    await store.put_and_append([KvPut("ussd", "sess-1", {"step": 1}, 60), KvPut("ussd_resume", CALLER, {"s": 1}, 60)],
+                               CALLER, [ev(T0, node="main"), ev(T0 + 1, node="tariffs")])
+
+    assert await store.kv_get("ussd", "sess-1") == {"step": 1}
+    assert await store.kv_get("ussd_resume", CALLER) == {"s": 1}
+    assert [e.data["node"] for e in await store.recent(CALLER)] == ["tariffs", "main"]
+
+
+async def test_put_and_append_with_a_refused_event_writes_nothing(store: JourneyStore) -> None:
+    bad = StampedEvent(T0, "ussd", "sess-1", "ussd_screen", {"when": object()})
+
+    with pytest.raises(RequestInvalid):
+        await store.put_and_append([KvPut("ussd", "sess-1", {"step": 1}, 60)], CALLER, [ev(T0), bad])
+
+    assert await store.kv_get("ussd", "sess-1") is None
+    assert await store.recent(CALLER) == []
+
+
+async def test_put_and_append_with_a_refused_put_writes_nothing(store: JourneyStore) -> None:
+    with pytest.raises(RequestInvalid, match="ttl_s"):
+        await store.put_and_append([KvPut("ussd", "sess-1", {"step": 1}, 60), KvPut("ussd", "sess-2", {}, 0)],
+                                   CALLER, [ev(T0)])
+
+    assert await store.kv_get("ussd", "sess-1") is None
+    assert await store.recent(CALLER) == []
+
+
+async def test_put_and_append_redacts_like_append(store: JourneyStore) -> None:
+    await store.put_and_append([], CALLER, [ev(T0, "pin_entered", pin="1234", node="identify")])
+
+    (stored,) = await store.recent(CALLER)
+    assert "pin" not in stored.data and stored.data["redacted"] == ["pin"]
 
 
 async def test_purge_expired_deletes_only_expired_entries(store: JourneyStore, clock: FakeClock) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ivr.gateway.ussd.errors import BadRequest
-from ivr.gateway.ussd.protocol import FORM, JSON, UssdReply, UssdRequest, parse_request
+from ivr.gateway.ussd.protocol import FORM, JSON, MAX_FIELDS, UssdReply, UssdRequest, _form_fields, parse_request
 
 GOOD = {"sessionId": "ATUid_1", "serviceCode": "*111#", "phoneNumber": "+79991234567", "networkCode": "62120",
         "text": "3*1"}
@@ -140,3 +142,20 @@ def test_replies_render_as_con_and_end() -> None:
     assert UssdReply(False, "Menu\n1. A").render() == "CON Menu\n1. A"
     assert UssdReply(True, "Bye").render() == "END Bye"
     assert UssdReply.parse("END Bye") == UssdReply(True, "Bye")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="ab=&%+2F0CcE9xf8é;", max_size=40))
+def test_a_form_is_read_as_urllib_parse_qsl_reads_it(body: str) -> None:
+    try:
+        expected: tuple[object, ...] = ("fields", dict(parse_qsl(body, keep_blank_values=True, errors="strict",
+                                                                 max_num_fields=MAX_FIELDS)))
+        if len(parse_qsl(body, keep_blank_values=True, errors="strict")) != len(expected[1]):  # type: ignore[arg-type]
+            expected = ("refused",)  # a field given twice
+    except ValueError:  # not UTF-8 (UnicodeDecodeError), or too many fields
+        expected = ("refused",)
+    try:
+        got: tuple[object, ...] = ("fields", _form_fields(body))
+    except BadRequest:
+        got = ("refused",)
+    assert got == expected

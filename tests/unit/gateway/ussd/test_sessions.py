@@ -19,6 +19,7 @@ from ivr.gateway.ussd.sessions import (
     encode_record,
 )
 from ivr.journey.memory import MemoryJourney
+from ivr.journey.ports import StampedEvent
 from tests.unit.gateway.conftest import FakeClock
 
 
@@ -82,3 +83,37 @@ async def test_an_unreadable_record_is_treated_as_unknown() -> None:
     journey = MemoryJourney()
     await journey.kv_put("ussd", "ATUid_1", {"v": 99}, 60)
     assert await SessionStore(journey, SessionPolicy()).load("ATUid_1") is None
+
+
+async def test_a_record_another_process_rewrote_is_read_fresh() -> None:
+    # This process saved the record (and keeps it decoded); another process moved the
+    # session on. The next load must see the other process's record, not the cached one.
+    journey = MemoryJourney()
+    here = SessionStore(journey, SessionPolicy())
+    elsewhere = SessionStore(journey, SessionPolicy())
+    await here.save(record(), 120.0)
+    await elsewhere.save(record(inputs=("3", "1", "2"), last_text="3*1*2", updated=130.0), 130.0)
+
+    loaded = await here.load("ATUid_1")
+
+    assert loaded is not None and loaded.inputs == ("3", "1", "2") and loaded.updated == 130.0
+
+
+async def test_a_record_loaded_after_saving_it_is_the_one_a_fresh_process_reads() -> None:
+    journey = MemoryJourney()
+    here = SessionStore(journey, SessionPolicy())
+    await here.save(record(inputs=("8", "123456", 3), last_text="8*123456*1*9876"), 120.0)
+
+    cached = await here.load("ATUid_1")
+    fresh = await SessionStore(journey, SessionPolicy()).load("ATUid_1")
+
+    assert cached == fresh and cached is not None and cached.last_text == "8*123456*1*"
+
+
+async def test_saving_a_record_appends_its_events_in_the_same_write() -> None:
+    journey = MemoryJourney()
+    event = StampedEvent(120.0, "ussd", "ATUid_1", "ussd_screen", {"title": "Menu"})
+
+    await SessionStore(journey, SessionPolicy()).save(record(), 120.0, [event])
+
+    assert [e.type for e in journey.events("C-1")] == ["ussd_screen"]
