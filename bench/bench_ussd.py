@@ -2,21 +2,25 @@
 
 1,000 subscribers dial at once; each session is three requests, as the aggregator sends
 them: dial ``*111#``, press 1 (balance: a CRM action), press 2 (tariffs). Every request
-of the gateway loads the session record from the kv table, replays the session, renders
-the screen and writes the record and the journey. Baseline, in the same run and with the
-same client, server and request pattern: a bare aiohttp handler that reads the body and
-answers ``CON ok``. The server is in-process on 127.0.0.1:0, the client an aiohttp
-session with a connection limit; both share one event loop (one core), so the ratio is
-what the gateway's work costs next to the HTTP work itself.
+of the gateway loads the session record from the kv table, runs the engine, renders the
+screen and writes the record and the journey in one durable write. Baseline, in the same
+run and with the same client, server and request pattern: a bare aiohttp handler that
+reads the body and answers ``CON ok``. The server is in this process on 127.0.0.1, with
+the GC settings ``ivr serve`` uses; the load client is a separate process (an aggregator
+is another host), with ``--connections`` keep-alive connections: 1,000 puts every
+session's request in flight at once, 100 makes the client queue the rest. Each round's
+subscribers are new numbers. Reported per row: requests/s, latency p50/p99 as the client
+sees it, and the server process's CPU per request (all threads, the SQLite writer's too).
 
 The CRM is an in-memory directory behind the real CrmLookup/CrmActions (cache, breaker,
 budgets), so the numbers measure the gateway, not a database. The journey store is
-measured in memory (MemoryJourney) and in SQLite (synchronous=FULL: every record write
-fsynced; group commit). Memory per live session: the kv payload (record + resume
-pointer, JSON bytes) and the process RSS growth while the sessions are live (memory
-backend, where the records are in the process).
+measured in memory (MemoryJourney), in SQLite (synchronous=FULL: every write fsynced;
+group commit) and, with ``--pg DSN``, in PostgreSQL. Memory per live session: the kv
+payload (record + resume pointer, JSON bytes), the Python heap a live mid-menu session
+holds in the gateway (tracemalloc) and the process RSS growth while the sessions are live.
 
-Usage: .venv/bin/python bench/bench_ussd.py [--sessions 1000] [--connections 100] [--rounds 2]
+Usage: .venv/bin/python bench/bench_ussd.py [--sessions 1000] [--connections 1000] [--rounds 2]
+       [--no-memory] [--no-sqlite] [--pg DSN]
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
@@ -50,6 +55,7 @@ from ivr.crm.lookup import CrmLookup  # noqa: E402
 from ivr.flow.loader import load_tree  # noqa: E402
 from ivr.flow.store import TreeStore  # noqa: E402
 from ivr.gateway.ussd import UssdGateway, load_ussd_config, mount_ussd  # noqa: E402
+from ivr.gateway.ussd.protocol import UssdRequest, split_text  # noqa: E402
 from ivr.journey.memory import MemoryJourney  # noqa: E402
 from ivr.journey.ports import JourneyStore  # noqa: E402
 from ivr.journey.sqlite_store import SqliteJourneyStore  # noqa: E402
@@ -200,13 +206,49 @@ async def measure(journey: JourneyStore, label: str, args: argparse.Namespace) -
     return rows
 
 
+async def live_session_memory(sessions: int) -> dict[str, float]:
+    """Python heap held per live session (mid-menu, after two requests), by tracemalloc.
+
+    The gateway is called directly (no HTTP: connection buffers are not a session's) over a
+    SQLite store, so what stays in the process is the gateway's own state: the cached engine
+    walk and the decoded record. The kv record itself is on disk (its size is reported apart).
+    """
+    numbers = [f"+7998{n:07d}" for n in range(sessions)]
+    directory = MemoryDirectory(numbers)
+    config = load_ussd_config(REPO / "config/ussd.yaml", env={})
+    trees = TreeStore(lambda: load_tree(REPO / "config/menus", numbers=REPO / "config/numbers.yaml",
+                                        known_actions=ACTION_ARGS))
+    with tempfile.TemporaryDirectory() as tmp:
+        store = await SqliteJourneyStore.open(Path(tmp) / "journey.db")
+        try:
+            gateway = UssdGateway(config, trees, CrmLookup(directory), CrmActions(directory), store)
+            warm = UssdRequest("warm", "*111#", numbers[0], "25001", "", ())
+            await gateway.answer(warm)
+            gc.collect()
+            tracemalloc.start()
+            before = tracemalloc.get_traced_memory()[0]
+            for text in STEPS[:2]:
+                await asyncio.gather(*(gateway.answer(UssdRequest(f"live-{i}", "*111#", n, "25001", text,
+                                                                  split_text(text)))
+                                       for i, n in enumerate(numbers)))
+            gc.collect()
+            held = tracemalloc.get_traced_memory()[0] - before
+            walks = len(gateway.menus._walks)
+            tracemalloc.stop()
+        finally:
+            await store.close()
+    return {"per_session": held / sessions, "walks_cached": walks}
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sessions", type=int, default=1000)
-    parser.add_argument("--connections", type=int, default=100)
+    parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--pg", metavar="DSN", help="also measure a PostgreSQL journey store (.ci/postgres.sh start "
+                        "prints a throwaway one); its tables are emptied first")
     parser.add_argument("--client-in-process", action="store_true",
                         help="run the load client in the server's process and event loop (the old way)")
     parser.add_argument("--client", help=argparse.SUPPRESS)
@@ -223,6 +265,14 @@ async def main() -> None:
                 rows += await measure(store, "sqlite", args)
             finally:
                 await store.close()
+    if args.pg:
+        from ivr.journey.pg_store import PgJourneyStore
+        pg = await PgJourneyStore.open(args.pg)
+        try:
+            await pg._pool.execute("TRUNCATE journey_kv")  # the bench's own sessions only
+            rows += await measure(pg, "postgresql", args)
+        finally:
+            await pg.close()
     where = "in the server's process" if args.client_in_process else "in its own process"
     print(f"{args.sessions} concurrent sessions x {len(STEPS)} requests, {args.connections} connections, "
           f"client {where}, Python {sys.version.split()[0]}")
@@ -242,6 +292,9 @@ async def main() -> None:
     if memory is not None:
         print(f"| kv record (JSON), mean of {memory['kv_records']:,} | {memory['kv_record']:,.0f} |")
         print(f"| kv resume pointer (JSON) | {memory['kv_pointer']:,.0f} |")
+    live = await live_session_memory(args.sessions)
+    print(f"| Python heap per live session, SQLite store (cached engine walk and decoded record; "
+          f"{live['walks_cached']:,} walks cached) | {live['per_session']:,.0f} |")
     for row in rows:
         where = ("records and journey events in the process" if row["journey"] == "memory"
                  else "records and journey in SQLite; cached engine sessions in the process")

@@ -82,6 +82,20 @@ SELECT $1, e.at, e.channel, e.interaction, e.type, e.data::jsonb
 FROM unnest($2::float8[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY
      AS e(at, channel, interaction, type, data, n)
 ORDER BY e.n"""
+# kv puts and events in one statement: one round trip, and atomic as every statement is.
+_PUT_AND_APPEND = """WITH kv AS (
+    INSERT INTO journey_kv (namespace, key, value, expires_at)
+    SELECT p.namespace, p.key, p.value::jsonb, p.expires_at
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[]) AS p(namespace, key, value, expires_at)
+    ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+), events AS (
+    INSERT INTO journey_event (key, at, channel, interaction, type, data)
+    SELECT $5, e.at, e.channel, e.interaction, e.type, e.data::jsonb
+    FROM unnest($6::float8[], $7::text[], $8::text[], $9::text[], $10::text[]) WITH ORDINALITY
+         AS e(at, channel, interaction, type, data, n)
+    ORDER BY e.n
+)
+SELECT 1"""
 _RECENT = """SELECT at, channel, interaction, type, data::text FROM journey_event
 WHERE key = $1 AND at >= $2 ORDER BY at DESC, seq DESC LIMIT $3"""
 _INTERACTION = """SELECT at, channel, interaction, type, data::text FROM journey_event
@@ -101,6 +115,15 @@ _KV_PURGE = "DELETE FROM journey_kv WHERE expires_at <= $1"
 _FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
 
 
+async def _reset(conn: asyncpg.Connection) -> None:
+    """What a connection needs when it goes back to the pool: only a transaction left open
+    rolled back. The store keeps no session state (no LISTEN, SET, cursors or session
+    locks), so asyncpg's default reset, one more round trip of ``RESET ALL``, ``UNLISTEN *``
+    and friends on every release, would buy nothing."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 class PgJourneyStore:
     """A :class:`~ivr.journey.ports.JourneyStore` on a PostgreSQL pool. Build it with :meth:`open`."""
 
@@ -117,7 +140,8 @@ class PgJourneyStore:
         async def connect(server_settings: dict[str, str]) -> asyncpg.Pool:
             try:
                 return await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, timeout=connect_timeout_s,
-                                                 command_timeout=COMMAND_TIMEOUT_S, server_settings=server_settings)
+                                                 command_timeout=COMMAND_TIMEOUT_S, server_settings=server_settings,
+                                                 reset=_reset)
             except _FAILURES as exc:
                 raise StoreUnavailable(BACKEND, "connect", exc) from exc
 
@@ -191,23 +215,18 @@ class PgJourneyStore:
 
     async def put_and_append(self, puts: Sequence[KvPut], key: str, events: Sequence[StampedEvent]) -> None:
         now = self._clock()
-        kv_rows = [(p.namespace, p.key, codec.kv_row(p.namespace, p.key, p.value, p.ttl_s), now + p.ttl_s)
-                   for p in puts]
+        latest: dict[tuple[str, str], tuple[str, float]] = {}  # one upsert per key: the last put wins
+        for p in puts:
+            latest[(p.namespace, p.key)] = (codec.kv_row(p.namespace, p.key, p.value, p.ttl_s), now + p.ttl_s)
         rows = codec.prepare(key, events)
-        args = ([r.at for r in rows], [r.channel for r in rows], [r.interaction for r in rows],
+        args = ([ns for ns, _ in latest], [k for _, k in latest], [text for text, _ in latest.values()],
+                [expires for _, expires in latest.values()], key,
+                [r.at for r in rows], [r.channel for r in rows], [r.interaction for r in rows],
                 [r.type for r in rows], [r.data_json for r in rows])
-
-        async def write() -> None:
-            async with self._pool.acquire() as conn, conn.transaction():
-                if kv_rows:
-                    await conn.executemany(_KV_PUT, kv_rows)
-                if rows:
-                    await conn.execute(_INSERT_EVENTS, key, *args)
-
-        await self._run("write kv entries and append", write)
+        await self._run("write kv entries and append", lambda: self._pool.execute(_PUT_AND_APPEND, *args))
         previous = self._puts
-        self._puts += len(kv_rows)
-        if kv_rows and previous // codec.PURGE_EVERY_PUTS != self._puts // codec.PURGE_EVERY_PUTS:
+        self._puts += len(latest)
+        if latest and previous // codec.PURGE_EVERY_PUTS != self._puts // codec.PURGE_EVERY_PUTS:
             await self.purge_expired()
 
     async def kv_delete(self, namespace: str, key: str) -> None:
