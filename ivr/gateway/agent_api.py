@@ -247,6 +247,14 @@ def _agent_connected(d: Mapping[str, Any]) -> str:
     return f"answered by {_t(d.get('agent'), 'an agent')}{where}"
 
 
+def _ussd_ended(d: Mapping[str, Any]) -> str:
+    how = {"success": "ended the USSD session", "incomplete": "USSD session broke off",
+           "failed": "USSD session failed in the network"}.get(str(d.get("status")), "USSD session ended")
+    where = f" at {_t(d.get('node'))}" if d.get("node") else ""
+    error = f": {_quoted(d.get('error'))}" if d.get("error") else ""
+    return f"{how}{where}{error}"
+
+
 def _ussd_request(d: Mapping[str, Any]) -> str:
     code = _t(d.get("code") or d.get("text"), "")
     topic = d.get("service") or d.get("label") or d.get("title")
@@ -273,6 +281,7 @@ _SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
                                  + (f" after {d['hold_s']} s" if d.get("hold_s") else ""),
     "ussd_request": _ussd_request,
     "ussd_screen": lambda d: f"saw USSD screen {_quoted(d.get('title') or d.get('text') or d.get('node'))}",
+    "ussd_ended": _ussd_ended,
     "sms_received": lambda d: f"texted {_quoted(d.get('text'))}",
     "sms_sent": lambda d: f"received an SMS: {_quoted(d.get('text'))}",
 }

@@ -73,8 +73,8 @@ TEXT_PLACEHOLDERS: Mapping[str, frozenset[str]] = {
 }
 _ANY_PLACEHOLDERS = frozenset({"code"})
 
-TOP_FIELDS = frozenset({"version", "path", "language", "codes", "keys", "session", "limits", "rate_limit", "auth",
-                        "texts"})
+TOP_FIELDS = frozenset({"version", "path", "events_path", "language", "codes", "keys", "session", "limits",
+                        "rate_limit", "auth", "texts"})
 CODE_FIELDS = frozenset({"mode", "service", "entry", "inputs"})
 
 
@@ -172,6 +172,7 @@ class UssdConfig:
     auth: Auth = field(default_factory=Auth)
     texts: Texts = field(default_factory=Texts)
     path: str = "/ussd"
+    events_path: str = "/ussd/events"  # the aggregator's end-of-session notifications
     language: str = "en"  # for screens shown before the subscriber is known (rate limit, unknown code)
 
 
@@ -198,6 +199,10 @@ def analyse_ussd_config(path: Path | str, *, env: Mapping[str, str] | None = Non
     url_path = reader.text(data, "path", "/ussd")
     if not url_path.startswith("/"):
         problems.append(Problem.at(data.value_loc("path"), f"path {url_path!r} must start with '/'"))
+    events_path = reader.text(data, "events_path", url_path.rstrip("/") + "/events")
+    if not events_path.startswith("/") or events_path == url_path:
+        problems.append(Problem.at(data.value_loc("events_path"),
+                                   f"events_path {events_path!r} must start with '/' and differ from path"))
     texts = reader.texts(data)
     language = reader.text(data, "language", "en")
     if language not in texts.by_name["try_later"]:
@@ -212,6 +217,7 @@ def analyse_ussd_config(path: Path | str, *, env: Mapping[str, str] | None = Non
         auth=reader.auth(data),
         texts=Texts(texts.by_name, language),
         path=url_path,
+        events_path=events_path,
         language=language,
     )
     return config, problems

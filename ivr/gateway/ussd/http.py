@@ -16,8 +16,9 @@ from aiohttp import web
 
 from ivr.gateway.ussd import auth
 from ivr.gateway.ussd.errors import BadRequest
-from ivr.gateway.ussd.protocol import parse_request
+from ivr.gateway.ussd.protocol import parse_request, parse_session_end
 from ivr.gateway.ussd.service import UssdGateway
+from ivr.journey.errors import JourneyError
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,37 @@ def mount_ussd(app: web.Application, gateway: UssdGateway) -> None:
             reply = gateway.try_later()
         return web.Response(text=reply.render(), content_type=PLAIN, charset="utf-8")
 
+    async def session_end(request: web.Request) -> web.Response:
+        """The aggregator's end-of-session notification: 200 once stored (or a repeat), 503 to
+        have it sent again when the journey store could not take it, 400 when malformed."""
+        if not auth.peer_allowed(config.auth, request.remote):
+            log.warning("USSD notification refused: peer %s is not in auth.allow_from", request.remote)
+            return _plain("forbidden", 403)
+        try:
+            body = await _read_body(request, config.limits.max_body_bytes)
+        except _BodyTooLarge:
+            return _plain(f"bad request: body larger than {config.limits.max_body_bytes} bytes", 400)
+        if not auth.signature_ok(config.auth, body, request.headers.get(config.auth.header)):
+            log.warning("USSD notification refused: missing or wrong %s from %s", config.auth.header,
+                        request.remote)
+            return _plain("unauthorized", 401)
+        try:
+            stored = await gateway.session_ended(parse_session_end(_content_type(request), body))
+        except BadRequest as exc:
+            log.info("USSD notification bad request from %s: %s", request.remote, exc.reason)
+            return _plain(f"bad request: {exc.reason}", 400)
+        except (JourneyError, TimeoutError) as exc:
+            log.error("USSD notification not stored (the aggregator will resend it): %s", exc)
+            return _plain("not stored, send it again", 503)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("USSD notification failed unexpectedly")
+            return _plain("not stored, send it again", 503)
+        return _plain("OK" if stored else "OK (already stored)", 200)
+
     app.router.add_post(config.path, ussd)
+    app.router.add_post(config.events_path, session_end)
 
 
 def _content_type(request: web.Request) -> str:

@@ -28,6 +28,13 @@ SERVICE_CODE = "serviceCode"
 PHONE_NUMBER = "phoneNumber"
 NETWORK_CODE = "networkCode"
 TEXT = "text"
+STATUS = "status"  # the end-of-session notification's fields
+DURATION = "durationInMillis"
+HOPS = "hopsCount"
+ERROR_MESSAGE = "errorMessage"
+#: The aggregator's final status of a session, in our words.
+END_STATUSES = {"Success": "success", "Incomplete": "incomplete", "Failed": "failed"}
+MAX_NOTE = 160  # characters of the aggregator's errorMessage kept
 
 SEPARATOR = "*"
 FORM = "application/x-www-form-urlencoded"
@@ -74,6 +81,23 @@ class UssdReply:
         raise ValueError("not a rendered USSD reply")
 
 
+@dataclass(frozen=True, slots=True)
+class UssdSessionEnd:
+    """The aggregator's end-of-session notification, validated.
+
+    Only what the journey needs is kept. ``input`` and ``lastAppResponse`` are not read:
+    the journey already has every key and screen, and ``input`` may hold a PIN.
+    """
+
+    session_id: str
+    service_code: str
+    number: str  # E.164
+    status: str  # success | incomplete | failed
+    duration_ms: int | None
+    hops: int | None
+    error: str  # the aggregator's errorMessage, at most MAX_NOTE characters; "" when none
+
+
 def split_text(text: str) -> tuple[str, ...]:
     """The inputs in ``text``; ``""`` is no input at all (the first request of a session)."""
     return tuple(text.split(SEPARATOR)) if text else ()
@@ -81,6 +105,28 @@ def split_text(text: str) -> tuple[str, ...]:
 
 def parse_request(content_type: str, body: bytes, *, max_text: int, default_region: str = "RU") -> UssdRequest:
     """The request in ``body``, a form or a JSON object; :class:`BadRequest` for anything else."""
+    return request_from_fields(_fields(content_type, body), max_text=max_text, default_region=default_region)
+
+
+def parse_session_end(content_type: str, body: bytes, *, default_region: str = "RU") -> UssdSessionEnd:
+    """The end-of-session notification in ``body`` (form or JSON); :class:`BadRequest` otherwise."""
+    fields = _fields(content_type, body)
+    for name in (SESSION_ID, SERVICE_CODE, PHONE_NUMBER, STATUS, DURATION, HOPS):
+        if name in fields:
+            _check_characters(name, fields[name])
+    session_id = _session_id(fields)
+    code = _service_code(fields)
+    number = _number(_required(fields, PHONE_NUMBER), default_region)
+    status = END_STATUSES.get(_required(fields, STATUS).strip())
+    if status is None:
+        raise BadRequest(f"must be one of {', '.join(END_STATUSES)}", field=STATUS)
+    # The aggregator's own words, kept as a note: made printable rather than refused.
+    error = " ".join("".join(c if c.isprintable() else " " for c in fields.get(ERROR_MESSAGE, "")).split())
+    return UssdSessionEnd(session_id, code, number, status, _count(fields, DURATION), _count(fields, HOPS),
+                          error[:MAX_NOTE])
+
+
+def _fields(content_type: str, body: bytes) -> dict[str, str]:
     try:
         decoded = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -92,7 +138,7 @@ def parse_request(content_type: str, body: bytes, *, max_text: int, default_regi
     else:
         raise BadRequest("send a form (application/x-www-form-urlencoded) or JSON (application/json)",
                          field="Content-Type")
-    return request_from_fields(fields, max_text=max_text, default_region=default_region)
+    return fields
 
 
 def request_from_fields(fields: Mapping[str, str], *, max_text: int, default_region: str = "RU") -> UssdRequest:
@@ -100,15 +146,8 @@ def request_from_fields(fields: Mapping[str, str], *, max_text: int, default_reg
     for name, value in fields.items():
         if name in (SESSION_ID, SERVICE_CODE, PHONE_NUMBER, NETWORK_CODE, TEXT):
             _check_characters(name, value)
-    session_id = _required(fields, SESSION_ID)
-    if not _SESSION_ID.match(session_id):
-        raise BadRequest(f"must be 1 to {MAX_SESSION_ID} printable ASCII characters without spaces",
-                         field=SESSION_ID)
-    code = _required(fields, SERVICE_CODE).strip()
-    if len(code) > 32 or not _CODE.match(code):
-        raise BadRequest("must be a USSD code like *100# or *111*2#", field=SERVICE_CODE)
-    if not code.endswith("#"):
-        code += "#"
+    session_id = _session_id(fields)
+    code = _service_code(fields)
     number = _number(_required(fields, PHONE_NUMBER), default_region)
     network = fields.get(NETWORK_CODE, "").strip()
     if not _NETWORK.match(network):
@@ -117,6 +156,31 @@ def request_from_fields(fields: Mapping[str, str], *, max_text: int, default_reg
     if len(text) > max_text:
         raise BadRequest(f"longer than {max_text} characters", field=TEXT)
     return UssdRequest(session_id, code, number, network, text, split_text(text))
+
+
+def _session_id(fields: Mapping[str, str]) -> str:
+    session_id = _required(fields, SESSION_ID)
+    if not _SESSION_ID.match(session_id):
+        raise BadRequest(f"must be 1 to {MAX_SESSION_ID} printable ASCII characters without spaces",
+                         field=SESSION_ID)
+    return session_id
+
+
+def _service_code(fields: Mapping[str, str]) -> str:
+    code = _required(fields, SERVICE_CODE).strip()
+    if len(code) > 32 or not _CODE.match(code):
+        raise BadRequest("must be a USSD code like *100# or *111*2#", field=SERVICE_CODE)
+    return code if code.endswith("#") else code + "#"
+
+
+def _count(fields: Mapping[str, str], name: str) -> int | None:
+    """An optional whole number (milliseconds, hops); absent or empty is None."""
+    raw = fields.get(name, "").strip()
+    if not raw:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+        raise BadRequest("must be a whole number", field=name)
+    return int(raw)
 
 
 def _number(raw: str, region: str) -> str:
@@ -211,10 +275,10 @@ def _json_fields(text: str) -> dict[str, str]:
 def _json_text(name: str, value: Any) -> str:
     if isinstance(value, str):
         return value
-    if name in (PHONE_NUMBER, NETWORK_CODE) and isinstance(value, int) and not isinstance(value, bool):
+    if name in (PHONE_NUMBER, NETWORK_CODE, DURATION, HOPS) and isinstance(value, int) and not isinstance(value, bool):
         return str(value)  # some clients send numbers as JSON numbers
-    if name in (SESSION_ID, SERVICE_CODE, PHONE_NUMBER, NETWORK_CODE, TEXT):
-        if value is None and name in (NETWORK_CODE, TEXT):
+    if name in (SESSION_ID, SERVICE_CODE, PHONE_NUMBER, NETWORK_CODE, TEXT, STATUS, DURATION, HOPS, ERROR_MESSAGE):
+        if value is None and name in (NETWORK_CODE, TEXT, DURATION, HOPS, ERROR_MESSAGE):
             return ""
         raise BadRequest("must be a string", field=name)
     return ""  # a field we do not read: its type does not matter

@@ -41,12 +41,13 @@ from ivr.gateway.ussd.config import ServiceCode, UssdConfig, check_entries
 from ivr.gateway.ussd.conversation import HANGUP, USSD_RESUMED, USSD_SCREEN, Event, TreeSessions
 from ivr.gateway.ussd.errors import ReplayFailed, SessionMismatch
 from ivr.gateway.ussd.ports import ActionService, CallerLookup, JourneyStore
-from ivr.gateway.ussd.protocol import UssdReply, UssdRequest, split_text
+from ivr.gateway.ussd.protocol import UssdReply, UssdRequest, UssdSessionEnd, split_text
 from ivr.gateway.ussd.ratelimit import RateLimiter
 from ivr.gateway.ussd.replay import CHANNEL
+from ivr.gateway.ussd.session_end import END_NAMESPACE, end_events
 from ivr.gateway.ussd.sessions import DONE, OFFER, RUN, SessionRecord, SessionStore, blank
 from ivr.journey.errors import JourneyError
-from ivr.journey.ports import StampedEvent
+from ivr.journey.ports import KvPut, StampedEvent
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,27 @@ class UssdGateway:
         except FlowError as exc:
             log.error("USSD session %s: the flow failed: %s", _short(request.session_id), exc)
         return self.try_later()
+
+    async def session_ended(self, end: UssdSessionEnd) -> bool:
+        """Put the aggregator's end-of-session notification in the journey; False for a repeat.
+
+        Raises :class:`SessionMismatch` when the number is not the session's, and
+        ``JourneyError`` or ``TimeoutError`` when it could not be stored: the HTTP side then
+        answers 503, and the aggregator sends it again.
+        """
+        async with asyncio.timeout(self.config.limits.deadline_s), self._session_lock(end.session_id):
+            if await self.journey.kv_get(END_NAMESPACE, end.session_id) is not None:
+                return False
+            record = await self.sessions.load(end.session_id)
+            if record is not None and record.number != end.number:
+                raise SessionMismatch("does not match the session's number", field="phoneNumber")
+            key = record.journey_key if record is not None else await self._journey_key(end.number)
+            now = self.clock()
+            stamped = [StampedEvent(now, CHANNEL, end.session_id, kind, _plain(data))
+                       for kind, data in end_events(record, end)]
+            seen = KvPut(END_NAMESPACE, end.session_id, {"status": end.status}, self.config.session.retain_s)
+            await self.journey.put_and_append([seen], key, stamped)
+            return True
 
     def try_later(self, language: str | None = None) -> UssdReply:
         """The END screen for anything that went wrong: short, and the subscriber knows what to do."""
@@ -226,6 +248,11 @@ class UssdGateway:
             events = ((CRM_UNAVAILABLE, {"error": result.error or "", "crm_ms": ms}),)
         return _Caller(CallerContext(caller={"number": number}, dnis=code.code, now=now_fields), number,
                        self.config.language, result.status, events)
+
+    async def _journey_key(self, number: str) -> str:
+        """The journey a session with no record left belongs to: the customer's, else the number's."""
+        result = await self.lookup.lookup(number)
+        return str(result.customer.id) if result.customer is not None else (result.number or number)
 
     async def _resumable(self, request: UssdRequest, version: str, now: float) -> SessionRecord | None:
         """The subscriber's session that broke off mid-menu within the resume window, if any."""

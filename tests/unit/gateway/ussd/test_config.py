@@ -109,3 +109,13 @@ def test_an_entry_node_missing_from_the_tree_stops_the_gateway(trees: TreeStore,
         "u.yaml:3:5: service code *111#: entry node 'nowhere' is not in the menu tree"]
     with pytest.raises(ConfigError):
         UssdGateway(broken, trees, None, None, MemoryJourney())  # type: ignore[arg-type]
+
+
+def test_the_notifications_path_follows_the_request_path_by_default(tmp_path: Path) -> None:
+    config = load_ussd_config(write(tmp_path, 'path: /aggregator/ussd\ncodes: {"*100#": {mode: balance}}\n'), env={})
+    assert config.events_path == "/aggregator/ussd/events"
+
+
+def test_a_notifications_path_equal_to_the_request_path_is_reported(tmp_path: Path) -> None:
+    found = problems(tmp_path, 'path: /ussd\nevents_path: /ussd\ncodes: {"*100#": {mode: balance}}\n')
+    assert any(":2:" in p and "events_path" in p for p in found)

@@ -237,7 +237,7 @@ async def fuzzed(config: UssdConfig, trees: TreeStore, lookup: CrmLookup, action
 
 @settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(request=_requests)
-async def test_random_requests_never_get_a_500_and_the_gateway_keeps_serving(fuzzed: Client,
+async def test_random_requests_and_notifications_never_get_a_500_and_the_gateway_keeps_serving(fuzzed: Client,
                                                                             request: tuple[str, bytes]) -> None:
     ussd = fuzzed
     kind, body = request
@@ -248,6 +248,9 @@ async def test_random_requests_never_get_a_500_and_the_gateway_keeps_serving(fuz
     assert response.status in ALLOWED, (response.status, text)
     if response.status == 200:
         assert text.startswith(("CON ", "END ")) and len(text) <= 4 + 182
+    # The same bytes as an end-of-session notification: stored, or refused cleanly.
+    notified = await ussd.post("/ussd/events", data=body, headers=headers)
+    assert notified.status in {200, 400}, (notified.status, await notified.text())
     # A good request from a number of its own (the fuzzed numbers may be rate limited by now).
     check = await ussd.post("/ussd", data=form(sessionId=f"ATUid_ok{next(_checks)}",
                                                phoneNumber=f"+7999{next(_checks):07d}"))

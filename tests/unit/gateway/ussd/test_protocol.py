@@ -10,7 +10,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ivr.gateway.ussd.errors import BadRequest
-from ivr.gateway.ussd.protocol import FORM, JSON, MAX_FIELDS, UssdReply, UssdRequest, _form_fields, parse_request
+from ivr.gateway.ussd.protocol import (
+    FORM,
+    JSON,
+    MAX_FIELDS,
+    MAX_NOTE,
+    UssdReply,
+    UssdRequest,
+    UssdSessionEnd,
+    _form_fields,
+    parse_request,
+    parse_session_end,
+)
 
 GOOD = {"sessionId": "ATUid_1", "serviceCode": "*111#", "phoneNumber": "+79991234567", "networkCode": "62120",
         "text": "3*1"}
@@ -159,3 +170,28 @@ def test_a_form_is_read_as_urllib_parse_qsl_reads_it(body: str) -> None:
     except BadRequest:
         got = ("refused",)
     assert got == expected
+
+
+def test_an_end_of_session_notification_becomes_our_session_end() -> None:
+    body = urlencode({"date": "2026-11-22 10:11:12", "sessionId": "ATUid_1", "serviceCode": "*111#",
+                      "networkCode": "62120", "phoneNumber": "+79991234567", "status": "Incomplete",
+                      "cost": "KES 0.00", "durationInMillis": "14250", "hopsCount": "3", "input": "2*1234",
+                      "lastAppResponse": "CON Tariffs", "errorMessage": ""}).encode()
+    assert parse_session_end(FORM, body) == UssdSessionEnd("ATUid_1", "*111#", "+79991234567", "incomplete",
+                                                           14250, 3, "")
+
+
+def test_a_long_error_message_is_cut_and_made_printable() -> None:
+    body = urlencode({"sessionId": "s", "serviceCode": "*111#", "phoneNumber": "+79991234567",
+                      "status": "Failed", "errorMessage": "\x07bad\r\n" + "x" * 500}).encode()
+    end = parse_session_end(FORM, body)
+    assert end.error.startswith("bad x") and len(end.error) == MAX_NOTE
+
+
+@pytest.mark.parametrize("changes", [{"status": "Done"}, {"status": None}, {"hopsCount": "three"},
+                                     {"durationInMillis": "-5"}, {"sessionId": None}])
+def test_a_malformed_notification_is_refused(changes: dict[str, str | None]) -> None:
+    fields = {"sessionId": "s", "serviceCode": "*111#", "phoneNumber": "+79991234567", "status": "Success",
+              **changes}
+    with pytest.raises(BadRequest):
+        parse_session_end(FORM, urlencode({k: v for k, v in fields.items() if v is not None}).encode())
