@@ -102,3 +102,18 @@ async def test_a_broken_session_is_offered_on_the_other_gateway(processes: list[
     tariffs = await anna.send("2")
     assert await on(b, anna).dial("*111#") == "CON You left a menu unfinished.\n1. Continue\n2. Start over"
     assert await on(a, anna).send("1") == tariffs
+
+
+async def test_the_end_notification_reaching_the_other_gateway_finds_where_the_session_broke_off(
+        processes: list[Process]) -> None:
+    a, b = processes
+    anna = Phone(a.client, ANNA)
+    await anna.dial("*111#")
+    await anna.send("2")
+
+    response = await b.client.post("/ussd/events", data={
+        "sessionId": anna.session_id, "serviceCode": "*111#", "phoneNumber": ANNA, "status": "Incomplete"})
+
+    assert response.status == 200
+    ended = await a.journey.interaction_events(anna.session_id)
+    assert [(e.type, e.data.get("node")) for e in ended[-2:]] == [("hangup", "tariffs"), ("ussd_ended", "tariffs")]
