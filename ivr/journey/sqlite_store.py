@@ -193,14 +193,16 @@ class SqliteJourneyStore:
         codec.check_kv_key(namespace, key)
         self._check_open("read a kv entry")
         now = self._clock()
+        # fetchall, not fetchone: stepping to the end resets the statement at once, so the
+        # read transaction never outlives the call (an open one would hold back checkpoints).
         try:
-            row = self._inline.execute(_KV_GET, (namespace, key, now)).fetchone()
+            rows = self._inline.execute(_KV_GET, (namespace, key, now)).fetchall()
         except sqlite3.OperationalError:  # busy: the pool's connections wait for it
-            row = await self._read("read a kv entry",
-                                   lambda c: c.execute(_KV_GET, (namespace, key, now)).fetchone())
+            rows = await self._read("read a kv entry",
+                                    lambda c: c.execute(_KV_GET, (namespace, key, now)).fetchall())
         except sqlite3.Error as exc:
             raise StoreUnavailable(BACKEND, "read a kv entry", exc) from exc
-        return None if row is None else dict(json.loads(row[0]))
+        return dict(json.loads(rows[0][0])) if rows else None
 
     async def kv_put(self, namespace: str, key: str, value: dict[str, Any], ttl_s: float) -> None:
         text = codec.kv_row(namespace, key, value, ttl_s)

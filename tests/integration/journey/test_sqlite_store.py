@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ivr.journey.errors import RequestInvalid, StoreUnavailable
-from ivr.journey.ports import StampedEvent
+from ivr.journey.ports import KvPut, StampedEvent
 from ivr.journey.sqlite_store import SqliteJourneyStore
 
 
@@ -90,3 +90,30 @@ async def test_a_path_that_cannot_hold_a_database_is_unavailable(tmp_path: Path)
 async def test_an_unknown_synchronous_mode_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RequestInvalid, match="synchronous"):
         await SqliteJourneyStore.open(tmp_path / "j.db", synchronous="OFF")  # type: ignore[arg-type]
+
+
+async def test_a_kv_read_does_not_wait_for_another_process_writing(tmp_path: Path) -> None:
+    # The kv read runs on the event loop's own connection: it must never block on a writer
+    # (another gateway process holding the write lock mid-transaction).
+    store = await SqliteJourneyStore.open(tmp_path / "j.db")
+    other = sqlite3.connect(tmp_path / "j.db", isolation_level=None)
+    try:
+        await store.kv_put("ussd", "s1", {"step": 1}, 60)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("UPDATE journey_kv SET value = '{\"step\": 2}' WHERE key = 's1'")
+
+        assert await store.kv_get("ussd", "s1") == {"step": 1}  # the committed value
+        other.execute("COMMIT")
+        assert await store.kv_get("ussd", "s1") == {"step": 2}
+    finally:
+        other.close()
+        await store.close()
+
+
+async def test_kv_puts_and_an_append_share_one_commit(tmp_path: Path) -> None:
+    store = await SqliteJourneyStore.open(tmp_path / "j.db")
+    try:
+        await store.put_and_append([KvPut("ussd", "s1", {"step": 1}, 60)], "k", [ev(1), ev(2)])
+        assert store.commits == (1, 1)
+    finally:
+        await store.close()
