@@ -277,8 +277,13 @@ _DATE = "$date"
 _DATETIME = "$datetime"
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def encode_value(value: Any) -> Any:
     """JSON for a template value, tagging what JSON would turn into another type."""
+    if type(value) in _PLAIN:
+        return value  # most values: nothing to tag, and no ABC check for Mapping
     if isinstance(value, Decimal):
         return {_DECIMAL: str(value)}
     if isinstance(value, dt.datetime):
