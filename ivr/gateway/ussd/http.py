@@ -33,17 +33,24 @@ def mount_ussd(app: web.Application, gateway: UssdGateway) -> None:
     """Add ``POST <config.path>`` (``/ussd`` by default) answering for ``gateway``."""
     config = gateway.config
 
-    async def ussd(request: web.Request) -> web.Response:
+    async def checked_body(request: web.Request, what: str) -> bytes | web.Response:
+        """The raw body once the peer, size and signature checks passed; else the refusal."""
         if not auth.peer_allowed(config.auth, request.remote):
-            log.warning("USSD request refused: peer %s is not in auth.allow_from", request.remote)
+            log.warning("USSD %s refused: peer %s is not in auth.allow_from", what, request.remote)
             return _plain("forbidden", 403)
         try:
             body = await _read_body(request, config.limits.max_body_bytes)
         except _BodyTooLarge:
             return _plain(f"bad request: body larger than {config.limits.max_body_bytes} bytes", 400)
         if not auth.signature_ok(config.auth, body, request.headers.get(config.auth.header)):
-            log.warning("USSD request refused: missing or wrong %s from %s", config.auth.header, request.remote)
+            log.warning("USSD %s refused: missing or wrong %s from %s", what, config.auth.header, request.remote)
             return _plain("unauthorized", 401)
+        return body
+
+    async def ussd(request: web.Request) -> web.Response:
+        body = await checked_body(request, "request")
+        if isinstance(body, web.Response):
+            return body
         try:
             parsed = parse_request(_content_type(request), body, max_text=config.limits.max_text)
             reply = await gateway.answer(parsed)
@@ -60,17 +67,9 @@ def mount_ussd(app: web.Application, gateway: UssdGateway) -> None:
     async def session_end(request: web.Request) -> web.Response:
         """The aggregator's end-of-session notification: 200 once stored (or a repeat), 503 to
         have it sent again when the journey store could not take it, 400 when malformed."""
-        if not auth.peer_allowed(config.auth, request.remote):
-            log.warning("USSD notification refused: peer %s is not in auth.allow_from", request.remote)
-            return _plain("forbidden", 403)
-        try:
-            body = await _read_body(request, config.limits.max_body_bytes)
-        except _BodyTooLarge:
-            return _plain(f"bad request: body larger than {config.limits.max_body_bytes} bytes", 400)
-        if not auth.signature_ok(config.auth, body, request.headers.get(config.auth.header)):
-            log.warning("USSD notification refused: missing or wrong %s from %s", config.auth.header,
-                        request.remote)
-            return _plain("unauthorized", 401)
+        body = await checked_body(request, "notification")
+        if isinstance(body, web.Response):
+            return body
         try:
             stored = await gateway.session_ended(parse_session_end(_content_type(request), body))
         except BadRequest as exc:
