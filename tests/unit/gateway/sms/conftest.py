@@ -28,28 +28,15 @@ from ivr.gateway.sms.kannel_http import mount_sms
 from ivr.gateway.sms.sendsms import OutboundSms, SendReceipt
 from ivr.gateway.sms.service import SmsService
 from ivr.journey.memory import MemoryJourney
+from tests.unit.gateway.conftest import FakeClock
 
 REPO = Path(__file__).resolve().parents[4]
 SMS_YAML = REPO / "config" / "sms.yaml"
-T0 = 1_700_000_000.0
 
 ANNA = "+79991234567"  # VIP, English, roaming on, tariff Max
 IVAN = "+79992088812"  # debtor, English, roaming off, tariff Start
 OLGA = "+79993119007"  # Russian speaker
 UNKNOWN = "+79990001122"  # not a customer
-
-
-class FakeClock:
-    """Unix time that moves only when a test says so."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class SwitchableDirectory:
