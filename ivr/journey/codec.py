@@ -20,6 +20,21 @@ MAX_LIMIT = 10_000
 PURGE_EVERY_PUTS = 256  # kv puts between sweeps of expired entries: bounded table, negligible cost
 
 
+class PurgeSchedule:
+    """When a database backend sweeps expired kv entries: every :data:`PURGE_EVERY_PUTS` puts."""
+
+    __slots__ = ("_puts",)
+
+    def __init__(self) -> None:
+        self._puts = 0
+
+    def due_after(self, puts: int) -> bool:
+        """Count ``puts`` more; True when they reach the next multiple of PURGE_EVERY_PUTS."""
+        before = self._puts
+        self._puts += puts
+        return before // PURGE_EVERY_PUTS != self._puts // PURGE_EVERY_PUTS
+
+
 class EventRow(NamedTuple):
     """One event ready for a backend: redacted, checked, ``data`` as JSON text.
 

@@ -77,11 +77,6 @@ CREATE TABLE IF NOT EXISTS journey_kv (
 CREATE INDEX IF NOT EXISTS journey_kv_expires ON journey_kv (expires_at);
 """
 
-_INSERT_EVENTS = """INSERT INTO journey_event (key, at, channel, interaction, type, data)
-SELECT $1, e.at, e.channel, e.interaction, e.type, e.data::jsonb
-FROM unnest($2::float8[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY
-     AS e(at, channel, interaction, type, data, n)
-ORDER BY e.n"""
 # kv puts and events in one statement: one round trip, and atomic as every statement is.
 _PUT_AND_APPEND = """WITH kv AS (
     INSERT INTO journey_kv (namespace, key, value, expires_at)
@@ -131,7 +126,7 @@ class PgJourneyStore:
         self._pool = pool
         self._clock = clock
         self._closed = False
-        self._puts = 0
+        self._purges = codec.PurgeSchedule()
 
     @classmethod
     async def open(cls, dsn: str, *, clock: Clock = time.time, min_size: int = 1, max_size: int = 10,
@@ -168,13 +163,7 @@ class PgJourneyStore:
     # -- journey ---------------------------------------------------------------------------
 
     async def append(self, key: str, events: Sequence[StampedEvent]) -> None:
-        rows = codec.prepare(key, events)
-        if not rows:
-            self._check_open("append")
-            return
-        args = ([r.at for r in rows], [r.channel for r in rows], [r.interaction for r in rows],
-                [r.type for r in rows], [r.data_json for r in rows])
-        await self._run("append journey events", lambda: self._pool.execute(_INSERT_EVENTS, key, *args))
+        await self._put_rows("append journey events", (), key, events)
 
     async def recent(self, key: str, *, limit: int = 100, since: float | None = None) -> list[StampedEvent]:
         codec.check_limit(limit)
@@ -209,25 +198,11 @@ class PgJourneyStore:
         text = codec.kv_row(namespace, key, value, ttl_s)
         now = self._clock()
         await self._run("write a kv entry", lambda: self._pool.execute(_KV_PUT, namespace, key, text, now + ttl_s))
-        self._puts += 1
-        if self._puts % codec.PURGE_EVERY_PUTS == 0:
+        if self._purges.due_after(1):
             await self.purge_expired()
 
     async def put_and_append(self, puts: Sequence[KvPut], key: str, events: Sequence[StampedEvent]) -> None:
-        now = self._clock()
-        latest: dict[tuple[str, str], tuple[str, float]] = {}  # one upsert per key: the last put wins
-        for p in puts:
-            latest[(p.namespace, p.key)] = (codec.kv_row(p.namespace, p.key, p.value, p.ttl_s), now + p.ttl_s)
-        rows = codec.prepare(key, events)
-        args = ([ns for ns, _ in latest], [k for _, k in latest], [text for text, _ in latest.values()],
-                [expires for _, expires in latest.values()], key,
-                [r.at for r in rows], [r.channel for r in rows], [r.interaction for r in rows],
-                [r.type for r in rows], [r.data_json for r in rows])
-        await self._run("write kv entries and append", lambda: self._pool.execute(_PUT_AND_APPEND, *args))
-        previous = self._puts
-        self._puts += len(latest)
-        if latest and previous // codec.PURGE_EVERY_PUTS != self._puts // codec.PURGE_EVERY_PUTS:
-            await self.purge_expired()
+        await self._put_rows("write kv entries and append", puts, key, events)
 
     async def kv_delete(self, namespace: str, key: str) -> None:
         codec.check_kv_key(namespace, key)
@@ -250,6 +225,25 @@ class PgJourneyStore:
     def _check_open(self, operation: str) -> None:
         if self._closed:
             raise StoreClosed(BACKEND, operation)
+
+    async def _put_rows(self, operation: str, puts: Sequence[KvPut], key: str,
+                        events: Sequence[StampedEvent]) -> None:
+        """``append`` and ``put_and_append``: every check first, then one statement."""
+        now = self._clock()
+        latest: dict[tuple[str, str], tuple[str, float]] = {}  # one upsert per key: the last put wins
+        for p in puts:
+            latest[(p.namespace, p.key)] = (codec.kv_row(p.namespace, p.key, p.value, p.ttl_s), now + p.ttl_s)
+        rows = codec.prepare(key, events)
+        if not latest and not rows:
+            self._check_open(operation)
+            return
+        args = ([ns for ns, _ in latest], [k for _, k in latest], [text for text, _ in latest.values()],
+                [expires for _, expires in latest.values()], key,
+                [r.at for r in rows], [r.channel for r in rows], [r.interaction for r in rows],
+                [r.type for r in rows], [r.data_json for r in rows])
+        await self._run(operation, lambda: self._pool.execute(_PUT_AND_APPEND, *args))
+        if latest and self._purges.due_after(len(latest)):
+            await self.purge_expired()
 
     async def _run(self, operation: str, query: Callable[[], Awaitable[T]]) -> T:
         self._check_open(operation)

@@ -117,7 +117,7 @@ class SqliteJourneyStore:
         self._inline = inline
         self._clock = clock
         self._closed = False
-        self._puts = 0
+        self._purges = codec.PurgeSchedule()
 
     @classmethod
     async def open(cls, path: str | Path, *, clock: Clock = time.time, synchronous: Synchronous = "FULL",
@@ -156,14 +156,7 @@ class SqliteJourneyStore:
     # -- journey ---------------------------------------------------------------------------
 
     async def append(self, key: str, events: Sequence[StampedEvent]) -> None:
-        rows = codec.prepare(key, events)  # tuples in _INSERT_EVENT's column order
-        if not rows:
-            self._check_open("append")
-            return
-        def run(conn: sqlite3.Connection) -> None:
-            conn.executemany(_INSERT_EVENT, rows)
-
-        await self._write("append journey events", run)
+        await self._put_rows("append journey events", (), key, events)
 
     async def recent(self, key: str, *, limit: int = 100, since: float | None = None) -> list[StampedEvent]:
         codec.check_limit(limit)
@@ -207,8 +200,7 @@ class SqliteJourneyStore:
     async def kv_put(self, namespace: str, key: str, value: dict[str, Any], ttl_s: float) -> None:
         text = codec.kv_row(namespace, key, value, ttl_s)
         now = self._clock()
-        self._puts += 1
-        sweep = self._puts % codec.PURGE_EVERY_PUTS == 0
+        sweep = self._purges.due_after(1)
 
         def run(conn: sqlite3.Connection) -> None:
             conn.execute(_KV_PUT, (namespace, key, text, now + ttl_s))
@@ -218,23 +210,7 @@ class SqliteJourneyStore:
         await self._write("write a kv entry", run)
 
     async def put_and_append(self, puts: Sequence[KvPut], key: str, events: Sequence[StampedEvent]) -> None:
-        now = self._clock()
-        kv_rows = [(p.namespace, p.key, codec.kv_row(p.namespace, p.key, p.value, p.ttl_s), now + p.ttl_s)
-                   for p in puts]
-        rows = codec.prepare(key, events)
-        previous = self._puts
-        self._puts += len(kv_rows)
-        sweep = bool(kv_rows) and previous // codec.PURGE_EVERY_PUTS != self._puts // codec.PURGE_EVERY_PUTS
-
-        def run(conn: sqlite3.Connection) -> None:
-            if kv_rows:
-                conn.executemany(_KV_PUT, kv_rows)
-            if rows:
-                conn.executemany(_INSERT_EVENT, rows)
-            if sweep:
-                conn.execute(_KV_PURGE, (now,))
-
-        await self._write("write kv entries and append", run)
+        await self._put_rows("write kv entries and append", puts, key, events)
 
     async def kv_delete(self, namespace: str, key: str) -> None:
         codec.check_kv_key(namespace, key)
@@ -264,6 +240,28 @@ class SqliteJourneyStore:
     def _check_open(self, operation: str) -> None:
         if self._closed:
             raise StoreClosed(BACKEND, operation)
+
+    async def _put_rows(self, operation: str, puts: Sequence[KvPut], key: str,
+                        events: Sequence[StampedEvent]) -> None:
+        """``append`` and ``put_and_append``: every check first, then one transaction."""
+        now = self._clock()
+        kv_rows = [(p.namespace, p.key, codec.kv_row(p.namespace, p.key, p.value, p.ttl_s), now + p.ttl_s)
+                   for p in puts]
+        rows = codec.prepare(key, events)  # tuples in _INSERT_EVENT's column order
+        if not kv_rows and not rows:
+            self._check_open(operation)
+            return
+        sweep = bool(kv_rows) and self._purges.due_after(len(kv_rows))
+
+        def run(conn: sqlite3.Connection) -> None:
+            if kv_rows:
+                conn.executemany(_KV_PUT, kv_rows)
+            if rows:
+                conn.executemany(_INSERT_EVENT, rows)
+            if sweep:
+                conn.execute(_KV_PURGE, (now,))
+
+        await self._write(operation, run)
 
     async def _write(self, operation: str, run: WriteFn) -> Any:
         self._check_open(operation)
