@@ -128,11 +128,9 @@ class UssdGateway:
             if record is not None and record.number != end.number:
                 raise SessionMismatch("does not match the session's number", field="phoneNumber")
             key = record.journey_key if record is not None else await self._journey_key(end.number)
-            now = self.clock()
-            stamped = [StampedEvent(now, CHANNEL, end.session_id, kind, _plain(data))
-                       for kind, data in end_events(record, end)]
             seen = KvPut(END_NAMESPACE, end.session_id, {"status": end.status}, self.config.session.retain_s)
-            await self.journey.put_and_append([seen], key, stamped)
+            await self.journey.put_and_append([seen], key, _stamped(end.session_id, end_events(record, end),
+                                                                    self.clock()))
             return True
 
     def try_later(self, language: str | None = None) -> UssdReply:
@@ -284,8 +282,7 @@ class UssdGateway:
         """The record and the request's journey events, in one write: the screen is shown
         only once both are stored, and a failed write leaves neither (the subscriber's
         retry runs the request again, from the record before it)."""
-        stamped = [StampedEvent(now, CHANNEL, record.session_id, kind, _plain(data)) for kind, data in events]
-        await self.sessions.save(record, now, stamped)
+        await self.sessions.save(record, now, _stamped(record.session_id, events, now))
 
     @asynccontextmanager
     async def _session_lock(self, session_id: str) -> AsyncIterator[None]:
@@ -328,6 +325,11 @@ def _money(value: Any) -> Decimal | None:
     except (InvalidOperation, ValueError):
         return None
     return amount if amount.is_finite() else None
+
+
+def _stamped(session_id: str, events: list[Event], now: float) -> list[StampedEvent]:
+    """A request's events as the journey stores them: this moment, this session, plain JSON."""
+    return [StampedEvent(now, CHANNEL, session_id, kind, _plain(data)) for kind, data in events]
 
 
 _SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
