@@ -140,16 +140,20 @@ def p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
+def demo_gateway(numbers: list[str], journey: JourneyStore) -> UssdGateway:
+    """The shipped USSD config and menus, the real CRM ports over ``numbers`` in memory."""
+    directory = MemoryDirectory(numbers)
+    config = load_ussd_config(REPO / "config/ussd.yaml", env={})
+    trees = TreeStore(lambda: load_tree(REPO / "config/menus", numbers=REPO / "config/numbers.yaml",
+                                        known_actions=ACTION_ARGS))
+    return UssdGateway(config, trees, CrmLookup(directory), CrmActions(directory), journey)
+
+
 async def measure(journey: JourneyStore, label: str, args: argparse.Namespace) -> list[dict[str, Any]]:
     # Each round's subscribers are new ones: a number that dialled before would get the
     # offer to continue its earlier session, and the rounds would not measure the same thing.
     rounds = [[f"+7999{r:02d}{n:05d}" for n in range(args.sessions)] for r in range(args.rounds + 1)]
-    directory = MemoryDirectory([n for numbers in rounds for n in numbers])
-    lookup = CrmLookup(directory)
-    config = load_ussd_config(REPO / "config/ussd.yaml", env={})
-    trees = TreeStore(lambda: load_tree(REPO / "config/menus", numbers=REPO / "config/numbers.yaml",
-                                        known_actions=ACTION_ARGS))
-    gateway = UssdGateway(config, trees, lookup, CrmActions(directory), journey)
+    gateway = demo_gateway([n for numbers in rounds for n in numbers], journey)
     app = web.Application()
     mount_ussd(app, gateway)
     app.router.add_post("/bare", bare)
@@ -214,14 +218,10 @@ async def live_session_memory(sessions: int) -> dict[str, float]:
     walk and the decoded record. The kv record itself is on disk (its size is reported apart).
     """
     numbers = [f"+7998{n:07d}" for n in range(sessions)]
-    directory = MemoryDirectory(numbers)
-    config = load_ussd_config(REPO / "config/ussd.yaml", env={})
-    trees = TreeStore(lambda: load_tree(REPO / "config/menus", numbers=REPO / "config/numbers.yaml",
-                                        known_actions=ACTION_ARGS))
     with tempfile.TemporaryDirectory() as tmp:
         store = await SqliteJourneyStore.open(Path(tmp) / "journey.db")
         try:
-            gateway = UssdGateway(config, trees, CrmLookup(directory), CrmActions(directory), store)
+            gateway = demo_gateway(numbers, store)
             warm = UssdRequest("warm", "*111#", numbers[0], "25001", "", ())
             await gateway.answer(warm)
             gc.collect()
