@@ -186,7 +186,10 @@ class UssdGateway:
             record, more = await self._balance(record, caller, code)
             events.extend(more)
         else:
-            old = None if request.inputs else await self._resumable(request, tree.version, now)
+            # A dial-through or a deep link names where to go: no offer to continue elsewhere,
+            # however the aggregator delivers it (preset inputs of the code, or ``text``).
+            dialled_through = bool(request.inputs or code.inputs)
+            old = None if dialled_through else await self._resumable(request, tree.version, now)
             try:
                 record, more = await self.menus.start(record, request, tree, code, old)
             except ReplayFailed as exc:  # a masked preset or a broken entry: nothing to resume from

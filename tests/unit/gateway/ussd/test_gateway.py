@@ -220,6 +220,27 @@ async def test_after_start_over_the_old_session_is_not_offered_again(phone: Call
     assert await anna.dial("*111#") == main
 
 
+async def test_a_deep_link_after_a_broken_session_goes_where_it_says(phone: Callable[..., Phone],
+                                                                     clock: FakeClock) -> None:
+    # "*111*2#" names Tariffs, as the same dial delivered as "*111#" with text "2" does.
+    anna = phone(ANNA)
+    await anna.dial("*111#")
+    await anna.send("3")  # in Services when the network drops the session
+    clock.advance(30)
+    assert await anna.dial("*111*2#") == "CON Tariffs\n1. My tariff\n2. All tariffs\n9. Back\n0. Operator"
+
+
+async def test_the_broken_session_is_still_offered_after_a_deep_link(phone: Callable[..., Phone],
+                                                                    clock: FakeClock) -> None:
+    anna = phone(ANNA)
+    await anna.dial("*111#")
+    await anna.send("3")
+    clock.advance(30)
+    await anna.dial("*111*2#")  # a look at the tariffs, ended at once by the network
+    clock.advance(10)
+    assert await anna.dial("*111#") == "CON You left a menu unfinished.\n1. Continue\n2. Start over"
+
+
 async def test_no_offer_once_the_resume_window_has_passed(phone: Callable[..., Phone], clock: FakeClock,
                                                           config: UssdConfig) -> None:
     anna = phone(ANNA)
