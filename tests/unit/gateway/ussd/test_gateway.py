@@ -178,22 +178,29 @@ async def test_asking_for_an_operator_ends_the_session_with_how_to_reach_one(pho
     assert await anna.send("0") == "END To talk to an operator, please call 100."
 
 
+OFFER = "CON You left a menu unfinished.\n1. Continue\n2. Start over"
+TARIFFS = "CON Tariffs\n1. My tariff\n2. All tariffs\n9. Back\n0. Operator"
+
+
+async def broken_off_after(subscriber: Phone, key: str, clock: FakeClock) -> str:
+    """Dial *111#, press ``key``, then the network drops the session for 30 s; the screen it was on."""
+    await subscriber.dial("*111#")
+    on_screen = await subscriber.send(key)
+    clock.advance(30)
+    return on_screen
+
+
 async def test_a_new_dial_after_a_broken_session_offers_to_continue(phone: Callable[..., Phone],
                                                                     clock: FakeClock) -> None:
     anna = phone(ANNA)
-    await anna.dial("*111#")
-    await anna.send("2")  # in Tariffs when the network drops the session
-    clock.advance(30)
-    offer = await anna.dial("*111#")
-    assert offer == "CON You left a menu unfinished.\n1. Continue\n2. Start over"
+    await broken_off_after(anna, "2", clock)  # in Tariffs when the network drops the session
+    assert await anna.dial("*111#") == OFFER
 
 
 async def test_continue_shows_the_screen_the_subscriber_was_on(phone: Callable[..., Phone],
                                                                clock: FakeClock) -> None:
     anna = phone(ANNA)
-    await anna.dial("*111#")
-    tariffs = await anna.send("2")
-    clock.advance(30)
+    tariffs = await broken_off_after(anna, "2", clock)
     await anna.dial("*111#")
     assert await anna.send("1") == tariffs
     assert (await anna.send("1")).startswith("CON Your tariff is Max.")
@@ -224,21 +231,17 @@ async def test_a_deep_link_after_a_broken_session_goes_where_it_says(phone: Call
                                                                      clock: FakeClock) -> None:
     # "*111*2#" names Tariffs, as the same dial delivered as "*111#" with text "2" does.
     anna = phone(ANNA)
-    await anna.dial("*111#")
-    await anna.send("3")  # in Services when the network drops the session
-    clock.advance(30)
-    assert await anna.dial("*111*2#") == "CON Tariffs\n1. My tariff\n2. All tariffs\n9. Back\n0. Operator"
+    await broken_off_after(anna, "3", clock)  # in Services
+    assert await anna.dial("*111*2#") == TARIFFS
 
 
 async def test_the_broken_session_is_still_offered_after_a_deep_link(phone: Callable[..., Phone],
                                                                     clock: FakeClock) -> None:
     anna = phone(ANNA)
-    await anna.dial("*111#")
-    await anna.send("3")
-    clock.advance(30)
+    await broken_off_after(anna, "3", clock)
     await anna.dial("*111*2#")  # a look at the tariffs, ended at once by the network
     clock.advance(10)
-    assert await anna.dial("*111#") == "CON You left a menu unfinished.\n1. Continue\n2. Start over"
+    assert await anna.dial("*111#") == OFFER
 
 
 async def test_no_offer_once_the_resume_window_has_passed(phone: Callable[..., Phone], clock: FakeClock,
