@@ -244,6 +244,17 @@ async def test_the_broken_session_is_still_offered_after_a_deep_link(phone: Call
     assert await anna.dial("*111#") == OFFER
 
 
+async def test_a_deep_linked_session_with_inputs_of_its_own_is_the_one_offered(phone: Callable[..., Phone],
+                                                                               clock: FakeClock) -> None:
+    anna = phone(ANNA)
+    await broken_off_after(anna, "3", clock)
+    await anna.dial("*111*2#")
+    my_tariff = await anna.send("1")  # then the network drops this one too
+    clock.advance(10)
+    assert await anna.dial("*111#") == OFFER
+    assert await anna.send("1") == my_tariff
+
+
 async def test_no_offer_once_the_resume_window_has_passed(phone: Callable[..., Phone], clock: FakeClock,
                                                           config: UssdConfig) -> None:
     anna = phone(ANNA)
