@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from ivr.crm.seed import seed_demo
+from ivr.crm.sqlite_directory import SqliteDirectory
 from ivr.harness.calls import CallRequest, place_call_sync
 from ivr.harness.record import CallRecord
 from ivr.settings import Settings, load_settings
@@ -28,6 +30,15 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return load_settings()
+
+
+@pytest.fixture
+def demo_directory(tmp_path: Path) -> Iterator[SqliteDirectory]:
+    """The embedded CRM seeded with the demo customers, in this test's own file."""
+    seed_demo(tmp_path / "crm.db", pin_iterations=1000)
+    directory = SqliteDirectory(tmp_path / "crm.db")
+    yield directory
+    directory.close()
 
 
 @pytest.fixture(scope="session")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -13,7 +11,6 @@ from ivr.crm.breaker import CircuitBreaker
 from ivr.crm.directory import ActionOutcome
 from ivr.crm.errors import CrmUnavailable
 from ivr.crm.ports import ActionService
-from ivr.crm.seed import seed_demo
 from ivr.crm.sqlite_directory import SqliteDirectory
 from ivr.flow.context import CallerContext
 from ivr.flow.events import ActionResult
@@ -24,11 +21,8 @@ UNKNOWN = CallerContext(caller={"number": "+79990001122"})
 
 
 @pytest.fixture
-def sqlite(tmp_path: Path) -> Iterator[SqliteDirectory]:
-    seed_demo(tmp_path / "crm.db", pin_iterations=1000)
-    directory = SqliteDirectory(tmp_path / "crm.db")
-    yield directory
-    directory.close()
+def sqlite(demo_directory: SqliteDirectory) -> SqliteDirectory:
+    return demo_directory
 
 
 def test_crm_actions_is_an_action_service(sqlite: SqliteDirectory) -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ivr.crm.lookup import CrmLookup
-from ivr.crm.seed import seed_demo
 from ivr.crm.sqlite_directory import SqliteDirectory
 from ivr.flow import Tree, load_tree, simulate
 from ivr.flow.context import CallerContext
@@ -22,11 +20,8 @@ def demo() -> Tree:
 
 
 @pytest.fixture
-def lookup(tmp_path: Path) -> Iterator[CrmLookup]:
-    seed_demo(tmp_path / "crm.db", pin_iterations=1000)
-    directory = SqliteDirectory(tmp_path / "crm.db")
-    yield CrmLookup(directory)
-    directory.close()
+def lookup(demo_directory: SqliteDirectory) -> CrmLookup:
+    return CrmLookup(demo_directory)
 
 
 async def context_for(lookup: CrmLookup, number: str) -> CallerContext:

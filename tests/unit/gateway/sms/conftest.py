@@ -7,7 +7,7 @@ system picks; ``kannel_query`` builds the query string Kannel's get-url produces
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -21,7 +21,6 @@ from ivr.crm.customer import Customer
 from ivr.crm.directory import ActionOutcome
 from ivr.crm.errors import CrmUnavailable
 from ivr.crm.lookup import CrmLookup
-from ivr.crm.seed import seed_demo
 from ivr.crm.sqlite_directory import SqliteDirectory
 from ivr.gateway.sms.config import SmsConfig, load_sms_config
 from ivr.gateway.sms.kannel_http import mount_sms
@@ -83,12 +82,8 @@ def sms_clock() -> FakeClock:
 
 
 @pytest.fixture
-def directory(tmp_path: Path) -> Iterator[SwitchableDirectory]:
-    path = tmp_path / "crm.sqlite"
-    seed_demo(path, pin_iterations=1)
-    inner = SqliteDirectory(path)
-    yield SwitchableDirectory(inner)
-    inner.close()
+def directory(demo_directory: SqliteDirectory) -> SwitchableDirectory:
+    return SwitchableDirectory(demo_directory)
 
 
 @pytest.fixture

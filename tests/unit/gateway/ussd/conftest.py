@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from ivr.crm.actions import CrmActions
 from ivr.crm.catalog import ACTION_ARGS
 from ivr.crm.lookup import CrmLookup
-from ivr.crm.seed import seed_demo
 from ivr.crm.sqlite_directory import SqliteDirectory
 from ivr.flow.context import CallerContext
 from ivr.flow.events import ActionResult
@@ -75,11 +74,8 @@ def config(shipped_config: UssdConfig) -> UssdConfig:
 
 
 @pytest.fixture
-def directory(tmp_path: Path) -> Iterator[SqliteDirectory]:
-    seed_demo(tmp_path / "crm.db", pin_iterations=1000)
-    found = SqliteDirectory(tmp_path / "crm.db")
-    yield found
-    found.close()
+def directory(demo_directory: SqliteDirectory) -> SqliteDirectory:
+    return demo_directory
 
 
 @pytest.fixture
