@@ -79,12 +79,16 @@ class MemoryJourney:
         return [(key, _decoded(r)) for _, _, key, r in found[:limit]]
 
     async def kv_get(self, namespace: str, key: str) -> dict[str, Any] | None:
+        text = await self.kv_get_text(namespace, key)
+        return None if text is None else dict(json.loads(text))
+
+    async def kv_get_text(self, namespace: str, key: str) -> str | None:
         self._check_open("read a kv entry")
         codec.check_kv_key(namespace, key)
         entry = self._kv.get((namespace, key))
         if entry is None or entry[1] <= self._clock():
             return None
-        return dict(json.loads(entry[0]))
+        return entry[0]
 
     async def kv_put(self, namespace: str, key: str, value: dict[str, Any], ttl_s: float) -> None:
         self._check_open("write a kv entry")
@@ -95,7 +99,7 @@ class MemoryJourney:
 
     async def put_and_append(self, puts: Sequence[KvPut], key: str, events: Sequence[StampedEvent]) -> None:
         self._check_open("write kv entries and append")
-        texts = [codec.kv_row(p.namespace, p.key, p.value, p.ttl_s) for p in puts]  # every check first
+        texts = [codec.kv_row(p.namespace, p.key, p.value, p.ttl_s, p.text) for p in puts]  # every check first
         rows = codec.prepare(key, events)
         now = self._clock()
         for put, text in zip(puts, texts, strict=True):

@@ -53,6 +53,9 @@ class MeteredJourney:
     async def kv_get(self, namespace: str, key: str) -> dict[str, Any] | None:
         return await self.inner.kv_get(namespace, key)
 
+    async def kv_get_text(self, namespace: str, key: str) -> str | None:
+        return await self.inner.kv_get_text(namespace, key)
+
     async def kv_put(self, namespace: str, key: str, value: dict[str, Any], ttl_s: float) -> None:
         await self.inner.kv_put(namespace, key, value, ttl_s)
 

@@ -189,10 +189,14 @@ class PgJourneyStore:
     # -- kv --------------------------------------------------------------------------------
 
     async def kv_get(self, namespace: str, key: str) -> dict[str, Any] | None:
+        text = await self.kv_get_text(namespace, key)
+        return None if text is None else dict(json.loads(text))
+
+    async def kv_get_text(self, namespace: str, key: str) -> str | None:
         codec.check_kv_key(namespace, key)
         now = self._clock()
-        text = await self._run("read a kv entry", lambda: self._pool.fetchval(_KV_GET, namespace, key, now))
-        return None if text is None else dict(json.loads(text))
+        text: str | None = await self._run("read a kv entry", lambda: self._pool.fetchval(_KV_GET, namespace, key, now))
+        return text
 
     async def kv_put(self, namespace: str, key: str, value: dict[str, Any], ttl_s: float) -> None:
         text = codec.kv_row(namespace, key, value, ttl_s)
@@ -232,7 +236,7 @@ class PgJourneyStore:
         now = self._clock()
         latest: dict[tuple[str, str], tuple[str, float]] = {}  # one upsert per key: the last put wins
         for p in puts:
-            latest[(p.namespace, p.key)] = (codec.kv_row(p.namespace, p.key, p.value, p.ttl_s), now + p.ttl_s)
+            latest[(p.namespace, p.key)] = (codec.kv_row(p.namespace, p.key, p.value, p.ttl_s, p.text), now + p.ttl_s)
         rows = codec.prepare(key, events)
         if not latest and not rows:
             self._check_open(operation)

@@ -44,6 +44,10 @@ class KvPut:
     key: str
     value: dict[str, Any]
     ttl_s: float
+    #: ``value`` already encoded by :func:`ivr.journey.codec.kv_text`, when the caller needs
+    #: the text itself (to compare with a later :meth:`JourneyStore.kv_get_text`): the
+    #: store writes it as it is instead of encoding ``value`` a second time.
+    text: str | None = None
 
 
 class JourneySink(Protocol):
@@ -116,6 +120,16 @@ class JourneyStore(JourneySink, KvStore, Protocol):
         For a session whose state and journey must never disagree (a USSD request: its record
         says "done" exactly when its events are stored). One transaction, one commit, so it is
         also cheaper than the writes one by one. Refused input writes nothing.
+        """
+        ...
+
+    async def kv_get_text(self, namespace: str, key: str) -> str | None:
+        """The entry's JSON text as the store holds it, undecoded; None when absent or expired.
+
+        For a caller that keeps the entries it wrote, decoded, and reads them back on every
+        request (the USSD gateway's session records): equal text means an equal value, so
+        nothing needs decoding. SQLite and memory give back the very text written;
+        PostgreSQL gives its ``jsonb`` rendering, so a caller must decode when they differ.
         """
         ...
 

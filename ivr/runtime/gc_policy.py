@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import gc
 
-GEN0_THRESHOLD = 10_000
+GEN0_THRESHOLD = 50_000
 
 
 def tune_for_serving() -> None:

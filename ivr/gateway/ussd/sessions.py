@@ -30,12 +30,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from ivr.flow.context import CallerContext
 from ivr.flow.events import ActionResult
 from ivr.gateway.ussd.config import SessionPolicy
 from ivr.gateway.ussd.protocol import SEPARATOR, UssdReply, split_text
+from ivr.journey.codec import kv_text
 from ivr.journey.ports import JourneyStore, KvPut, StampedEvent
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,10 @@ log = logging.getLogger(__name__)
 NAMESPACE = "ussd"  # records, by sessionId
 RESUME_NAMESPACE = "ussd_resume"  # the subscriber's last resumable session, by E.164 number
 RECORD_VERSION = 2  # 2: the context is stored as JSON text
-#: Records this process saved or read, with their JSON: a load whose JSON is unchanged
-#: (the usual next request, to the same process) skips decoding it. Each is checked
-#: against the stored JSON on every load, so another process's write is never missed.
+#: Records this process saved or read, with their JSON: a load whose stored text is the
+#: one this process wrote (the usual next request, to the same process) decodes nothing.
+#: Each is checked against the stored text on every load, so another process's write is
+#: never missed.
 RECORD_CACHE = 10_000
 
 State = Literal["run", "offer", "done"]
@@ -115,29 +117,44 @@ class SessionRecord:
 _FIELDS = frozenset(f.name for f in fields(SessionRecord))
 
 
+class _Known(NamedTuple):
+    """A record this process wrote or read: its stored text, that text decoded, the record."""
+
+    text: str
+    value: dict[str, Any]
+    record: SessionRecord
+
+
 class SessionStore:
     """Records and resume pointers in the journey store's kv table, saved with the journey."""
 
     def __init__(self, kv: JourneyStore, policy: SessionPolicy, *, cache: int = RECORD_CACHE) -> None:
         self._kv = kv
         self.policy = policy
-        self._known: OrderedDict[str, tuple[dict[str, Any], SessionRecord]] = OrderedDict()
+        self._known: OrderedDict[str, _Known] = OrderedDict()
         self._cache = cache
 
     async def load(self, session_id: str) -> SessionRecord | None:
-        value = await self._kv.kv_get(NAMESPACE, session_id)
-        if value is None:
+        text = await self._kv.kv_get_text(NAMESPACE, session_id)
+        if text is None:
             return None
         known = self._known.get(session_id)
-        if known is not None and known[0] == value:
-            return known[1]
+        if known is not None and known.text == text:
+            return known.record  # the usual case: one string comparison, nothing decoded
         try:
+            value = json.loads(text)
+            if not isinstance(value, dict):
+                raise TypeError(f"the record is a JSON {type(value).__name__}")
+            if known is not None and known.value == value:
+                # The same record in another rendering (PostgreSQL's jsonb reorders keys).
+                self._remember(text, value, known.record)
+                return known.record
             record = decode_record(value)
-        except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+        except (KeyError, TypeError, ValueError, InvalidOperation, RecursionError) as exc:
             # Written by another version, or damaged: the session cannot go on, a new one can.
             log.warning("USSD session %s: unreadable record (%s); treating it as unknown", session_id[:16], exc)
             return None
-        self._remember(value, record)
+        self._remember(text, value, record)
         return record
 
     async def save(self, record: SessionRecord, now: float, events: Sequence[StampedEvent] = ()) -> None:
@@ -154,15 +171,16 @@ class SessionStore:
             record = record.advance(resume_until=now + ttl)
             puts.append(KvPut(RESUME_NAMESPACE, record.number, {"session": record.session_id}, ttl))
         data = encode_record(record)
-        puts.append(KvPut(NAMESPACE, record.session_id, data, policy.retain_s))
+        text = kv_text(data)
+        puts.append(KvPut(NAMESPACE, record.session_id, data, policy.retain_s, text))
         await self._kv.put_and_append(puts, record.journey_key, events)
         # What a load of ``data`` would give: the stored text has the masked inputs blanked.
-        self._remember(data, record.advance(last_text=data["text"], context_data=data["ctx"]))
+        self._remember(text, data, record.advance(last_text=data["text"], context_data=data["ctx"]))
 
-    def _remember(self, data: dict[str, Any], record: SessionRecord) -> None:
+    def _remember(self, text: str, data: dict[str, Any], record: SessionRecord) -> None:
         if self._cache <= 0:
             return
-        self._known[record.session_id] = (data, record)
+        self._known[record.session_id] = _Known(text, data, record)
         self._known.move_to_end(record.session_id)
         if len(self._known) > self._cache:
             self._known.popitem(last=False)

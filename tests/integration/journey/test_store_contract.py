@@ -6,8 +6,11 @@ on; a backend that fails one is wrong, whatever its own tests say.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from ivr.journey.codec import kv_text
 from ivr.journey.errors import RequestInvalid, StoreClosed
 from ivr.journey.ports import AGENT_CONNECTED, JourneyStore, KvPut, StampedEvent
 from ivr.journey.tokens import ContextClaim, TokenService
@@ -319,7 +322,40 @@ async def test_kv_namespaces_do_not_share_keys(store: JourneyStore) -> None:
     assert await store.kv_get("ussd", "x") == {"from": "ussd"}
 
 
+async def test_kv_get_text_is_the_stored_json_of_the_value(store: JourneyStore) -> None:
+    await store.kv_put("ussd", "sess-1", {"node": "balance", "vars": {"lang": "ru"}}, ttl_s=60)
+
+    text = await store.kv_get_text("ussd", "sess-1")
+
+    assert text is not None and json.loads(text) == {"node": "balance", "vars": {"lang": "ru"}}
+
+
+async def test_kv_get_text_of_a_missing_or_expired_entry_is_none(store: JourneyStore, clock: FakeClock) -> None:
+    await store.kv_put("ussd", "sess-1", {"node": "menu"}, ttl_s=30)
+    clock.advance(30)
+
+    assert await store.kv_get_text("ussd", "sess-1") is None
+    assert await store.kv_get_text("ussd", "never-there") is None
+
+
 # -- kv puts and an append as one write ---------------------------------------------------
+
+
+async def test_a_put_given_its_text_stores_that_text(store: JourneyStore) -> None:
+    value = {"node": "balance", "inputs": ["1", "2"]}
+    await store.put_and_append([KvPut("ussd", "sess-1", value, 60, kv_text(value))], CALLER, [])
+
+    assert await store.kv_get("ussd", "sess-1") == value
+    text = await store.kv_get_text("ussd", "sess-1")
+    assert text is not None and json.loads(text) == json.loads(kv_text(value))
+
+
+async def test_a_put_whose_text_is_not_a_json_object_writes_nothing(store: JourneyStore) -> None:
+    with pytest.raises(RequestInvalid, match="kv_text"):
+        await store.put_and_append([KvPut("ussd", "sess-1", {"step": 1}, 60, '["step", 1]')], CALLER, [ev(T0)])
+
+    assert await store.kv_get("ussd", "sess-1") is None
+    assert await store.recent(CALLER) == []
 
 
 async def test_put_and_append_stores_the_entries_and_the_events(store: JourneyStore) -> None:

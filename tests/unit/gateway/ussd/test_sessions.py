@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from types import MappingProxyType
 
@@ -117,3 +118,28 @@ async def test_saving_a_record_appends_its_events_in_the_same_write() -> None:
     await SessionStore(journey, SessionPolicy()).save(record(), 120.0, [event])
 
     assert [e.type for e in journey.events("C-1")] == ["ussd_screen"]
+
+
+class KeysReordered(MemoryJourney):
+    """Gives back each kv entry in another rendering of the same JSON, as PostgreSQL's jsonb does."""
+
+    async def kv_get_text(self, namespace: str, key: str) -> str | None:
+        text = await super().kv_get_text(namespace, key)
+        return None if text is None else json.dumps(json.loads(text), sort_keys=True, indent=1)
+
+
+async def test_a_record_stored_in_another_rendering_is_still_the_one_this_process_saved() -> None:
+    here = SessionStore(KeysReordered(), SessionPolicy())
+    await here.save(record(), 120.0)
+
+    first = await here.load("ATUid_1")
+    again = await here.load("ATUid_1")
+
+    assert first is again and first is not None and first.inputs == ("3", "1")
+
+
+async def test_a_record_that_is_not_a_json_object_is_treated_as_unknown() -> None:
+    journey = MemoryJourney()
+    journey._kv[("ussd", "ATUid_1")] = ('["not", "a", "record"]', 1e12)
+
+    assert await SessionStore(journey, SessionPolicy()).load("ATUid_1") is None
