@@ -65,17 +65,20 @@ def prepare(key: str, events: Sequence[StampedEvent]) -> list[EventRow]:
         if at.__class__ is not float and (not isinstance(at, (int, float)) or isinstance(at, bool)) \
                 or not math.isfinite(at):
             raise RequestInvalid(_what(i, event, key), f"'at' must be a finite unix time, got {at!r}")
-        for name, value in (("channel", event.channel), ("interaction", event.interaction), ("type", event.type)):
-            if value.__class__ is not str or not value or "\x00" in value:
-                _check_text(f"{_what(i, event, key)} {name}", value)
-        if not isinstance(event.data, dict):
+        channel, interaction, kind = event.channel, event.interaction, event.type
+        if (channel.__class__ is not str or interaction.__class__ is not str or kind.__class__ is not str
+                or not channel or not interaction or not kind
+                or "\x00" in channel or "\x00" in interaction or "\x00" in kind):
+            for name, value in (("channel", channel), ("interaction", interaction), ("type", kind)):
+                _check_text(f"{_what(i, event, key)} {name}", value)  # raises for the first bad one
+        if event.data.__class__ is not dict and not isinstance(event.data, dict):
             raise RequestInvalid(_what(i, event, key), f"'data' must be a dict, got {type(event.data).__name__}")
         clean = redact(event)
         try:
             data_json = _encode(clean.data)
         except RequestInvalid as exc:
             raise RequestInvalid(_what(i, event, key), exc.problem) from exc.__cause__
-        rows.append(EventRow(key, float(at), event.channel, event.interaction, event.type, data_json))
+        rows.append(EventRow(key, at if at.__class__ is float else float(at), channel, interaction, kind, data_json))
     return rows
 
 
@@ -172,6 +175,14 @@ def kv_row(namespace: str, key: str, value: dict[str, Any], ttl_s: float, text: 
     if text.__class__ is not str or not (text.startswith("{") and text.endswith("}")) or "\\u0000" in text:
         raise RequestInvalid(what, "text must be the value's JSON object, as kv_text() gives it")
     return text
+
+
+def check_expect(namespace: str, key: str, expect: str | None) -> None:
+    """Refuse a :attr:`KvPut.expect` that is neither None, ABSENT ("") nor a JSON object's text."""
+    if expect is None or expect == "":
+        return
+    if expect.__class__ is not str or not (expect.startswith("{") and expect.endswith("}")):
+        raise RequestInvalid(f"kv value {namespace}/{key}", "expect must be None, ABSENT or the entry's JSON text")
 
 
 def kv_text(value: dict[str, Any]) -> str:

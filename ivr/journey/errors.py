@@ -47,6 +47,20 @@ class StoreUnavailable(JourneyError):
         )
 
 
+class WriteConflict(JourneyError):
+    """A conditional kv put (:attr:`~ivr.journey.ports.KvPut.expect`) found another value
+    stored: another process (or a retry) wrote the entry since the caller read it. Nothing
+    of that ``put_and_append`` was written; read the entry again and redo the work."""
+
+    error_id = "journey-write-conflict"
+
+    def __init__(self, backend: str, namespace: str, key: str) -> None:
+        self.backend = backend
+        self.namespace = namespace
+        self.key = key
+        super().__init__(f"journey store ({backend}): kv entry {namespace}/{key[:32]} changed since it was read")
+
+
 class StoreClosed(JourneyError):
     """The store was used after :meth:`close`."""
 

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ivr.journey import codec
-from ivr.journey.errors import StoreClosed
-from ivr.journey.ports import AGENT_CONNECTED, Clock, KvPut, StampedEvent, check_range
+from ivr.journey.errors import StoreClosed, WriteConflict
+from ivr.journey.ports import ABSENT, AGENT_CONNECTED, Clock, KvPut, StampedEvent, check_range
 
 MAX_EVENTS_PER_KEY = 1000
 #: Seconds between sweeps of expired kv entries. A sweep walks the whole table, so it is
@@ -102,6 +102,13 @@ class MemoryJourney:
         texts = [codec.kv_row(p.namespace, p.key, p.value, p.ttl_s, p.text) for p in puts]  # every check first
         rows = codec.prepare(key, events)
         now = self._clock()
+        for put in puts:
+            if put.expect is not None:
+                codec.check_expect(put.namespace, put.key, put.expect)
+                entry = self._kv.get((put.namespace, put.key))
+                stored = entry[0] if entry is not None and entry[1] > now else ABSENT
+                if stored != put.expect:
+                    raise WriteConflict("memory", put.namespace, put.key)
         for put, text in zip(puts, texts, strict=True):
             self._kv[(put.namespace, put.key)] = (text, now + put.ttl_s)
         self._events[key].extend((next(self._seq), row) for row in rows)

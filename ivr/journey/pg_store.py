@@ -31,8 +31,8 @@ from typing import Any, TypeVar
 import asyncpg
 
 from ivr.journey import codec
-from ivr.journey.errors import StoreClosed, StoreUnavailable
-from ivr.journey.ports import AGENT_CONNECTED, Clock, KvPut, StampedEvent, check_range
+from ivr.journey.errors import StoreClosed, StoreUnavailable, WriteConflict
+from ivr.journey.ports import ABSENT, AGENT_CONNECTED, Clock, KvPut, StampedEvent, check_range
 
 T = TypeVar("T")
 
@@ -106,6 +106,11 @@ _KV_PUT = """INSERT INTO journey_kv (namespace, key, value, expires_at) VALUES (
 ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"""
 _KV_DELETE = "DELETE FROM journey_kv WHERE namespace = $1 AND key = $2"
 _KV_PURGE = "DELETE FROM journey_kv WHERE expires_at <= $1"
+# Compare-and-set (KvPut.expect): the key's transaction lock, then its live value, compared
+# as jsonb (the caller may hold our text or PostgreSQL's rendering of it).
+_KV_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(31) || $2, 0))"
+_KV_LIVE = "SELECT 1 FROM journey_kv WHERE namespace = $1 AND key = $2 AND expires_at > $3"
+_KV_LIVE_IS = "SELECT value = $4::jsonb FROM journey_kv WHERE namespace = $1 AND key = $2 AND expires_at > $3"
 
 _FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
 
@@ -235,8 +240,12 @@ class PgJourneyStore:
         """``append`` and ``put_and_append``: every check first, then one statement."""
         now = self._clock()
         latest: dict[tuple[str, str], tuple[str, float]] = {}  # one upsert per key: the last put wins
+        conditions: list[tuple[str, str, str]] = []
         for p in puts:
             latest[(p.namespace, p.key)] = (codec.kv_row(p.namespace, p.key, p.value, p.ttl_s, p.text), now + p.ttl_s)
+            if p.expect is not None:
+                codec.check_expect(p.namespace, p.key, p.expect)
+                conditions.append((p.namespace, p.key, p.expect))
         rows = codec.prepare(key, events)
         if not latest and not rows:
             self._check_open(operation)
@@ -245,9 +254,30 @@ class PgJourneyStore:
                 [expires for _, expires in latest.values()], key,
                 [r.at for r in rows], [r.channel for r in rows], [r.interaction for r in rows],
                 [r.type for r in rows], [r.data_json for r in rows])
-        await self._run(operation, lambda: self._pool.execute(_PUT_AND_APPEND, *args))
+        if conditions:
+            conflict = await self._run(operation, lambda: self._put_if(conditions, now, args))
+            if conflict is not None:
+                raise WriteConflict(BACKEND, *conflict)
+        else:
+            await self._run(operation, lambda: self._pool.execute(_PUT_AND_APPEND, *args))
         if latest and self._purges.due_after(len(latest)):
             await self.purge_expired()
+
+    async def _put_if(self, conditions: list[tuple[str, str, str]], now: float,
+                      args: tuple[Any, ...]) -> tuple[str, str] | None:
+        """The put-and-append statement, in a transaction that first holds each conditional
+        key's lock and finds its live value as expected; else the (namespace, key) that was not."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            for namespace, key, expect in sorted(conditions):  # one lock order: no deadlock
+                await conn.execute(_KV_LOCK, namespace, key)
+                if expect == ABSENT:
+                    ok = await conn.fetchval(_KV_LIVE, namespace, key, now) is None
+                else:
+                    ok = await conn.fetchval(_KV_LIVE_IS, namespace, key, now, expect) is True
+                if not ok:
+                    return namespace, key  # nothing written; the lock ends with the transaction
+            await conn.execute(_PUT_AND_APPEND, *args)
+        return None
 
     async def _run(self, operation: str, query: Callable[[], Awaitable[T]]) -> T:
         self._check_open(operation)

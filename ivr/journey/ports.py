@@ -48,6 +48,16 @@ class KvPut:
     #: the text itself (to compare with a later :meth:`JourneyStore.kv_get_text`): the
     #: store writes it as it is instead of encoding ``value`` a second time.
     text: str | None = None
+    #: Compare-and-set. ``None``: write whatever is stored. :data:`ABSENT`: write only if
+    #: the key has no live entry. Any other text: write only if the live entry is that
+    #: value (the text the caller read or wrote; compared as JSON values, so PostgreSQL's
+    #: own rendering matches). When a condition fails, the whole ``put_and_append`` writes
+    #: nothing and raises :class:`~ivr.journey.errors.WriteConflict`.
+    expect: str | None = None
+
+
+ABSENT = ""
+""":attr:`KvPut.expect` for "the key must have no live entry" (no JSON object is empty text)."""
 
 
 class JourneySink(Protocol):

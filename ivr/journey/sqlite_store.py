@@ -43,8 +43,8 @@ from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from ivr.journey import codec
-from ivr.journey.errors import RequestInvalid, StoreClosed, StoreUnavailable
-from ivr.journey.ports import AGENT_CONNECTED, Clock, KvPut, StampedEvent, check_range
+from ivr.journey.errors import RequestInvalid, StoreClosed, StoreUnavailable, WriteConflict
+from ivr.journey.ports import ABSENT, AGENT_CONNECTED, Clock, KvPut, StampedEvent, check_range
 
 T = TypeVar("T")
 
@@ -97,6 +97,12 @@ ORDER BY at DESC, seq DESC LIMIT 1"""
 _KV_GET = "SELECT value FROM journey_kv WHERE namespace = ? AND key = ? AND expires_at > ?"
 _KV_PUT = """INSERT INTO journey_kv (namespace, key, value, expires_at) VALUES (?, ?, ?, ?)
 ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"""
+# Compare-and-set puts (KvPut.expect): each changes one row, or none when the condition fails.
+_KV_PUT_IF_ABSENT = """INSERT INTO journey_kv (namespace, key, value, expires_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+WHERE journey_kv.expires_at <= ?"""
+_KV_PUT_IF_VALUE = """UPDATE journey_kv SET value = ?, expires_at = ?
+WHERE namespace = ? AND key = ? AND value = ? AND expires_at > ?"""
 _KV_DELETE = "DELETE FROM journey_kv WHERE namespace = ? AND key = ?"
 _KV_PURGE = "DELETE FROM journey_kv WHERE expires_at <= ?"
 
@@ -254,23 +260,50 @@ class SqliteJourneyStore:
                         events: Sequence[StampedEvent]) -> None:
         """``append`` and ``put_and_append``: every check first, then one transaction."""
         now = self._clock()
-        kv_rows = [(p.namespace, p.key, codec.kv_row(p.namespace, p.key, p.value, p.ttl_s, p.text), now + p.ttl_s)
-                   for p in puts]
+        kv_rows = []
+        conditional = []  # (row, expect): checked and written first, before anything else
+        for p in puts:
+            row = (p.namespace, p.key, codec.kv_row(p.namespace, p.key, p.value, p.ttl_s, p.text), now + p.ttl_s)
+            if p.expect is None:
+                kv_rows.append(row)
+            else:
+                codec.check_expect(p.namespace, p.key, p.expect)
+                conditional.append((row, p.expect))
         rows = codec.prepare(key, events)  # tuples in _INSERT_EVENT's column order
-        if not kv_rows and not rows:
+        if not kv_rows and not rows and not conditional:
             self._check_open(operation)
             return
-        sweep = bool(kv_rows) and self._purges.due_after(len(kv_rows))
+        sweep = bool(kv_rows or conditional) and self._purges.due_after(len(kv_rows) + len(conditional))
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: sqlite3.Connection) -> tuple[str, str] | None:
+            """None once written; the (namespace, key) whose condition failed, with nothing written."""
+            if conditional:
+                several = len(conditional) > 1
+                if several:
+                    conn.execute("SAVEPOINT conditional_puts")
+                for (namespace, key_, text, expires_at), expect in conditional:
+                    if expect == ABSENT:
+                        changed = conn.execute(_KV_PUT_IF_ABSENT, (namespace, key_, text, expires_at, now)).rowcount
+                    else:
+                        changed = conn.execute(_KV_PUT_IF_VALUE, (text, expires_at, namespace, key_, expect, now)).rowcount
+                    if changed != 1:
+                        if several:
+                            conn.execute("ROLLBACK TO conditional_puts")
+                            conn.execute("RELEASE conditional_puts")
+                        return namespace, key_
+                if several:
+                    conn.execute("RELEASE conditional_puts")
             if kv_rows:
                 conn.executemany(_KV_PUT, kv_rows)
             if rows:
                 conn.executemany(_INSERT_EVENT, rows)
             if sweep:
                 conn.execute(_KV_PURGE, (now,))
+            return None
 
-        await self._write(operation, run)
+        conflict = await self._write(operation, run)
+        if conflict is not None:
+            raise WriteConflict(BACKEND, *conflict)
 
     async def _write(self, operation: str, run: WriteFn) -> Any:
         self._check_open(operation)

@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 from ivr.crm.directory import BALANCE
@@ -41,12 +42,12 @@ from ivr.gateway.ussd.config import ServiceCode, UssdConfig, check_entries
 from ivr.gateway.ussd.conversation import HANGUP, USSD_RESUMED, USSD_SCREEN, Event, TreeSessions
 from ivr.gateway.ussd.errors import ReplayFailed, SessionMismatch
 from ivr.gateway.ussd.ports import ActionService, CallerLookup, JourneyStore
-from ivr.gateway.ussd.protocol import UssdReply, UssdRequest, UssdSessionEnd, split_text
+from ivr.gateway.ussd.protocol import SEPARATOR, UssdReply, UssdRequest, UssdSessionEnd, split_text
 from ivr.gateway.ussd.ratelimit import RateLimiter
 from ivr.gateway.ussd.replay import CHANNEL
 from ivr.gateway.ussd.session_end import END_NAMESPACE, end_events
 from ivr.gateway.ussd.sessions import DONE, OFFER, RUN, SessionRecord, SessionStore, blank
-from ivr.journey.errors import JourneyError
+from ivr.journey.errors import JourneyError, WriteConflict
 from ivr.journey.ports import KvPut, StampedEvent
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ class UssdGateway:
         self.actions = actions
         self.journey = journey
         self.clock = clock
-        self.sessions = SessionStore(journey, config.session)
+        self.sessions = SessionStore(journey, config.session, clock=clock)
         self.limiter = RateLimiter(config.rate_limit, clock)
         self.menus = TreeSessions(config, actions)
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
@@ -104,7 +105,14 @@ class UssdGateway:
         try:
             async with asyncio.timeout(self.config.limits.deadline_s):
                 async with self._session_lock(request.session_id):
-                    return await self._answer(request)
+                    try:
+                        return await self._answer(request)
+                    except WriteConflict:
+                        # Another process (or a retry sent to it) moved the session on since
+                        # this one saw it: nothing was stored; answer again from its record.
+                        log.info("USSD session %s: moved on elsewhere meanwhile; answering from the stored record",
+                                 _short(request.session_id))
+                        return await self._answer(request)
         except TimeoutError:
             log.warning("USSD session %s: no answer within %.1f s", _short(request.session_id),
                         self.config.limits.deadline_s)
@@ -141,7 +149,9 @@ class UssdGateway:
 
     async def _answer(self, request: UssdRequest) -> UssdReply:
         now = self.clock()
-        record = await self.sessions.load(request.session_id)
+        # The record this process knows answers a repeat or the next input (the usual
+        # request); anything else may follow requests another process answered: read it.
+        record = await self.sessions.load(request.session_id, trust=partial(_one_step_on, request))
         if record is None:
             return await self._open(request, now)
         if record.number != request.number:
@@ -155,7 +165,8 @@ class UssdGateway:
         try:
             if record.tree != tree.version:
                 raise ReplayFailed(f"the session ran on menu version {record.tree}, now {tree.version}")
-            old = await self.sessions.load(record.offer_from) if record.state == OFFER and record.offer_from else None
+            old = (await self.sessions.load(record.offer_from, fresh=True)
+                   if record.state == OFFER and record.offer_from else None)
             new, events = await self.menus.advance(record, request, tree, start, resume_from=old)
         except ReplayFailed as exc:
             log.warning("USSD session %s: cannot go on: %s", _short(request.session_id), exc)
@@ -262,7 +273,7 @@ class UssdGateway:
         target = await self.sessions.resume_target(request.number)
         if target is None or target == request.session_id:
             return None
-        old = await self.sessions.load(target)
+        old = await self.sessions.load(target, fresh=True)  # another session: read what is stored
         if old is None or not old.resumable or old.tree != version or old.number != request.number:
             return None
         if now - old.updated > self.config.session.resume_window_s:
@@ -301,6 +312,12 @@ class UssdGateway:
                 del self._locks[session_id]
             else:
                 self._locks[session_id] = (lock, users - 1)
+
+
+def _one_step_on(request: UssdRequest, record: SessionRecord) -> bool:
+    """Whether ``request`` repeats the record's last request or adds one input to it."""
+    seen = record.last_text.count(SEPARATOR) + 1 if record.last_text else 0
+    return seen <= len(request.inputs) <= seen + 1
 
 
 def _continues(record: SessionRecord, request: UssdRequest) -> int | None:

@@ -25,29 +25,29 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 from ivr.flow.context import CallerContext
 from ivr.flow.events import ActionResult
 from ivr.gateway.ussd.config import SessionPolicy
 from ivr.gateway.ussd.protocol import SEPARATOR, UssdReply, split_text
 from ivr.journey.codec import kv_text
-from ivr.journey.ports import JourneyStore, KvPut, StampedEvent
+from ivr.journey.errors import WriteConflict
+from ivr.journey.ports import ABSENT, Clock, JourneyStore, KvPut, StampedEvent
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "ussd"  # records, by sessionId
 RESUME_NAMESPACE = "ussd_resume"  # the subscriber's last resumable session, by E.164 number
 RECORD_VERSION = 2  # 2: the context is stored as JSON text
-#: Records this process saved or read, with their JSON: a load whose stored text is the
-#: one this process wrote (the usual next request, to the same process) decodes nothing.
-#: Each is checked against the stored text on every load, so another process's write is
-#: never missed.
+#: Records this process saved or read, answered without a read (see :class:`SessionStore`):
+#: the usual next request of a session reaches the process that answered the last one.
 RECORD_CACHE = 10_000
 
 State = Literal["run", "offer", "done"]
@@ -85,6 +85,9 @@ class SessionRecord:
     # it is encoded once, and the record's JSON carries it as one string (copying a string
     # costs nothing next to encoding and decoding the customer's fields every request).
     context_data: str | None = field(default=None, compare=False, repr=False)
+    # The kv text this record was read from or saved as (None: never stored). Its next save
+    # is a compare-and-set on it, so a record another process moved on is never overwritten.
+    stored_text: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def resumable(self) -> bool:
@@ -117,44 +120,50 @@ class SessionRecord:
 _FIELDS = frozenset(f.name for f in fields(SessionRecord))
 
 
-class _Known(NamedTuple):
-    """A record this process wrote or read: its stored text, that text decoded, the record."""
-
-    text: str
-    value: dict[str, Any]
-    record: SessionRecord
-
-
 class SessionStore:
-    """Records and resume pointers in the journey store's kv table, saved with the journey."""
+    """Records and resume pointers in the journey store's kv table, saved with the journey.
 
-    def __init__(self, kv: JourneyStore, policy: SessionPolicy, *, cache: int = RECORD_CACHE) -> None:
+    Optimistic: a record this process saved or read is answered from memory, without a
+    read, and every save is a compare-and-set on the text the record came from
+    (:attr:`SessionRecord.stored_text`). When another process (or a retry sent to it)
+    moved the session on meanwhile, the save writes nothing and raises
+    :class:`~ivr.journey.errors.WriteConflict`; the gateway then reads the record afresh
+    and answers from it. Nothing is ever stored on the strength of a stale record.
+    """
+
+    def __init__(self, kv: JourneyStore, policy: SessionPolicy, *, cache: int = RECORD_CACHE,
+                 clock: Clock = time.time) -> None:
         self._kv = kv
         self.policy = policy
-        self._known: OrderedDict[str, _Known] = OrderedDict()
+        self._known: OrderedDict[str, SessionRecord] = OrderedDict()
         self._cache = cache
+        self._clock = clock
 
-    async def load(self, session_id: str) -> SessionRecord | None:
+    async def load(self, session_id: str, *, fresh: bool = False,
+                   trust: Callable[[SessionRecord], bool] | None = None) -> SessionRecord | None:
+        """The session's record: the one this process last saved or read (if ``trust`` says
+        so), else the stored one (always when ``fresh``). A record known here may be stale;
+        saving it cannot be."""
+        known = self._known.get(session_id)
+        if (known is not None and not fresh and self._clock() < known.updated + self.policy.retain_s
+                and (trust is None or trust(known))):
+            return known  # not past the stored entry's lifetime either (it was saved at ``updated``)
         text = await self._kv.kv_get_text(NAMESPACE, session_id)
         if text is None:
+            self._known.pop(session_id, None)
             return None
-        known = self._known.get(session_id)
-        if known is not None and known.text == text:
-            return known.record  # the usual case: one string comparison, nothing decoded
+        if known is not None and known.stored_text == text:
+            return known
         try:
             value = json.loads(text)
             if not isinstance(value, dict):
                 raise TypeError(f"the record is a JSON {type(value).__name__}")
-            if known is not None and known.value == value:
-                # The same record in another rendering (PostgreSQL's jsonb reorders keys).
-                self._remember(text, value, known.record)
-                return known.record
-            record = decode_record(value)
+            record = decode_record(value).advance(stored_text=text)
         except (KeyError, TypeError, ValueError, InvalidOperation, RecursionError) as exc:
             # Written by another version, or damaged: the session cannot go on, a new one can.
             log.warning("USSD session %s: unreadable record (%s); treating it as unknown", session_id[:16], exc)
             return None
-        self._remember(text, value, record)
+        self._remember(record)
         return record
 
     async def save(self, record: SessionRecord, now: float, events: Sequence[StampedEvent] = ()) -> None:
@@ -172,15 +181,20 @@ class SessionStore:
             puts.append(KvPut(RESUME_NAMESPACE, record.number, {"session": record.session_id}, ttl))
         data = encode_record(record)
         text = kv_text(data)
-        puts.append(KvPut(NAMESPACE, record.session_id, data, policy.retain_s, text))
-        await self._kv.put_and_append(puts, record.journey_key, events)
+        expect = record.stored_text if record.stored_text is not None else ABSENT
+        puts.append(KvPut(NAMESPACE, record.session_id, data, policy.retain_s, text, expect))
+        try:
+            await self._kv.put_and_append(puts, record.journey_key, events)
+        except WriteConflict:
+            self._known.pop(record.session_id, None)  # the next load reads what is stored
+            raise
         # What a load of ``data`` would give: the stored text has the masked inputs blanked.
-        self._remember(text, data, record.advance(last_text=data["text"], context_data=data["ctx"]))
+        self._remember(record.advance(last_text=data["text"], context_data=data["ctx"], stored_text=text))
 
-    def _remember(self, text: str, data: dict[str, Any], record: SessionRecord) -> None:
+    def _remember(self, record: SessionRecord) -> None:
         if self._cache <= 0:
             return
-        self._known[record.session_id] = _Known(text, data, record)
+        self._known[record.session_id] = record
         self._known.move_to_end(record.session_id)
         if len(self._known) > self._cache:
             self._known.popitem(last=False)

@@ -6,13 +6,14 @@ on; a backend that fails one is wrong, whatever its own tests say.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
 from ivr.journey.codec import kv_text
-from ivr.journey.errors import RequestInvalid, StoreClosed
-from ivr.journey.ports import AGENT_CONNECTED, JourneyStore, KvPut, StampedEvent
+from ivr.journey.errors import RequestInvalid, StoreClosed, WriteConflict
+from ivr.journey.ports import ABSENT, AGENT_CONNECTED, JourneyStore, KvPut, StampedEvent
 from ivr.journey.tokens import ContextClaim, TokenService
 
 from .conftest import Backend, FakeClock
@@ -391,6 +392,107 @@ async def test_put_and_append_redacts_like_append(store: JourneyStore) -> None:
 
     (stored,) = await store.recent(CALLER)
     assert "pin" not in stored.data and stored.data["redacted"] == ["pin"]
+
+
+# -- compare-and-set puts -------------------------------------------------------------------
+
+
+async def test_a_put_expecting_absent_creates_the_entry(store: JourneyStore) -> None:
+    await store.put_and_append([KvPut("ussd", "sess-1", {"step": 1}, 60, expect=ABSENT)], CALLER, [ev(T0)])
+
+    assert await store.kv_get("ussd", "sess-1") == {"step": 1}
+
+
+async def test_a_put_expecting_absent_conflicts_with_a_live_entry_and_writes_nothing(store: JourneyStore) -> None:
+    await store.kv_put("ussd", "sess-1", {"step": 1}, ttl_s=60)
+
+    with pytest.raises(WriteConflict) as raised:
+        await store.put_and_append([KvPut("ussd", "sess-1", {"step": 2}, 60, expect=ABSENT),
+                                    KvPut("ussd_resume", CALLER, {"s": 1}, 60)], CALLER, [ev(T0)])
+
+    assert (raised.value.namespace, raised.value.key) == ("ussd", "sess-1")
+    assert await store.kv_get("ussd", "sess-1") == {"step": 1}
+    assert await store.kv_get("ussd_resume", CALLER) is None
+    assert await store.recent(CALLER) == []
+
+
+async def test_a_put_expecting_absent_replaces_an_expired_entry(store: JourneyStore, clock: FakeClock) -> None:
+    await store.kv_put("ussd", "sess-1", {"step": 1}, ttl_s=30)
+    clock.advance(30)
+
+    await store.put_and_append([KvPut("ussd", "sess-1", {"step": 2}, 60, expect=ABSENT)], CALLER, [])
+
+    assert await store.kv_get("ussd", "sess-1") == {"step": 2}
+
+
+async def test_a_put_expecting_the_text_read_replaces_it(store: JourneyStore) -> None:
+    await store.kv_put("ussd", "sess-1", {"step": 1}, ttl_s=60)
+    read = await store.kv_get_text("ussd", "sess-1")
+    assert read is not None
+
+    await store.put_and_append([KvPut("ussd", "sess-1", {"step": 2}, 60, expect=read)], CALLER, [ev(T0)])
+
+    assert await store.kv_get("ussd", "sess-1") == {"step": 2}
+    assert len(await store.recent(CALLER)) == 1
+
+
+async def test_a_put_expecting_the_text_it_wrote_replaces_it(store: JourneyStore) -> None:
+    first = {"step": 1, "inputs": ["1"]}
+    await store.put_and_append([KvPut("ussd", "sess-1", first, 60, kv_text(first), expect=ABSENT)], CALLER, [])
+
+    await store.put_and_append([KvPut("ussd", "sess-1", {"step": 2}, 60, expect=kv_text(first))], CALLER, [])
+
+    assert await store.kv_get("ussd", "sess-1") == {"step": 2}
+
+
+async def test_a_put_expecting_a_text_another_write_replaced_conflicts_and_writes_nothing(store: JourneyStore) -> None:
+    await store.kv_put("ussd", "sess-1", {"step": 1}, ttl_s=60)
+    read = await store.kv_get_text("ussd", "sess-1")
+    assert read is not None
+    await store.kv_put("ussd", "sess-1", {"step": 2, "by": "another process"}, ttl_s=60)
+
+    with pytest.raises(WriteConflict):
+        await store.put_and_append([KvPut("ussd", "sess-1", {"step": 2}, 60, expect=read)], CALLER, [ev(T0)])
+
+    assert await store.kv_get("ussd", "sess-1") == {"step": 2, "by": "another process"}
+    assert await store.recent(CALLER) == []
+
+
+async def test_a_put_expecting_the_text_of_an_expired_entry_conflicts(store: JourneyStore, clock: FakeClock) -> None:
+    await store.kv_put("ussd", "sess-1", {"step": 1}, ttl_s=30)
+    read = await store.kv_get_text("ussd", "sess-1")
+    assert read is not None
+    clock.advance(30)
+
+    with pytest.raises(WriteConflict):
+        await store.put_and_append([KvPut("ussd", "sess-1", {"step": 2}, 60, expect=read)], CALLER, [])
+
+
+async def test_when_one_of_two_conditions_fails_neither_put_is_written(store: JourneyStore) -> None:
+    await store.kv_put("ussd", "taken", {"step": 1}, ttl_s=60)
+
+    with pytest.raises(WriteConflict):
+        await store.put_and_append([KvPut("ussd", "free", {"step": 1}, 60, expect=ABSENT),
+                                    KvPut("ussd", "taken", {"step": 2}, 60, expect=ABSENT)], CALLER, [])
+
+    assert await store.kv_get("ussd", "free") is None
+
+
+async def test_a_conflicting_write_does_not_fail_the_writes_beside_it(store: JourneyStore) -> None:
+    await store.kv_put("ussd", "taken", {"step": 1}, ttl_s=60)
+
+    outcomes = await asyncio.gather(
+        store.put_and_append([KvPut("ussd", "taken", {"step": 2}, 60, expect=ABSENT)], CALLER, [ev(T0, node="lost")]),
+        store.put_and_append([KvPut("ussd", "free", {"step": 1}, 60, expect=ABSENT)], CALLER, [ev(T0, node="kept")]),
+        return_exceptions=True)
+
+    assert isinstance(outcomes[0], WriteConflict) and outcomes[1] is None
+    assert [e.data["node"] for e in await store.recent(CALLER)] == ["kept"]
+
+
+async def test_a_put_expecting_something_that_is_not_an_entry_text_is_refused(store: JourneyStore) -> None:
+    with pytest.raises(RequestInvalid, match="expect"):
+        await store.put_and_append([KvPut("ussd", "sess-1", {"step": 1}, 60, expect="step 1")], CALLER, [])
 
 
 async def test_purge_expired_deletes_only_expired_entries(store: JourneyStore, clock: FakeClock) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ivr.journey.ports import StampedEvent
-from ivr.journey.redact import is_secret_name, redact
+from ivr.journey.redact import _redact_walking, is_secret_name, redact
 
 
 def event(type_: str = "input_collected", **data: object) -> StampedEvent:
@@ -69,3 +71,14 @@ def test_redaction_logs_the_dropped_paths_never_the_values(caplog: pytest.LogCap
 
     assert "pin" in caplog.text
     assert "98765" not in caplog.text
+
+
+_NAMES = st.sampled_from(["node", "key", "pin", "pin_ok", "masked", "password", "kind", "value", "redacted", "spin"])
+_FLAT_VALUES = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=5))
+
+
+@given(st.dictionaries(_NAMES, _FLAT_VALUES, max_size=6))
+def test_the_fast_path_for_flat_events_decides_as_the_full_walk_does(data: dict[str, object]) -> None:
+    flat = StampedEvent(1_700_000_000.0, "voice", "call-1", "input_collected", data)
+
+    assert redact(flat) == _redact_walking(flat)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from decimal import Decimal
 from types import MappingProxyType
+
+import pytest
 
 from ivr.flow.context import CallerContext
 from ivr.flow.events import ActionResult
@@ -19,6 +20,7 @@ from ivr.gateway.ussd.sessions import (
     decode_record,
     encode_record,
 )
+from ivr.journey.errors import WriteConflict
 from ivr.journey.memory import MemoryJourney
 from ivr.journey.ports import StampedEvent
 from tests.unit.gateway.conftest import FakeClock
@@ -72,7 +74,7 @@ async def test_the_store_points_the_number_at_its_resumable_session() -> None:
 async def test_a_record_expires_after_timeout_plus_resume_window() -> None:
     clock = FakeClock(120.0)
     journey = MemoryJourney(clock=clock)
-    store = SessionStore(journey, SessionPolicy(timeout_s=180, resume_window_s=120))
+    store = SessionStore(journey, SessionPolicy(timeout_s=180, resume_window_s=120), clock=clock)
     await store.save(record(), clock())
     clock.advance(299)
     assert await store.load("ATUid_1") is not None
@@ -86,18 +88,57 @@ async def test_an_unreadable_record_is_treated_as_unknown() -> None:
     assert await SessionStore(journey, SessionPolicy()).load("ATUid_1") is None
 
 
-async def test_a_record_another_process_rewrote_is_read_fresh() -> None:
-    # This process saved the record (and keeps it decoded); another process moved the
-    # session on. The next load must see the other process's record, not the cached one.
-    journey = MemoryJourney()
-    here = SessionStore(journey, SessionPolicy())
-    elsewhere = SessionStore(journey, SessionPolicy())
+async def moved_on_elsewhere(journey: MemoryJourney) -> SessionStore:
+    """A store that saved the record, after another process's store moved the session on."""
+    here = SessionStore(journey, SessionPolicy(), clock=lambda: 125.0)
+    elsewhere = SessionStore(journey, SessionPolicy(), clock=lambda: 125.0)
     await here.save(record(), 120.0)
-    await elsewhere.save(record(inputs=("3", "1", "2"), last_text="3*1*2", updated=130.0), 130.0)
+    theirs = await elsewhere.load("ATUid_1")
+    assert theirs is not None
+    await elsewhere.save(theirs.advance(inputs=("3", "1", "2"), last_text="3*1*2", updated=130.0), 130.0)
+    return here
+
+
+async def test_a_stale_record_is_never_saved_over_the_one_another_process_stored() -> None:
+    journey = MemoryJourney()
+    here = await moved_on_elsewhere(journey)
+    stale = await here.load("ATUid_1")
+    assert stale is not None and stale.inputs == ("3", "1")  # answered from memory, unread
+
+    with pytest.raises(WriteConflict):
+        await here.save(stale.advance(inputs=("3", "1", "9"), last_text="3*1*9", updated=131.0), 131.0)
+
+    stored = await SessionStore(journey, SessionPolicy()).load("ATUid_1")
+    assert stored is not None and stored.inputs == ("3", "1", "2")
+
+
+async def test_after_a_conflict_the_record_is_read_from_the_store() -> None:
+    journey = MemoryJourney()
+    here = await moved_on_elsewhere(journey)
+    stale = await here.load("ATUid_1")
+    assert stale is not None
+    with pytest.raises(WriteConflict):
+        await here.save(stale.advance(updated=131.0), 131.0)
 
     loaded = await here.load("ATUid_1")
 
     assert loaded is not None and loaded.inputs == ("3", "1", "2") and loaded.updated == 130.0
+
+
+async def test_a_fresh_load_reads_what_another_process_stored() -> None:
+    here = await moved_on_elsewhere(MemoryJourney())
+
+    loaded = await here.load("ATUid_1", fresh=True)
+
+    assert loaded is not None and loaded.inputs == ("3", "1", "2")
+
+
+async def test_a_known_record_the_caller_does_not_trust_is_read_from_the_store() -> None:
+    here = await moved_on_elsewhere(MemoryJourney())
+
+    loaded = await here.load("ATUid_1", trust=lambda known: len(known.inputs) > 2)
+
+    assert loaded is not None and loaded.inputs == ("3", "1", "2")
 
 
 async def test_a_record_loaded_after_saving_it_is_the_one_a_fresh_process_reads() -> None:
@@ -118,24 +159,6 @@ async def test_saving_a_record_appends_its_events_in_the_same_write() -> None:
     await SessionStore(journey, SessionPolicy()).save(record(), 120.0, [event])
 
     assert [e.type for e in journey.events("C-1")] == ["ussd_screen"]
-
-
-class KeysReordered(MemoryJourney):
-    """Gives back each kv entry in another rendering of the same JSON, as PostgreSQL's jsonb does."""
-
-    async def kv_get_text(self, namespace: str, key: str) -> str | None:
-        text = await super().kv_get_text(namespace, key)
-        return None if text is None else json.dumps(json.loads(text), sort_keys=True, indent=1)
-
-
-async def test_a_record_stored_in_another_rendering_is_still_the_one_this_process_saved() -> None:
-    here = SessionStore(KeysReordered(), SessionPolicy())
-    await here.save(record(), 120.0)
-
-    first = await here.load("ATUid_1")
-    again = await here.load("ATUid_1")
-
-    assert first is again and first is not None and first.inputs == ("3", "1")
 
 
 async def test_a_record_that_is_not_a_json_object_is_treated_as_unknown() -> None:
