@@ -19,8 +19,11 @@ group commit) and, with ``--pg DSN``, in PostgreSQL. Memory per live session: th
 payload (record + resume pointer, JSON bytes), the Python heap a live mid-menu session
 holds in the gateway (tracemalloc) and the process RSS growth while the sessions are live.
 
+The server runs on the event loop ``ivr serve`` uses (uvloop; ``--loop asyncio`` for the
+standard one); the load client always runs on the standard loop.
+
 Usage: .venv/bin/python bench/bench_ussd.py [--sessions 1000] [--connections 1000] [--rounds 2]
-       [--no-memory] [--no-sqlite] [--pg DSN]
+       [--no-memory] [--no-sqlite] [--pg DSN] [--loop uvloop|asyncio]
 """
 
 from __future__ import annotations
@@ -59,7 +62,10 @@ from ivr.gateway.ussd.protocol import UssdRequest, split_text  # noqa: E402
 from ivr.journey.memory import MemoryJourney  # noqa: E402
 from ivr.journey.ports import JourneyStore  # noqa: E402
 from ivr.journey.sqlite_store import SqliteJourneyStore  # noqa: E402
+from ivr.runtime import event_loop  # noqa: E402
+from ivr.runtime.event_loop import EVENT_LOOPS  # noqa: E402
 from ivr.runtime.gc_policy import tune_for_serving  # noqa: E402
+from ivr.settings import RuntimeSettings  # noqa: E402
 
 STEPS = ("", "1", "1*2")  # the `text` of the three requests of a session
 
@@ -251,6 +257,8 @@ async def main() -> None:
                         "prints a throwaway one); its tables are emptied first")
     parser.add_argument("--client-in-process", action="store_true",
                         help="run the load client in the server's process and event loop (the old way)")
+    parser.add_argument("--loop", choices=EVENT_LOOPS, default=RuntimeSettings().event_loop,
+                        help="the server's event loop (default: what `ivr serve` runs on); the client's is asyncio")
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--tag", default="s", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -275,7 +283,8 @@ async def main() -> None:
             await pg.close()
     where = "in the server's process" if args.client_in_process else "in its own process"
     print(f"{args.sessions} concurrent sessions x {len(STEPS)} requests, {args.connections} connections, "
-          f"client {where}, Python {sys.version.split()[0]}")
+          f"client {where}, server on {type(asyncio.get_running_loop()).__module__.split('.')[0]}, "
+          f"Python {sys.version.split()[0]}")
     print()
     print("| journey | round | bare req/s | gateway req/s | ratio | bare p50/p99 ms | gateway p50/p99 ms "
           "| server CPU µs/request, bare / gateway | errors |")
@@ -304,5 +313,15 @@ async def main() -> None:
     print(json.dumps(rows, default=float))
 
 
+def server_loop(argv: list[str]) -> str:
+    """The event loop to serve on: ``--loop``, else what ``ivr serve`` uses; the load client
+    (``--client``) stays on the standard loop, so the baseline's client is the same in every run."""
+    if "--client" in argv:
+        return "asyncio"
+    peek = argparse.ArgumentParser(add_help=False)
+    peek.add_argument("--loop", default=RuntimeSettings().event_loop)
+    return str(peek.parse_known_args(argv[1:])[0].loop)
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    event_loop.run(main(), server_loop(sys.argv))

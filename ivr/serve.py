@@ -23,6 +23,7 @@ from ivr.flow.errors import TreeInvalid
 from ivr.flow.store import ReloadResult, TreeStore
 from ivr.gateway.http import AgentApiParts, build_app
 from ivr.routing.rules import RoutingInvalid
+from ivr.runtime import event_loop
 from ivr.runtime.gc_policy import tune_for_serving
 from ivr.settings import Settings
 from ivr.voice.ami import AmiClient
@@ -150,5 +151,5 @@ def run(settings: Settings) -> int:
             loop.add_signal_handler(sig, stop.set)
         await serve(settings, stop)
 
-    asyncio.run(main())
+    event_loop.run(main(), settings.runtime.event_loop)
     return 0

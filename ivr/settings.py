@@ -84,6 +84,11 @@ class HttpSettings:
 
 
 @dataclass(frozen=True)
+class RuntimeSettings:
+    event_loop: str = "uvloop"  # or "asyncio": see ivr/runtime/event_loop.py
+
+
+@dataclass(frozen=True)
 class QueueSettings:
     fallback: str = "support"
 
@@ -154,6 +159,7 @@ class Settings:
     tokens: TokenSettings = field(default_factory=TokenSettings)
     agent_api: AgentApiSettings = field(default_factory=AgentApiSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)
+    runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     home: Path = field(default_factory=project_dir)
 
     def path(self, value: str) -> Path:

@@ -12,7 +12,6 @@ as we gave up) cannot apply it twice.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -23,6 +22,7 @@ from ivr.crm.breaker import CircuitBreaker
 from ivr.crm.directory import WRITE_ACTIONS, CustomerDirectory
 from ivr.crm.errors import CrmError
 from ivr.crm.lookup import DEFAULT_BUDGET_S
+from ivr.deadlines import within
 from ivr.flow.context import CallerContext
 from ivr.flow.events import ActionResult
 
@@ -66,7 +66,7 @@ class CrmActions:
             return _failed(name, f"CRM circuit open; next try in {self.breaker.retry_in_s():.1f} s")
         key = idempotency_key(interaction, name, args)
         try:
-            async with asyncio.timeout(self.budget_s):
+            async with within(self.budget_s):
                 outcome = await self.directory.run_action(name, args, str(customer_id), key)
         except TimeoutError:
             self.breaker.record_failure()

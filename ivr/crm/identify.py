@@ -6,13 +6,13 @@ directory (which compares hashes in constant time) and never stored or logged he
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 
 from ivr.crm.customer import Customer
 from ivr.crm.directory import CustomerDirectory
 from ivr.crm.errors import CrmError
+from ivr.deadlines import within
 
 log = logging.getLogger(__name__)
 IDENTIFY_ACTION = "identify"
@@ -29,7 +29,7 @@ class AccountIdentifier:
         if not (_DIGITS.match(account or "") and _DIGITS.match(pin or "")):
             return None
         try:
-            async with asyncio.timeout(self.budget_s):
+            async with within(self.budget_s):
                 return await self.directory.by_account(account, pin)
         except (TimeoutError, CrmError) as exc:
             log.warning("identification by account failed: %s", exc)

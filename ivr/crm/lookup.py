@@ -10,7 +10,6 @@ CRM that is known to be down.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -24,6 +23,7 @@ from ivr.crm.customer import Customer
 from ivr.crm.directory import NumberDirectory
 from ivr.crm.errors import CrmError
 from ivr.crm.numbers import normalise
+from ivr.deadlines import within
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class CrmLookup:
                 f"CRM circuit open after {self.breaker.consecutive_failures} consecutive failures; "
                 f"next try in {self.breaker.retry_in_s():.1f} s"))
         try:
-            async with asyncio.timeout(self.budget_s):
+            async with within(self.budget_s):
                 customer = await self.directory.by_number(number)
             if customer is not None and not isinstance(customer, Customer):
                 raise TypeError(f"directory returned {type(customer).__name__}, not a Customer")

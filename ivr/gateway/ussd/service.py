@@ -32,6 +32,7 @@ from functools import partial
 from typing import Any
 
 from ivr.crm.directory import BALANCE
+from ivr.deadlines import within
 from ivr.errors import ConfigError
 from ivr.flow.actions import Typed
 from ivr.flow.context import CallerContext
@@ -103,7 +104,7 @@ class UssdGateway:
             log.info("USSD session %s: rate limit for %s", _short(request.session_id), _masked(request.number))
             return UssdReply(True, self.config.texts.get("rate_limited", self.config.language))
         try:
-            async with asyncio.timeout(self.config.limits.deadline_s):
+            async with within(self.config.limits.deadline_s):
                 async with self._session_lock(request.session_id):
                     try:
                         return await self._answer(request)
@@ -129,7 +130,7 @@ class UssdGateway:
         ``JourneyError`` or ``TimeoutError`` when it could not be stored: the HTTP side then
         answers 503, and the aggregator sends it again.
         """
-        async with asyncio.timeout(self.config.limits.deadline_s), self._session_lock(end.session_id):
+        async with within(self.config.limits.deadline_s), self._session_lock(end.session_id):
             if await self.journey.kv_get(END_NAMESPACE, end.session_id) is not None:
                 return False
             record = await self.sessions.load(end.session_id)
