@@ -192,10 +192,12 @@ class TreeSessions:
         walk = step.walk
         finished = walk is not None and walk.finished
         reply = UssdReply(finished and page == len(pages) - 1, pages[page])
-        record = step.record.advance(reply=reply, page=page, last_text=request.text, finished=finished)
-        if walk is not None:
-            record = record.advance(inputs=tuple(walk.inputs), results=results_of(walk.results),
-                                    node=walk.session.current_node)
+        if walk is None:
+            record = step.record.advance(reply=reply, page=page, last_text=request.text, finished=finished)
+        else:
+            record = step.record.advance(reply=reply, page=page, last_text=request.text, finished=finished,
+                                         inputs=tuple(walk.inputs), results=results_of(walk.results),
+                                         node=walk.session.current_node)
         step.events.append((USSD_SCREEN, _screen_event(reply.screen, record.node, reply.end)))
         if walk is not None and not finished and self._walk_cache > 0:
             self._walks[record.session_id] = (_fingerprint(record), walk)

@@ -237,9 +237,14 @@ def encode_record(r: SessionRecord) -> dict[str, Any]:
 
 
 def context_json(context: CallerContext) -> str:
-    return json.dumps({"customer": encode_value(context.customer), "caller": encode_value(context.caller),
-                       "dnis": context.dnis, "now": encode_value(context.now)},
-                      ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    """The context as JSON, its values tagged as :func:`encode_value` tags them.
+
+    Written by one prebuilt C encoder whose hook tags money, dates and other mappings as it
+    meets them: the customer's fields are walked once, in C, not first copied in Python."""
+    value = {"customer": context.customer, "caller": context.caller, "dnis": context.dnis, "now": context.now}
+    if _CONTEXT_ENCODER is None:  # an interpreter without the C accelerator
+        return json.dumps(encode_value(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return "".join(_CONTEXT_ENCODER(value, 0))
 
 
 def decode_record(data: Mapping[str, Any]) -> SessionRecord:
@@ -328,6 +333,22 @@ def encode_value(value: Any) -> Any:
         items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
         return [encode_value(v) for v in items]
     return value
+
+
+def _tag(value: Any) -> Any:
+    """The C encoder's hook for what JSON has no type for: :func:`encode_value`'s tags."""
+    if isinstance(value, (Decimal, dt.date)):
+        return encode_value(value)
+    if isinstance(value, Mapping):
+        return {str(k): v for k, v in value.items()}
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_CONTEXT_ENCODER = (None if json.encoder.c_make_encoder is None else  # type: ignore[attr-defined]
+                    json.encoder.c_make_encoder(None, _tag, json.encoder.encode_basestring,  # type: ignore[attr-defined]
+                                                None, ":", ",", False, False, False))
 
 
 def decode_value(value: Any) -> Any:
