@@ -6,12 +6,16 @@ fsynced, so an append that returned survives a kill -9 of the process and a powe
 survives kill -9 (the WAL write is in the kernel's page cache before COMMIT returns) but
 may lose the last commits on a power cut or kernel crash.
 
-Throughput. Every write goes through one connection owned by one thread. That thread takes
-every write waiting in its queue, runs them in one transaction and commits once, so when
-fifty calls append at the same moment one fsync serves them all (group commit). Each
-caller's ``await`` returns only after the commit its write was part of. If a batch fails,
-its writes are retried one by one, so one bad write cannot fail its neighbours. A write
-whose caller was cancelled before the writer took it is not written.
+Throughput. Every write goes through one connection, owned by a writer process of its own
+(:mod:`ivr.journey.sqlite_writer_process`: as a thread, it took turns with the event loop
+for the GIL on every row). While it commits one batch, the writes that arrive wait; the
+moment it is done they go as the next batch, one transaction, one commit, so when fifty
+calls append at the same moment one fsync serves them all (group commit). Each caller's
+``await`` returns only after the commit its write was part of. If a batch fails, its
+writes are retried one by one, so one bad write cannot fail its neighbours. A write whose
+caller was cancelled before its batch left is not written. If the writer process dies,
+the writes it held fail with StoreUnavailable (stored or not: SQLite has the answer) and
+a new writer process takes the next ones.
 
 Reads use their own connections on a small thread pool (WAL lets them run while the writer
 commits), so a screen pop does not queue behind writes. The one exception is ``kv_get``,
@@ -28,11 +32,13 @@ file must be on a local filesystem (WAL needs shared memory).
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import itertools
 import json
 import math
-import queue
+import pickle
 import sqlite3
+import struct
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -44,7 +50,7 @@ from typing import Any, Literal, TypeVar
 
 from ivr.journey import codec
 from ivr.journey.errors import RequestInvalid, StoreClosed, StoreUnavailable, WriteConflict
-from ivr.journey.ports import ABSENT, AGENT_CONNECTED, Clock, KvPut, StampedEvent, check_range
+from ivr.journey.ports import AGENT_CONNECTED, Clock, KvPut, StampedEvent, check_range
 
 T = TypeVar("T")
 
@@ -107,9 +113,11 @@ _KV_DELETE = "DELETE FROM journey_kv WHERE namespace = ? AND key = ?"
 _KV_PURGE = "DELETE FROM journey_kv WHERE expires_at <= ?"
 
 Synchronous = Literal["FULL", "NORMAL"]
-WriteFn = Callable[[sqlite3.Connection], Any]
-"""Runs in the writer thread. It must return plain values, never a cursor: a cursor freed
-in the event loop's thread would touch the connection while the writer uses it."""
+#: What the writer process runs, by name (it imports nothing of ivr: it is sent these).
+_WRITER_SQL = {"insert_event": _INSERT_EVENT, "put": _KV_PUT, "put_if_absent": _KV_PUT_IF_ABSENT,
+               "put_if_value": _KV_PUT_IF_VALUE, "delete": _KV_DELETE, "purge": _KV_PURGE}
+_HEADER = struct.Struct("<I")  # the writer process's framing: length, then a pickle
+WRITER_EXIT_TIMEOUT_S = 30.0  # for the writer process to commit what it holds and exit
 
 
 class SqliteJourneyStore:
@@ -134,10 +142,7 @@ class SqliteJourneyStore:
             raise RequestInvalid("sqlite synchronous", f"must be 'FULL' or 'NORMAL', got {synchronous!r}")
         path = Path(path)
         writer = _Writer(str(path), synchronous, max_batch)
-        try:
-            await asyncio.wrap_future(writer.start())
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(BACKEND, f"open {path}", exc) from exc
+        await writer.start()
         try:
             inline = _read_only(str(path), busy_timeout_ms=0)
             # Every USSD request reads its session record here, each a different key: a
@@ -145,7 +150,7 @@ class SqliteJourneyStore:
             # a read then costs about 10 µs instead of 13-16 (bench/RESULTS.md).
             inline.execute(f"PRAGMA cache_size = -{INLINE_CACHE_KIB}")
         except sqlite3.Error as exc:
-            writer.stop()
+            await writer.stop()
             raise StoreUnavailable(BACKEND, f"open {path}", exc) from exc
         pool = _ReaderPool(str(path))
         executor = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="journey-sqlite-reader",
@@ -216,27 +221,17 @@ class SqliteJourneyStore:
         text = codec.kv_row(namespace, key, value, ttl_s)
         now = self._clock()
         sweep = self._purges.due_after(1)
-
-        def run(conn: sqlite3.Connection) -> None:
-            conn.execute(_KV_PUT, (namespace, key, text, now + ttl_s))
-            if sweep:
-                conn.execute(_KV_PURGE, (now,))
-
-        await self._write("write a kv entry", run)
+        await self._write("write a kv entry", "kv_put", ((namespace, key, text, now + ttl_s), now, sweep))
 
     async def put_and_append(self, puts: Sequence[KvPut], key: str, events: Sequence[StampedEvent]) -> None:
         await self._put_rows("write kv entries and append", puts, key, events)
 
     async def kv_delete(self, namespace: str, key: str) -> None:
         codec.check_kv_key(namespace, key)
-        def run(conn: sqlite3.Connection) -> None:
-            conn.execute(_KV_DELETE, (namespace, key))
-
-        await self._write("delete a kv entry", run)
+        await self._write("delete a kv entry", "kv_delete", (namespace, key))
 
     async def purge_expired(self) -> int:
-        now = self._clock()
-        count: int = await self._write("purge expired kv entries", lambda conn: conn.execute(_KV_PURGE, (now,)).rowcount)
+        count: int = await self._write("purge expired kv entries", "purge", (self._clock(),))
         return count
 
     async def close(self) -> None:
@@ -244,8 +239,7 @@ class SqliteJourneyStore:
         if self._closed:
             return
         self._closed = True
-        self._writer.stop()
-        await asyncio.to_thread(self._writer.join)
+        await self._writer.stop()
         await asyncio.to_thread(self._readers.shutdown, True)
         self._reader_pool.close_all()
         self._inline.close()
@@ -274,40 +268,15 @@ class SqliteJourneyStore:
             self._check_open(operation)
             return
         sweep = bool(kv_rows or conditional) and self._purges.due_after(len(kv_rows) + len(conditional))
-
-        def run(conn: sqlite3.Connection) -> tuple[str, str] | None:
-            """None once written; the (namespace, key) whose condition failed, with nothing written."""
-            if conditional:
-                several = len(conditional) > 1
-                if several:
-                    conn.execute("SAVEPOINT conditional_puts")
-                for (namespace, key_, text, expires_at), expect in conditional:
-                    if expect == ABSENT:
-                        changed = conn.execute(_KV_PUT_IF_ABSENT, (namespace, key_, text, expires_at, now)).rowcount
-                    else:
-                        changed = conn.execute(_KV_PUT_IF_VALUE, (text, expires_at, namespace, key_, expect, now)).rowcount
-                    if changed != 1:
-                        if several:
-                            conn.execute("ROLLBACK TO conditional_puts")
-                            conn.execute("RELEASE conditional_puts")
-                        return namespace, key_
-                if several:
-                    conn.execute("RELEASE conditional_puts")
-            if kv_rows:
-                conn.executemany(_KV_PUT, kv_rows)
-            if rows:
-                conn.executemany(_INSERT_EVENT, rows)
-            if sweep:
-                conn.execute(_KV_PURGE, (now,))
-            return None
-
-        conflict = await self._write(operation, run)
+        # The writer process returns None once written, or the (namespace, key) whose
+        # condition failed, with nothing of this write stored.
+        conflict = await self._write(operation, "rows", (conditional, kv_rows, rows, now, sweep))
         if conflict is not None:
             raise WriteConflict(BACKEND, *conflict)
 
-    async def _write(self, operation: str, run: WriteFn) -> Any:
+    async def _write(self, operation: str, op: str, args: tuple[Any, ...]) -> Any:
         self._check_open(operation)
-        return await self._writer.submit(operation, run)
+        return await self._writer.submit(operation, op, args)
 
     async def _read(self, operation: str, run: Callable[[sqlite3.Connection], T]) -> T:
         self._check_open(operation)
@@ -318,133 +287,194 @@ class SqliteJourneyStore:
             raise StoreUnavailable(BACKEND, operation, exc) from exc
 
 
-class _WriteJob:
-    """One write: what to run in the writer thread, and the awaiting caller's future."""
+class _Job:
+    """One write waiting for its batch: what to run in the writer process, and who waits."""
 
-    __slots__ = ("operation", "run", "future", "loop")
+    __slots__ = ("operation", "op", "args", "future")
 
-    def __init__(self, operation: str, run: WriteFn, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, operation: str, op: str, args: tuple[Any, ...], future: asyncio.Future[Any]) -> None:
         self.operation = operation
-        self.run = run
-        self.loop = loop
-        self.future: asyncio.Future[Any] = loop.create_future()
+        self.op = op
+        self.args = args
+        self.future = future
 
 
-Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
+class _ChildFailed(Exception):
+    """The writer process's account of a failed write (the exception stays in that process)."""
 
 
 class _Writer:
-    """The one thread that writes: drains its queue into one transaction per round.
+    """The writer process (:mod:`ivr.journey.sqlite_writer_process`) and the batches sent to it.
 
-    The callers of a committed batch are woken by one callback per event loop, not one
-    per write: a batch of two hundred USSD requests costs the loop one wake-up.
+    One batch is in the process at a time. Writes submitted meanwhile wait here and go as
+    the next batch the moment the last one is committed: group commit, and a write whose
+    caller was cancelled before its batch left is dropped, never written. A writer process
+    that dies fails the writes it held (they may or may not be stored) and is started again
+    for the next ones. Bound to the event loop the store was opened on.
     """
 
     def __init__(self, path: str, synchronous: Synchronous, max_batch: int) -> None:
-        self._path = path
-        self._synchronous = synchronous
+        self._settings = {"path": path, "synchronous": synchronous, "busy_timeout_ms": BUSY_TIMEOUT_MS,
+                          "schema": SCHEMA, "sql": _WRITER_SQL}
         self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[_WriteJob | None] = queue.SimpleQueue()
-        self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._thread = threading.Thread(target=self._run, name="journey-sqlite-writer", daemon=True)
+        self._process: asyncio.subprocess.Process | None = None
+        self._replies: asyncio.Task[None] | None = None
+        self._starting: asyncio.Task[None] | None = None
+        self._waiting: list[_Job] = []
+        self._in_flight: dict[int, _Job] = {}
+        self._ids = itertools.count()
+        self._flush_scheduled = False
+        self._stopping = False
+        self._drained: asyncio.Event | None = None
         self.batches = 0
         self.writes = 0
 
-    def start(self) -> concurrent.futures.Future[None]:
-        self._thread.start()
-        return self._ready
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
 
-    def submit(self, operation: str, run: WriteFn) -> asyncio.Future[Any]:
-        """Queue a write; the future is settled in the caller's loop once its batch committed."""
-        job = _WriteJob(operation, run, asyncio.get_running_loop())
-        self._queue.put(job)
+    async def start(self) -> None:
+        """Start the process and wait until it opened the database; raises StoreUnavailable."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-I", str(Path(__file__).with_name("sqlite_writer_process.py")),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(_frame(self._settings))
+        try:
+            status, detail = await _read_frame(process.stdout)
+        except (EOFError, OSError, pickle.UnpicklingError) as exc:
+            await _reap(process)
+            raise StoreUnavailable(BACKEND, f"start the writer for {self._settings['path']}", exc) from exc
+        if status != "ready":
+            await _reap(process)
+            raise StoreUnavailable(BACKEND, f"open {self._settings['path']}", _ChildFailed(detail))
+        self._process = process
+        self._replies = asyncio.ensure_future(self._read_replies(process))
+
+    def submit(self, operation: str, op: str, args: tuple[Any, ...]) -> asyncio.Future[Any]:
+        """Queue a write; its future is settled once the batch it went in is committed."""
+        loop = asyncio.get_running_loop()
+        job = _Job(operation, op, args, loop.create_future())
+        self._waiting.append(job)
+        if not self._in_flight and not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
         return job.future
 
-    def stop(self) -> None:
-        self._queue.put(None)
+    async def stop(self) -> None:
+        """Send what is queued, wait for it to be committed, then end the process."""
+        self._stopping = True
+        if self._waiting or self._in_flight:
+            self._drained = asyncio.Event()
+            self._flush()
+            await self._drained.wait()
+        if self._starting is not None:
+            await asyncio.gather(self._starting, return_exceptions=True)
+        process = self._process
+        if process is not None:
+            assert process.stdin is not None
+            process.stdin.close()
+            await _reap(process)
+        if self._replies is not None:
+            await asyncio.gather(self._replies, return_exceptions=True)
 
-    def join(self) -> None:
-        self._thread.join()
-
-    def _run(self) -> None:
-        try:
-            conn = _connect(self._path, self._synchronous)
-            conn.executescript(SCHEMA)
-        except BaseException as exc:  # handed to open(), which raises it in the caller
-            self._ready.set_exception(exc)
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        if self._in_flight:
             return
-        self._ready.set_result(None)
+        self._waiting = [job for job in self._waiting if not job.future.cancelled()]
+        if not self._waiting:
+            self._note_drained()
+            return
+        process = self._process
+        if process is None or process.returncode is not None or process.stdin is None \
+                or process.stdin.is_closing():
+            if self._starting is None:
+                self._starting = asyncio.ensure_future(self._restart())
+            return
+        batch, self._waiting = self._waiting[:self._max_batch], self._waiting[self._max_batch:]
+        message = []
+        for job in batch:
+            job_id = next(self._ids)
+            self._in_flight[job_id] = job
+            message.append((job_id, job.op, job.args))
+        process.stdin.write(_frame(message))
+
+    async def _restart(self) -> None:
+        """A new writer process for the writes that are waiting (the last one died)."""
         try:
-            self._serve(conn)
+            await self.start()
+        except StoreUnavailable as exc:
+            failed, self._waiting = self._waiting, []
+            for job in failed:
+                _fail(job, exc)
+            self._note_drained()
         finally:
-            conn.close()
+            self._starting = None
+        if self._waiting:
+            self._flush()
 
-    def _serve(self, conn: sqlite3.Connection) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            stopping = False
-            while len(batch) < self._max_batch:
-                try:
-                    job = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stopping = True
-                    break
-                batch.append(job)
-            # A job whose caller was cancelled while it waited is dropped here, unwritten.
-            outcomes: list[tuple[_WriteJob, Any, BaseException | None]] = []
-            self._commit(conn, [job for job in batch if not job.future.cancelled()], outcomes)
-            _settle_all(outcomes)
-            if stopping:
-                return
-
-    def _commit(self, conn: sqlite3.Connection, jobs: list[_WriteJob],
-                outcomes: list[tuple[_WriteJob, Any, BaseException | None]]) -> None:
-        if not jobs:
-            return
+    async def _read_replies(self, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            results = [job.run(conn) for job in jobs]
-            conn.execute("COMMIT")
-        except Exception as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if len(jobs) == 1:
-                outcomes.append((jobs[0], None, StoreUnavailable(BACKEND, jobs[0].operation, exc)))
-            else:
-                for job in jobs:
-                    self._commit(conn, [job], outcomes)
-            return
-        self.batches += 1
-        self.writes += len(jobs)
-        # Only after COMMIT returned (and so after the fsync) are the callers woken.
-        outcomes.extend((job, result, None) for job, result in zip(jobs, results, strict=True))
+            while True:
+                results = await _read_frame(process.stdout)
+                self.batches += 1
+                for job_id, ok, value in results:
+                    job = self._in_flight.pop(job_id)
+                    self.writes += 1
+                    if job.future.done():  # cancelled while its batch ran: written, nobody to tell
+                        continue
+                    if ok:
+                        job.future.set_result(value)
+                    else:
+                        job.future.set_exception(StoreUnavailable(BACKEND, job.operation, _ChildFailed(value)))
+                self._flush()
+        except (EOFError, OSError, pickle.UnpicklingError) as exc:
+            code = await _reap(process)
+            if self._in_flight:
+                lost = StoreUnavailable(BACKEND, "write", _ChildFailed(
+                    f"the writer process ended (exit status {code}) with {len(self._in_flight)} writes "
+                    f"unconfirmed: they may or may not be stored ({type(exc).__name__})"))
+                for job in self._in_flight.values():
+                    _fail(job, lost)
+                self._in_flight.clear()
+            if self._process is process:
+                self._process = None
+            if not self._stopping and self._waiting:
+                self._flush()
+            self._note_drained()
+
+    def _note_drained(self) -> None:
+        if self._drained is not None and not self._waiting and not self._in_flight:
+            self._drained.set()
 
 
-def _settle_all(outcomes: list[tuple[_WriteJob, Any, BaseException | None]]) -> None:
-    """Wake the callers: one callback per event loop, run in that loop's thread."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[Outcome]] = {}
-    for job, result, error in outcomes:
-        by_loop.setdefault(job.loop, []).append((job.future, result, error))
-    for loop, settled in by_loop.items():
-        try:
-            loop.call_soon_threadsafe(_settle, settled)
-        except RuntimeError:  # the loop is closed: nobody is waiting any more
-            pass
+def _fail(job: _Job, error: BaseException) -> None:
+    if not job.future.done():
+        job.future.set_exception(error)
 
 
-def _settle(settled: list[Outcome]) -> None:
-    for future, result, error in settled:
-        if future.done():  # cancelled meanwhile: the write stands, nobody to tell
-            continue
-        if error is None:
-            future.set_result(result)
-        else:
-            future.set_exception(error)
+def _frame(message: Any) -> bytes:
+    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(body)) + body
+
+
+async def _read_frame(stream: asyncio.StreamReader) -> Any:
+    try:
+        head = await stream.readexactly(_HEADER.size)
+        return pickle.loads(await stream.readexactly(_HEADER.unpack(head)[0]))
+    except asyncio.IncompleteReadError:
+        raise EOFError("the writer process closed its output") from None
+
+
+async def _reap(process: asyncio.subprocess.Process) -> int | None:
+    """Wait for the process to end (killing it if it will not); its exit status."""
+    try:
+        return await asyncio.wait_for(process.wait(), WRITER_EXIT_TIMEOUT_S)
+    except TimeoutError:
+        process.kill()
+        return await process.wait()
 
 
 class _ReaderPool:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -37,34 +38,66 @@ async def test_concurrent_appends_share_commits(tmp_path: Path) -> None:
     assert commits < 200
 
 
+def poison(path: Path, key: str) -> None:
+    """Make SQLite refuse every journey event under ``key``: a write that fails in the database."""
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"CREATE TRIGGER poison BEFORE INSERT ON journey_event WHEN NEW.key = '{key}' "
+                     "BEGIN SELECT RAISE(ABORT, 'poisoned'); END")
+
+
 async def test_a_failing_write_does_not_fail_the_writes_batched_with_it(tmp_path: Path) -> None:
     store = await SqliteJourneyStore.open(tmp_path / "j.db")
-
-    def broken(conn: sqlite3.Connection) -> None:
-        conn.execute("INSERT INTO no_such_table VALUES (1)")
-
+    poison(tmp_path / "j.db", "bad")
     try:
-        results = await asyncio.gather(store.append("k", [ev(1)]), store._write("break", broken),
+        results = await asyncio.gather(store.append("k", [ev(1)]), store.append("bad", [ev(9)]),
                                        store.append("k", [ev(2)]), return_exceptions=True)
         assert [type(r).__name__ for r in results] == ["NoneType", "StoreUnavailable", "NoneType"]
+        assert "poisoned" in str(results[1])
         assert len(await store.recent("k")) == 2
     finally:
         await store.close()
 
 
-async def test_an_append_cancelled_before_the_writer_took_it_is_not_stored(tmp_path: Path) -> None:
+async def test_an_append_cancelled_before_its_batch_left_is_not_stored(tmp_path: Path) -> None:
     store = await SqliteJourneyStore.open(tmp_path / "j.db")
+    other = sqlite3.connect(tmp_path / "j.db", isolation_level=None)
     try:
-        busy = asyncio.ensure_future(store._write("hold the writer", lambda conn: time.sleep(0.3)))
+        other.execute("BEGIN IMMEDIATE")  # the writer's batch waits for this lock
+        busy = asyncio.ensure_future(store.append("k", [ev(1)]))
         await asyncio.sleep(0.05)
-        waiting = asyncio.ensure_future(store.append("k", [ev(1)]))
+        waiting = asyncio.ensure_future(store.append("k", [ev(2)]))  # queued behind that batch
         await asyncio.sleep(0.05)
         waiting.cancel()
+        other.execute("COMMIT")
         await busy
         with pytest.raises(asyncio.CancelledError):
             await waiting
-        assert await store.recent("k") == []
+        assert [e.data["seq"] for e in await store.recent("k")] == [1]
     finally:
+        other.close()
+        await store.close()
+
+
+async def test_a_writer_process_that_dies_fails_its_writes_and_the_next_ones_are_stored(tmp_path: Path) -> None:
+    store = await SqliteJourneyStore.open(tmp_path / "j.db")
+    other = sqlite3.connect(tmp_path / "j.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # hold the batch in the writer process, then kill it
+        held = asyncio.ensure_future(store.append("k", [ev(1)]))
+        await asyncio.sleep(0.05)
+        pid = store._writer.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(StoreUnavailable, match="may or may not be stored"):
+            await held
+        other.execute("COMMIT")
+
+        await store.append("k", [ev(2)])
+
+        assert store._writer.pid not in (None, pid)
+        assert [e.data["seq"] for e in await store.recent("k")] == [2]
+    finally:
+        other.close()
         await store.close()
 
 
