@@ -24,8 +24,7 @@ import asyncio
 import datetime as dt
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import partial
@@ -37,6 +36,7 @@ from ivr.errors import ConfigError
 from ivr.flow.actions import Typed
 from ivr.flow.context import CallerContext
 from ivr.flow.errors import FlowError
+from ivr.flow.events import ActionResult
 from ivr.flow.render_text import format_typed
 from ivr.flow.store import TreeStore
 from ivr.gateway.ussd.config import ServiceCode, UssdConfig, check_entries
@@ -47,7 +47,7 @@ from ivr.gateway.ussd.protocol import SEPARATOR, UssdReply, UssdRequest, UssdSes
 from ivr.gateway.ussd.ratelimit import RateLimiter
 from ivr.gateway.ussd.replay import CHANNEL
 from ivr.gateway.ussd.session_end import END_NAMESPACE, end_events
-from ivr.gateway.ussd.sessions import DONE, OFFER, RUN, SessionRecord, SessionStore, blank
+from ivr.gateway.ussd.sessions import DONE, NAMESPACE, OFFER, RUN, SessionRecord, SessionStore, blank
 from ivr.journey.errors import JourneyError, WriteConflict
 from ivr.journey.ports import KvPut, StampedEvent
 
@@ -93,8 +93,9 @@ class UssdGateway:
         self.clock = clock
         self.sessions = SessionStore(journey, config.session, clock=clock)
         self.limiter = RateLimiter(config.rate_limit, clock)
-        self.menus = TreeSessions(config, actions)
+        self.menus = TreeSessions(config, _CheckedActions(actions, self._before_action))
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._unchecked: dict[str, SessionRecord] = {}  # records answered from memory, by session
 
     # -- the one entry point --------------------------------------------------------------
 
@@ -149,10 +150,30 @@ class UssdGateway:
     # -- dispatch -------------------------------------------------------------------------
 
     async def _answer(self, request: UssdRequest) -> UssdReply:
-        now = self.clock()
         # The record this process knows answers a repeat or the next input (the usual
-        # request); anything else may follow requests another process answered: read it.
-        record = await self.sessions.load(request.session_id, trust=partial(_one_step_on, request))
+        # request), checked only before an action reaches the CRM; anything else may follow
+        # requests another process answered: read it.
+        session_id = request.session_id
+        record = self.sessions.known(session_id, trust=partial(_one_step_on, request))
+        if record is None:
+            return await self._answer_from(await self.sessions.load(session_id, fresh=True), request)
+        self._unchecked[session_id] = record
+        try:
+            return await self._answer_from(record, request)
+        finally:
+            self._unchecked.pop(session_id, None)
+
+    async def _before_action(self, session_id: str) -> None:
+        """An action is about to reach the CRM: the record it follows must be the stored one,
+        or a request another process answered would run a second time (:class:`WriteConflict`:
+        :meth:`answer` then answers from the stored record)."""
+        record = self._unchecked.pop(session_id, None)
+        if record is not None and not await self.sessions.still_stored(record):
+            self.sessions.forget(session_id)
+            raise WriteConflict("ussd sessions", NAMESPACE, session_id)
+
+    async def _answer_from(self, record: SessionRecord | None, request: UssdRequest) -> UssdReply:
+        now = self.clock()
         if record is None:
             return await self._open(request, now)
         if record.number != request.number:
@@ -299,20 +320,58 @@ class UssdGateway:
         retry runs the request again, from the record before it)."""
         await self.sessions.save(record, now, _stamped(record.session_id, events, now))
 
-    @asynccontextmanager
-    async def _session_lock(self, session_id: str) -> AsyncIterator[None]:
+    def _session_lock(self, session_id: str) -> _SessionLock:
         """One request per session at a time in this process (a retry waits for the original)."""
-        lock, users = self._locks.get(session_id, (asyncio.Lock(), 0))
-        self._locks[session_id] = (lock, users + 1)
+        return _SessionLock(self._locks, session_id)
+
+
+class _SessionLock:
+    """``async with``: the session's lock, shared by the requests of one session while any waits.
+
+    A class, not an ``asynccontextmanager``: that builds a generator and its wrapper for
+    every request, and only one request in thousands ever waits here."""
+
+    __slots__ = ("_locks", "_session_id", "_lock")
+
+    def __init__(self, locks: dict[str, tuple[asyncio.Lock, int]], session_id: str) -> None:
+        self._locks = locks
+        self._session_id = session_id
+
+    async def __aenter__(self) -> None:
+        lock, users = self._locks.get(self._session_id, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._locks[self._session_id] = (lock, users + 1)
+        self._lock = lock
         try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[session_id]
-            if users <= 1:
-                del self._locks[session_id]
-            else:
-                self._locks[session_id] = (lock, users - 1)
+            await lock.acquire()
+        except BaseException:
+            self._release_user()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._lock.release()
+        self._release_user()
+
+    def _release_user(self) -> None:
+        lock, users = self._locks[self._session_id]
+        if users <= 1:
+            del self._locks[self._session_id]
+        else:
+            self._locks[self._session_id] = (lock, users - 1)
+
+
+class _CheckedActions:
+    """The CRM actions, each after the gateway's check that its session's record is current."""
+
+    def __init__(self, inner: ActionService, before: Callable[[str], Awaitable[None]]) -> None:
+        self._inner = inner
+        self._before = before
+
+    async def run(self, name: str, args: Mapping[str, Any], context: CallerContext, *,
+                  interaction: str) -> ActionResult:
+        await self._before(interaction)
+        return await self._inner.run(name, args, context, interaction=interaction)
 
 
 def _one_step_on(request: UssdRequest, record: SessionRecord) -> bool:

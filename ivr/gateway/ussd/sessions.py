@@ -139,15 +139,38 @@ class SessionStore:
         self._cache = cache
         self._clock = clock
 
-    async def load(self, session_id: str, *, fresh: bool = False,
-                   trust: Callable[[SessionRecord], bool] | None = None) -> SessionRecord | None:
-        """The session's record: the one this process last saved or read (if ``trust`` says
-        so), else the stored one (always when ``fresh``). A record known here may be stale;
-        saving it cannot be."""
+    def known(self, session_id: str, *, trust: Callable[[SessionRecord], bool] | None = None) -> SessionRecord | None:
+        """The record this process last saved or read, if it may stand in for a read: within
+        the stored entry's lifetime and accepted by ``trust``. It may be stale: saving it
+        cannot be, and :meth:`still_stored` tells before anything that cannot be undone."""
         known = self._known.get(session_id)
-        if (known is not None and not fresh and self._clock() < known.updated + self.policy.retain_s
+        if (known is not None and self._clock() < known.updated + self.policy.retain_s
                 and (trust is None or trust(known))):
             return known  # not past the stored entry's lifetime either (it was saved at ``updated``)
+        return None
+
+    def forget(self, session_id: str) -> None:
+        """Drop the record known here: the next load reads what is stored."""
+        self._known.pop(session_id, None)
+
+    async def still_stored(self, record: SessionRecord) -> bool:
+        """Whether ``record`` is the one stored now (no other process moved the session on)."""
+        text = await self._kv.kv_get_text(NAMESPACE, record.session_id)
+        if text is None or record.stored_text is None:
+            return False
+        if text == record.stored_text:
+            return True
+        try:  # PostgreSQL gives back its own rendering of the same JSON
+            return bool(json.loads(text) == json.loads(record.stored_text))
+        except ValueError:
+            return False
+
+    async def load(self, session_id: str, *, fresh: bool = False) -> SessionRecord | None:
+        """The session's record: :meth:`known` (unless ``fresh``), else the stored one."""
+        known = None if fresh else self.known(session_id)
+        if known is not None:
+            return known
+        known = self._known.get(session_id)
         text = await self._kv.kv_get_text(NAMESPACE, session_id)
         if text is None:
             self._known.pop(session_id, None)
@@ -186,7 +209,7 @@ class SessionStore:
         try:
             await self._kv.put_and_append(puts, record.journey_key, events)
         except WriteConflict:
-            self._known.pop(record.session_id, None)  # the next load reads what is stored
+            self.forget(record.session_id)
             raise
         # What a load of ``data`` would give: the stored text has the masked inputs blanked.
         self._remember(record.advance(last_text=data["text"], context_data=data["ctx"], stored_text=text))

@@ -133,12 +133,26 @@ async def test_a_fresh_load_reads_what_another_process_stored() -> None:
     assert loaded is not None and loaded.inputs == ("3", "1", "2")
 
 
-async def test_a_known_record_the_caller_does_not_trust_is_read_from_the_store() -> None:
+async def test_a_known_record_the_caller_does_not_trust_is_not_offered() -> None:
     here = await moved_on_elsewhere(MemoryJourney())
 
-    loaded = await here.load("ATUid_1", trust=lambda known: len(known.inputs) > 2)
+    assert here.known("ATUid_1", trust=lambda known: len(known.inputs) > 2) is None
+    assert here.known("ATUid_1", trust=lambda known: len(known.inputs) == 2) is not None
 
-    assert loaded is not None and loaded.inputs == ("3", "1", "2")
+
+async def test_a_record_another_process_moved_on_is_no_longer_stored() -> None:
+    here = await moved_on_elsewhere(MemoryJourney())
+    stale = here.known("ATUid_1")
+
+    assert stale is not None and not await here.still_stored(stale)
+
+
+async def test_the_record_this_process_saved_is_still_stored() -> None:
+    here = SessionStore(MemoryJourney(), SessionPolicy(), clock=lambda: 125.0)
+    await here.save(record(), 120.0)
+    saved = here.known("ATUid_1")
+
+    assert saved is not None and await here.still_stored(saved)
 
 
 async def test_a_record_loaded_after_saving_it_is_the_one_a_fresh_process_reads() -> None:
