@@ -32,12 +32,13 @@ import asyncpg
 
 from ivr.journey import codec
 from ivr.journey.errors import StoreClosed, StoreUnavailable, WriteConflict
-from ivr.journey.ports import ABSENT, AGENT_CONNECTED, Clock, KvPut, StampedEvent, check_range
+from ivr.journey.ports import AGENT_CONNECTED, Clock, KvPut, StampedEvent, check_range
 
 T = TypeVar("T")
 
 BACKEND = "postgresql"
 COMMAND_TIMEOUT_S = 10.0  # a statement slower than this is a stuck database, not a slow one
+CONFLICT_SQLSTATE = "IV409"  # journey_kv_expect: a conditional kv put found another value
 SCHEMA_LOCK = 0x6976726A  # "ivrj": serialises schema creation between controllers starting together
 
 SCHEMA = f"""
@@ -75,6 +76,25 @@ CREATE TABLE IF NOT EXISTS journey_kv (
     PRIMARY KEY (namespace, key)
 );
 CREATE INDEX IF NOT EXISTS journey_kv_expires ON journey_kv (expires_at);
+CREATE OR REPLACE FUNCTION journey_kv_expect(c_ns text[], c_key text[], c_expect text[], now_ts float8)
+RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    i int;
+    live jsonb;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(c_ns, 1), 0) LOOP
+        -- Held to the end of the transaction: a concurrent put of the same key waits, then
+        -- finds this one's value (each query here sees what committed before it ran).
+        PERFORM pg_advisory_xact_lock(hashtextextended(c_ns[i] || chr(31) || c_key[i], 0));
+        SELECT value INTO live FROM journey_kv WHERE namespace = c_ns[i] AND key = c_key[i] AND expires_at > now_ts;
+        IF (c_expect[i] = '' AND live IS NOT NULL)
+           OR (c_expect[i] <> '' AND (live IS NULL OR live <> c_expect[i]::jsonb)) THEN
+            RAISE EXCEPTION USING ERRCODE = '{CONFLICT_SQLSTATE}', MESSAGE = c_ns[i] || chr(31) || c_key[i];
+        END IF;
+    END LOOP;
+    RETURN 1;
+END
+$$;
 """
 
 # kv puts and events in one statement: one round trip, and atomic as every statement is.
@@ -91,6 +111,25 @@ _PUT_AND_APPEND = """WITH kv AS (
     ORDER BY e.n
 )
 SELECT 1"""
+# The same, after journey_kv_expect checked the conditional puts ($11-$14): it raises
+# CONFLICT_SQLSTATE, which aborts the whole statement, when one does not hold.
+_PUT_AND_APPEND_IF = """WITH checked AS (
+    SELECT journey_kv_expect($11::text[], $12::text[], $13::text[], $14::float8) AS ok
+), kv AS (
+    INSERT INTO journey_kv (namespace, key, value, expires_at)
+    SELECT p.namespace, p.key, p.value::jsonb, p.expires_at
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[]) AS p(namespace, key, value, expires_at)
+    WHERE (SELECT ok FROM checked) = 1
+    ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
+), events AS (
+    INSERT INTO journey_event (key, at, channel, interaction, type, data)
+    SELECT $5, e.at, e.channel, e.interaction, e.type, e.data::jsonb
+    FROM unnest($6::float8[], $7::text[], $8::text[], $9::text[], $10::text[]) WITH ORDINALITY
+         AS e(at, channel, interaction, type, data, n)
+    WHERE (SELECT ok FROM checked) = 1
+    ORDER BY e.n
+)
+SELECT ok FROM checked"""
 _RECENT = """SELECT at, channel, interaction, type, data::text FROM journey_event
 WHERE key = $1 AND at >= $2 ORDER BY at DESC, seq DESC LIMIT $3"""
 _INTERACTION = """SELECT at, channel, interaction, type, data::text FROM journey_event
@@ -106,11 +145,6 @@ _KV_PUT = """INSERT INTO journey_kv (namespace, key, value, expires_at) VALUES (
 ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"""
 _KV_DELETE = "DELETE FROM journey_kv WHERE namespace = $1 AND key = $2"
 _KV_PURGE = "DELETE FROM journey_kv WHERE expires_at <= $1"
-# Compare-and-set (KvPut.expect): the key's transaction lock, then its live value, compared
-# as jsonb (the caller may hold our text or PostgreSQL's rendering of it).
-_KV_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(31) || $2, 0))"
-_KV_LIVE = "SELECT 1 FROM journey_kv WHERE namespace = $1 AND key = $2 AND expires_at > $3"
-_KV_LIVE_IS = "SELECT value = $4::jsonb FROM journey_kv WHERE namespace = $1 AND key = $2 AND expires_at > $3"
 
 _FAILURES = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
 
@@ -255,29 +289,20 @@ class PgJourneyStore:
                 [r.at for r in rows], [r.channel for r in rows], [r.interaction for r in rows],
                 [r.type for r in rows], [r.data_json for r in rows])
         if conditions:
-            conflict = await self._run(operation, lambda: self._put_if(conditions, now, args))
-            if conflict is not None:
-                raise WriteConflict(BACKEND, *conflict)
+            conditions.sort()  # one lock order for every writer: no deadlock
+            checks = ([ns for ns, _, _ in conditions], [k for _, k, _ in conditions], [e for _, _, e in conditions], now)
+            try:
+                await self._run(operation, lambda: self._pool.execute(_PUT_AND_APPEND_IF, *args, *checks))
+            except StoreUnavailable as exc:
+                cause = exc.__cause__
+                if isinstance(cause, asyncpg.PostgresError) and getattr(cause, "sqlstate", None) == CONFLICT_SQLSTATE:
+                    namespace, _, key = str(getattr(cause, "message", "")).partition(chr(31))
+                    raise WriteConflict(BACKEND, namespace, key) from None
+                raise
         else:
             await self._run(operation, lambda: self._pool.execute(_PUT_AND_APPEND, *args))
         if latest and self._purges.due_after(len(latest)):
             await self.purge_expired()
-
-    async def _put_if(self, conditions: list[tuple[str, str, str]], now: float,
-                      args: tuple[Any, ...]) -> tuple[str, str] | None:
-        """The put-and-append statement, in a transaction that first holds each conditional
-        key's lock and finds its live value as expected; else the (namespace, key) that was not."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            for namespace, key, expect in sorted(conditions):  # one lock order: no deadlock
-                await conn.execute(_KV_LOCK, namespace, key)
-                if expect == ABSENT:
-                    ok = await conn.fetchval(_KV_LIVE, namespace, key, now) is None
-                else:
-                    ok = await conn.fetchval(_KV_LIVE_IS, namespace, key, now, expect) is True
-                if not ok:
-                    return namespace, key  # nothing written; the lock ends with the transaction
-            await conn.execute(_PUT_AND_APPEND, *args)
-        return None
 
     async def _run(self, operation: str, query: Callable[[], Awaitable[T]]) -> T:
         self._check_open(operation)
