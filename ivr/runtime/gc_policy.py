@@ -12,7 +12,14 @@ So a serving process, once built:
   tables): those objects live as long as the process and never need walking again;
 - raises the first threshold, so young collections come every
   :data:`GEN0_THRESHOLD` allocations instead of 700. Cycles are still collected; memory
-  held by garbage waits a little longer (a young generation of at most a few MB).
+  held by garbage waits a little longer (a young generation of some MB).
+
+The threshold is a trade of CPU against pause length. With 1,000 USSD sessions in flight,
+10,000 collected 27 times per 3,000 requests (gen1 twice), 30-45 µs of a request's CPU,
+pauses up to 25 ms; 50,000 collects 4 times, 15-25 µs, pauses up to 30-45 ms, which an
+event loop serving calls and USSD can take; 200,000 collected at most once per 3,000
+requests, but a young generation four times larger would pause the loop about four times
+as long (``bench/RESULTS.md``).
 """
 
 from __future__ import annotations
