@@ -97,39 +97,36 @@ END
 $$;
 """
 
-# kv puts and events in one statement: one round trip, and atomic as every statement is.
-_PUT_AND_APPEND = """WITH kv AS (
+
+def _put_and_append(*, checked: bool) -> str:
+    """kv puts and events in one statement: one round trip, and atomic as every statement is.
+
+    ``checked``: journey_kv_expect first checks the conditional puts ($11-$14); it raises
+    CONFLICT_SQLSTATE, which aborts the whole statement, when one does not hold.
+    """
+    check = ("checked AS (SELECT journey_kv_expect($11::text[], $12::text[], $13::text[], $14::float8) AS ok), "
+             if checked else "")
+    gate = "WHERE (SELECT ok FROM checked) = 1" if checked else ""
+    result = "ok FROM checked" if checked else "1"  # the check runs even with nothing to insert
+    return f"""WITH {check}kv AS (
     INSERT INTO journey_kv (namespace, key, value, expires_at)
     SELECT p.namespace, p.key, p.value::jsonb, p.expires_at
     FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[]) AS p(namespace, key, value, expires_at)
+    {gate}
     ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
 ), events AS (
     INSERT INTO journey_event (key, at, channel, interaction, type, data)
     SELECT $5, e.at, e.channel, e.interaction, e.type, e.data::jsonb
     FROM unnest($6::float8[], $7::text[], $8::text[], $9::text[], $10::text[]) WITH ORDINALITY
          AS e(at, channel, interaction, type, data, n)
+    {gate}
     ORDER BY e.n
 )
-SELECT 1"""
-# The same, after journey_kv_expect checked the conditional puts ($11-$14): it raises
-# CONFLICT_SQLSTATE, which aborts the whole statement, when one does not hold.
-_PUT_AND_APPEND_IF = """WITH checked AS (
-    SELECT journey_kv_expect($11::text[], $12::text[], $13::text[], $14::float8) AS ok
-), kv AS (
-    INSERT INTO journey_kv (namespace, key, value, expires_at)
-    SELECT p.namespace, p.key, p.value::jsonb, p.expires_at
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[]) AS p(namespace, key, value, expires_at)
-    WHERE (SELECT ok FROM checked) = 1
-    ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at
-), events AS (
-    INSERT INTO journey_event (key, at, channel, interaction, type, data)
-    SELECT $5, e.at, e.channel, e.interaction, e.type, e.data::jsonb
-    FROM unnest($6::float8[], $7::text[], $8::text[], $9::text[], $10::text[]) WITH ORDINALITY
-         AS e(at, channel, interaction, type, data, n)
-    WHERE (SELECT ok FROM checked) = 1
-    ORDER BY e.n
-)
-SELECT ok FROM checked"""
+SELECT {result}"""
+
+
+_PUT_AND_APPEND = _put_and_append(checked=False)
+_PUT_AND_APPEND_IF = _put_and_append(checked=True)
 _RECENT = """SELECT at, channel, interaction, type, data::text FROM journey_event
 WHERE key = $1 AND at >= $2 ORDER BY at DESC, seq DESC LIMIT $3"""
 _INTERACTION = """SELECT at, channel, interaction, type, data::text FROM journey_event

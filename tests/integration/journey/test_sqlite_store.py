@@ -6,6 +6,8 @@ import asyncio
 import os
 import signal
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -58,47 +60,49 @@ async def test_a_failing_write_does_not_fail_the_writes_batched_with_it(tmp_path
         await store.close()
 
 
-async def test_an_append_cancelled_before_its_batch_left_is_not_stored(tmp_path: Path) -> None:
-    store = await SqliteJourneyStore.open(tmp_path / "j.db")
-    other = sqlite3.connect(tmp_path / "j.db", isolation_level=None)
+@asynccontextmanager
+async def batch_held(path: Path) -> AsyncIterator[tuple[SqliteJourneyStore, sqlite3.Connection, asyncio.Future[None]]]:
+    """A store whose writer process is inside a batch (appending seq 1) that waits for the
+    write lock another connection holds; ``other.execute("COMMIT")`` lets it go on."""
+    store = await SqliteJourneyStore.open(path)
+    other = sqlite3.connect(path, isolation_level=None)
     try:
-        other.execute("BEGIN IMMEDIATE")  # the writer's batch waits for this lock
-        busy = asyncio.ensure_future(store.append("k", [ev(1)]))
+        other.execute("BEGIN IMMEDIATE")
+        first = asyncio.ensure_future(store.append("k", [ev(1)]))
         await asyncio.sleep(0.05)
-        waiting = asyncio.ensure_future(store.append("k", [ev(2)]))  # queued behind that batch
-        await asyncio.sleep(0.05)
-        waiting.cancel()
-        other.execute("COMMIT")
-        await busy
-        with pytest.raises(asyncio.CancelledError):
-            await waiting
-        assert [e.data["seq"] for e in await store.recent("k")] == [1]
+        yield store, other, first
     finally:
+        if other.in_transaction:
+            other.execute("COMMIT")
         other.close()
         await store.close()
 
 
-async def test_a_writer_process_that_dies_fails_its_writes_and_the_next_ones_are_stored(tmp_path: Path) -> None:
-    store = await SqliteJourneyStore.open(tmp_path / "j.db")
-    other = sqlite3.connect(tmp_path / "j.db", isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")  # hold the batch in the writer process, then kill it
-        held = asyncio.ensure_future(store.append("k", [ev(1)]))
+async def test_an_append_cancelled_before_its_batch_left_is_not_stored(tmp_path: Path) -> None:
+    async with batch_held(tmp_path / "j.db") as (store, other, first):
+        waiting = asyncio.ensure_future(store.append("k", [ev(2)]))  # queued behind that batch
         await asyncio.sleep(0.05)
+        waiting.cancel()
+        other.execute("COMMIT")
+        await first
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert [e.data["seq"] for e in await store.recent("k")] == [1]
+
+
+async def test_a_writer_process_that_dies_fails_its_writes_and_the_next_ones_are_stored(tmp_path: Path) -> None:
+    async with batch_held(tmp_path / "j.db") as (store, other, first):
         pid = store._writer.pid
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
         with pytest.raises(StoreUnavailable, match="may or may not be stored"):
-            await held
+            await first
         other.execute("COMMIT")
 
         await store.append("k", [ev(2)])
 
         assert store._writer.pid not in (None, pid)
         assert [e.data["seq"] for e in await store.recent("k")] == [2]
-    finally:
-        other.close()
-        await store.close()
 
 
 async def test_close_finishes_the_appends_already_queued(tmp_path: Path) -> None:
