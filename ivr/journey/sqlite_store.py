@@ -32,6 +32,7 @@ file must be on a local filesystem (WAL needs shared memory).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import math
@@ -324,7 +325,6 @@ class _Writer:
         self._in_flight: dict[int, _Job] = {}
         self._ids = itertools.count()
         self._flush_scheduled = False
-        self._stopping = False
         self._drained: asyncio.Event | None = None
         self.batches = 0
         self.writes = 0
@@ -335,9 +335,12 @@ class _Writer:
 
     async def start(self) -> None:
         """Start the process and wait until it opened the database; raises StoreUnavailable."""
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-I", str(Path(__file__).with_name("sqlite_writer_process.py")),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-I", str(Path(__file__).with_name("sqlite_writer_process.py")),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        except OSError as exc:  # no processes left, no interpreter: the store cannot write
+            raise StoreUnavailable(BACKEND, f"start the writer for {self._settings['path']}", exc) from exc
         assert process.stdin is not None and process.stdout is not None
         process.stdin.write(_frame(self._settings))
         try:
@@ -363,7 +366,6 @@ class _Writer:
 
     async def stop(self) -> None:
         """Send what is queued, wait for it to be committed, then end the process."""
-        self._stopping = True
         if self._waiting or self._in_flight:
             self._drained = asyncio.Event()
             self._flush()
@@ -430,7 +432,10 @@ class _Writer:
                     else:
                         job.future.set_exception(StoreUnavailable(BACKEND, job.operation, _ChildFailed(value)))
                 self._flush()
-        except (EOFError, OSError, pickle.UnpicklingError) as exc:
+        except Exception as exc:  # the process ended, or said something we cannot read
+            if not isinstance(exc, EOFError) and process.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()  # it is not making sense: start afresh
             code = await _reap(process)
             if self._in_flight:
                 lost = StoreUnavailable(BACKEND, "write", _ChildFailed(
@@ -441,8 +446,8 @@ class _Writer:
                 self._in_flight.clear()
             if self._process is process:
                 self._process = None
-            if not self._stopping and self._waiting:
-                self._flush()
+            if self._waiting:
+                self._flush()  # a new process takes them (close() waits for them too)
             self._note_drained()
 
     def _note_drained(self) -> None:
