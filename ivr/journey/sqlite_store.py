@@ -38,7 +38,6 @@ import json
 import math
 import pickle
 import sqlite3
-import struct
 import sys
 import threading
 import time
@@ -52,6 +51,7 @@ from typing import Any, Literal, TypeVar
 from ivr.journey import codec
 from ivr.journey.errors import RequestInvalid, StoreClosed, StoreUnavailable, WriteConflict
 from ivr.journey.ports import AGENT_CONNECTED, Clock, KvPut, StampedEvent, check_range
+from ivr.journey.sqlite_writer_process import HEADER, frame
 
 T = TypeVar("T")
 
@@ -117,7 +117,6 @@ Synchronous = Literal["FULL", "NORMAL"]
 #: What the writer process runs, by name (it imports nothing of ivr: it is sent these).
 _WRITER_SQL = {"insert_event": _INSERT_EVENT, "put": _KV_PUT, "put_if_absent": _KV_PUT_IF_ABSENT,
                "put_if_value": _KV_PUT_IF_VALUE, "delete": _KV_DELETE, "purge": _KV_PURGE}
-_HEADER = struct.Struct("<I")  # the writer process's framing: length, then a pickle
 WRITER_EXIT_TIMEOUT_S = 30.0  # for the writer process to commit what it holds and exit
 
 
@@ -342,7 +341,7 @@ class _Writer:
         except OSError as exc:  # no processes left, no interpreter: the store cannot write
             raise StoreUnavailable(BACKEND, f"start the writer for {self._settings['path']}", exc) from exc
         assert process.stdin is not None and process.stdout is not None
-        process.stdin.write(_frame(self._settings))
+        process.stdin.write(frame(self._settings))
         try:
             status, detail = await _read_frame(process.stdout)
         except (EOFError, OSError, pickle.UnpicklingError) as exc:
@@ -400,7 +399,7 @@ class _Writer:
             job_id = next(self._ids)
             self._in_flight[job_id] = job
             message.append((job_id, job.op, job.args))
-        process.stdin.write(_frame(message))
+        process.stdin.write(frame(message))
 
     async def _restart(self) -> None:
         """A new writer process for the writes that are waiting (the last one died)."""
@@ -421,10 +420,12 @@ class _Writer:
         try:
             while True:
                 results = await _read_frame(process.stdout)
-                self.batches += 1
+                committed = sum(1 for _, ok, _ in results if ok)
+                if committed:  # counted as the thread writer counted: what a COMMIT stored
+                    self.batches += 1
+                    self.writes += committed
                 for job_id, ok, value in results:
                     job = self._in_flight.pop(job_id)
-                    self.writes += 1
                     if job.future.done():  # cancelled while its batch ran: written, nobody to tell
                         continue
                     if ok:
@@ -460,15 +461,10 @@ def _fail(job: _Job, error: BaseException) -> None:
         job.future.set_exception(error)
 
 
-def _frame(message: Any) -> bytes:
-    body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return _HEADER.pack(len(body)) + body
-
-
 async def _read_frame(stream: asyncio.StreamReader) -> Any:
     try:
-        head = await stream.readexactly(_HEADER.size)
-        return pickle.loads(await stream.readexactly(_HEADER.unpack(head)[0]))
+        head = await stream.readexactly(HEADER.size)
+        return pickle.loads(await stream.readexactly(HEADER.unpack(head)[0]))
     except asyncio.IncompleteReadError:
         raise EOFError("the writer process closed its output") from None
 
@@ -513,13 +509,3 @@ def _read_only(path: str, *, busy_timeout_ms: int, check_same_thread: bool = Tru
     conn.execute("PRAGMA query_only = ON")
     return conn
 
-
-def _connect(path: str, synchronous: Synchronous) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-    if str(mode).lower() != "wal":
-        conn.close()
-        raise sqlite3.OperationalError(f"journal_mode is {mode!r}, WAL is required (is {path} on a network filesystem?)")
-    conn.execute(f"PRAGMA synchronous = {synchronous}")
-    return conn

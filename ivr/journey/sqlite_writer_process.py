@@ -44,9 +44,14 @@ def read_message(stream: BinaryIO) -> Any:
     return pickle.loads(body)
 
 
-def write_message(stream: BinaryIO, message: Any) -> None:
+def frame(message: Any) -> bytes:
+    """``message`` as sent either way: its pickle's length, then the pickle."""
     body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(HEADER.pack(len(body)) + body)
+    return HEADER.pack(len(body)) + body
+
+
+def write_message(stream: BinaryIO, message: Any) -> None:
+    stream.write(frame(message))
     stream.flush()
 
 
