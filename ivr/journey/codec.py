@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from ivr.journey.errors import RequestInvalid
-from ivr.journey.ports import StampedEvent
+from ivr.journey.ports import KvPut, StampedEvent
 from ivr.journey.redact import redact
 
 MAX_LIMIT = 10_000
@@ -86,27 +86,33 @@ def _what(i: int, event: object, key: str) -> str:
     return f"event {i} ({getattr(event, 'type', '?')!r}) for key {key!r}"
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+def compact_encoder(default: Callable[[Any], Any]) -> Callable[[Any], str]:
+    """A JSON encoder with the stores' settings (compact, text as is, no NaN), built once.
+
+    ``json.dumps`` and ``JSONEncoder.encode`` build their C encoder afresh for every value:
+    five to seven values per USSD request, and that set-up was half the cost of encoding
+    them. ``default`` turns what JSON has no type for into what it has, or raises
+    TypeError. There is no circular-reference check: the values come from our own code,
+    and a cycle still ends, as a RecursionError.
+    """
+    make = json.encoder.c_make_encoder  # type: ignore[attr-defined]
+    if make is None:  # an interpreter without the C accelerator
+        fallback: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"),
+                                                          default=default).encode
+        return fallback
+    encoder = make(None, default, json.encoder.encode_basestring, None, ":", ",", False, False, False)
+
+    def encode(value: Any) -> str:
+        return "".join(encoder(value, 0))
+
+    return encode
 
 
 def _refuse(value: object) -> object:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-#: ``_ENCODER.encode`` without its per-call set-up: the C encoder object that
-#: ``JSONEncoder.encode`` builds afresh for every value, built once (five to seven values
-#: per USSD request: that set-up was half the cost of encoding them). The same settings;
-#: the circular-reference check is left out (journey data comes from our own code; a
-#: cycle still ends, as a RecursionError, refused like any other unencodable value).
-_C_ENCODE = (None if json.encoder.c_make_encoder is None else  # type: ignore[attr-defined]
-             json.encoder.c_make_encoder(None, _refuse, json.encoder.encode_basestring,  # type: ignore[attr-defined]
-                                         None, ":", ",", False, False, False))
-
-
-def _to_json(value: dict[str, Any]) -> str:
-    if _C_ENCODE is None:  # an interpreter without the C accelerator
-        return _ENCODER.encode(value)
-    return "".join(_C_ENCODE(value, 0))
+_to_json = compact_encoder(_refuse)
 
 
 def encode(value: dict[str, Any], what: str) -> str:
@@ -177,7 +183,14 @@ def kv_row(namespace: str, key: str, value: dict[str, Any], ttl_s: float, text: 
     return text
 
 
-def check_expect(namespace: str, key: str, expect: str | None) -> None:
+def put_text(put: KvPut) -> str:
+    """Check one put of a ``put_and_append``, its condition too, and return the value's JSON text."""
+    text = kv_row(put.namespace, put.key, put.value, put.ttl_s, put.text)
+    _check_expect(put.namespace, put.key, put.expect)
+    return text
+
+
+def _check_expect(namespace: str, key: str, expect: str | None) -> None:
     """Refuse a :attr:`KvPut.expect` that is neither None, ABSENT ("") nor a JSON object's text."""
     if expect is None or expect == "":
         return

@@ -99,12 +99,11 @@ class MemoryJourney:
 
     async def put_and_append(self, puts: Sequence[KvPut], key: str, events: Sequence[StampedEvent]) -> None:
         self._check_open("write kv entries and append")
-        texts = [codec.kv_row(p.namespace, p.key, p.value, p.ttl_s, p.text) for p in puts]  # every check first
+        texts = [codec.put_text(p) for p in puts]  # every check first
         rows = codec.prepare(key, events)
         now = self._clock()
         for put in puts:
             if put.expect is not None:
-                codec.check_expect(put.namespace, put.key, put.expect)
                 entry = self._kv.get((put.namespace, put.key))
                 stored = entry[0] if entry is not None and entry[1] > now else ABSENT
                 if stored != put.expect:

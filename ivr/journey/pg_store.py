@@ -273,9 +273,8 @@ class PgJourneyStore:
         latest: dict[tuple[str, str], tuple[str, float]] = {}  # one upsert per key: the last put wins
         conditions: list[tuple[str, str, str]] = []
         for p in puts:
-            latest[(p.namespace, p.key)] = (codec.kv_row(p.namespace, p.key, p.value, p.ttl_s, p.text), now + p.ttl_s)
+            latest[(p.namespace, p.key)] = (codec.put_text(p), now + p.ttl_s)
             if p.expect is not None:
-                codec.check_expect(p.namespace, p.key, p.expect)
                 conditions.append((p.namespace, p.key, p.expect))
         rows = codec.prepare(key, events)
         if not latest and not rows:

@@ -257,11 +257,10 @@ class SqliteJourneyStore:
         kv_rows = []
         conditional = []  # (row, expect): checked and written first, before anything else
         for p in puts:
-            row = (p.namespace, p.key, codec.kv_row(p.namespace, p.key, p.value, p.ttl_s, p.text), now + p.ttl_s)
+            row = (p.namespace, p.key, codec.put_text(p), now + p.ttl_s)
             if p.expect is None:
                 kv_rows.append(row)
             else:
-                codec.check_expect(p.namespace, p.key, p.expect)
                 conditional.append((row, p.expect))
         rows = codec.prepare(key, events)  # tuples in _INSERT_EVENT's column order
         if not kv_rows and not rows and not conditional:

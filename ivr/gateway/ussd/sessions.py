@@ -37,7 +37,7 @@ from ivr.flow.context import CallerContext
 from ivr.flow.events import ActionResult
 from ivr.gateway.ussd.config import SessionPolicy
 from ivr.gateway.ussd.protocol import SEPARATOR, UssdReply, split_text
-from ivr.journey.codec import kv_text
+from ivr.journey.codec import compact_encoder, kv_text
 from ivr.journey.errors import WriteConflict
 from ivr.journey.ports import ABSENT, Clock, JourneyStore, KvPut, StampedEvent
 
@@ -264,10 +264,8 @@ def context_json(context: CallerContext) -> str:
 
     Written by one prebuilt C encoder whose hook tags money, dates and other mappings as it
     meets them: the customer's fields are walked once, in C, not first copied in Python."""
-    value = {"customer": context.customer, "caller": context.caller, "dnis": context.dnis, "now": context.now}
-    if _CONTEXT_ENCODER is None:  # an interpreter without the C accelerator
-        return json.dumps(encode_value(value), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    return "".join(_CONTEXT_ENCODER(value, 0))
+    return _context_to_json({"customer": context.customer, "caller": context.caller, "dnis": context.dnis,
+                             "now": context.now})
 
 
 def decode_record(data: Mapping[str, Any]) -> SessionRecord:
@@ -369,9 +367,7 @@ def _tag(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-_CONTEXT_ENCODER = (None if json.encoder.c_make_encoder is None else  # type: ignore[attr-defined]
-                    json.encoder.c_make_encoder(None, _tag, json.encoder.encode_basestring,  # type: ignore[attr-defined]
-                                                None, ":", ",", False, False, False))
+_context_to_json = compact_encoder(_tag)
 
 
 def decode_value(value: Any) -> Any:
