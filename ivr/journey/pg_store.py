@@ -284,19 +284,20 @@ class PgJourneyStore:
                 [expires for _, expires in latest.values()], key,
                 [r.at for r in rows], [r.channel for r in rows], [r.interaction for r in rows],
                 [r.type for r in rows], [r.data_json for r in rows])
+        statement: str = _PUT_AND_APPEND
+        checks: tuple[Any, ...] = ()
         if conditions:
             conditions.sort()  # one lock order for every writer: no deadlock
+            statement = _PUT_AND_APPEND_IF
             checks = ([ns for ns, _, _ in conditions], [k for _, k, _ in conditions], [e for _, _, e in conditions], now)
-            try:
-                await self._run(operation, lambda: self._pool.execute(_PUT_AND_APPEND_IF, *args, *checks))
-            except StoreUnavailable as exc:
-                cause = exc.__cause__
-                if isinstance(cause, asyncpg.PostgresError) and getattr(cause, "sqlstate", None) == CONFLICT_SQLSTATE:
-                    namespace, _, key = str(getattr(cause, "message", "")).partition(chr(31))
-                    raise WriteConflict(BACKEND, namespace, key) from None
-                raise
-        else:
-            await self._run(operation, lambda: self._pool.execute(_PUT_AND_APPEND, *args))
+        try:
+            await self._run(operation, lambda: self._pool.execute(statement, *args, *checks))
+        except StoreUnavailable as exc:
+            cause = exc.__cause__
+            if isinstance(cause, asyncpg.PostgresError) and getattr(cause, "sqlstate", None) == CONFLICT_SQLSTATE:
+                namespace, _, kv_key = str(getattr(cause, "message", "")).partition(chr(31))
+                raise WriteConflict(BACKEND, namespace, kv_key) from None
+            raise
         if latest and self._purges.due_after(len(latest)):
             await self.purge_expired()
 
