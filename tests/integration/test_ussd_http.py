@@ -80,6 +80,8 @@ async def test_a_confirmation_retried_on_the_other_gateway_writes_once(processes
     assert done.startswith("CON Done.")
     assert await on(a, ivan).post() == done
     assert a.actions.calls == [] and len(b.actions.calls) == 1
+    keys = [e.data["key"] for e in await a.journey.interaction_events(ivan.session_id) if e.type == "key_pressed"]
+    assert keys == ["3", "1", "1"]  # the retry answered on `a` stored no second step
     customer = await a.directory.by_number(IVAN)
     assert customer is not None and customer.services["caller_id"] is True
 
