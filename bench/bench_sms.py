@@ -43,12 +43,12 @@ from ivr.crm.actions import CrmActions  # noqa: E402
 from ivr.crm.lookup import CrmLookup  # noqa: E402
 from ivr.crm.seed import seed_demo  # noqa: E402
 from ivr.crm.sqlite_directory import SqliteDirectory  # noqa: E402
-from ivr.gateway.sms.config import KannelConfig, SmsConfig, load_sms_config  # noqa: E402
-from ivr.gateway.sms.kannel_http import mount_sms  # noqa: E402
-from ivr.gateway.sms.service import InboundSms, SmsService  # noqa: E402
 from ivr.journey.memory import MemoryJourney  # noqa: E402
 from ivr.runtime.kannel import KannelRuntime  # noqa: E402
 from ivr.settings import load_settings  # noqa: E402
+from ivr.sms.config import KannelConfig, SmsConfig, load_sms_config  # noqa: E402
+from ivr.sms.kannel_http import mount_sms  # noqa: E402
+from ivr.sms.service import InboundSms, SmsService  # noqa: E402
 
 FAKESMSC = "/usr/lib/kannel/test/fakesmsc"
 DEMO = ["+79991234567", "+79992088812", "+79996660013", "+78124000518", "+79991255700", "+79993119007"]

@@ -50,22 +50,22 @@ from aiohttp import web
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from ivr.crm.action_catalog import ACTION_ARGS  # noqa: E402
 from ivr.crm.actions import CrmActions  # noqa: E402
-from ivr.crm.catalog import ACTION_ARGS  # noqa: E402
 from ivr.crm.customer import Customer  # noqa: E402
 from ivr.crm.directory import ActionOutcome  # noqa: E402
 from ivr.crm.lookup import CrmLookup  # noqa: E402
 from ivr.flow.loader import load_tree  # noqa: E402
-from ivr.flow.store import TreeStore  # noqa: E402
-from ivr.gateway.ussd import UssdGateway, load_ussd_config, mount_ussd  # noqa: E402
-from ivr.gateway.ussd.protocol import UssdRequest, split_text  # noqa: E402
 from ivr.journey.memory import MemoryJourney  # noqa: E402
 from ivr.journey.ports import JourneyStore  # noqa: E402
 from ivr.journey.sqlite_store import SqliteJourneyStore  # noqa: E402
 from ivr.runtime import event_loop  # noqa: E402
 from ivr.runtime.event_loop import EVENT_LOOPS  # noqa: E402
 from ivr.runtime.gc_policy import tune_for_serving  # noqa: E402
+from ivr.serve.trees import TreeStore  # noqa: E402
 from ivr.settings import RuntimeSettings  # noqa: E402
+from ivr.ussd import UssdGateway, load_ussd_config, mount_ussd  # noqa: E402
+from ivr.ussd.protocol import UssdRequest, split_text  # noqa: E402
 
 STEPS = ("", "1", "1*2")  # the `text` of the three requests of a session
 

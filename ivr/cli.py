@@ -51,7 +51,7 @@ def cmd_asterisk(args: argparse.Namespace, settings: Settings) -> int:
 
 # ----------------------------------------------------------------------------- serve
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from ivr.serve import run
+    from ivr.serve.app import run
 
     return run(settings)
 
@@ -78,7 +78,7 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     default_menus, default_numbers = menu_paths(settings)
     paths = [Path(p) for p in args.paths] or [default_menus]
     numbers = Path(args.numbers) if args.numbers else (default_numbers if not args.paths else None)
-    from ivr.crm.catalog import ACTION_ARGS
+    from ivr.crm.action_catalog import ACTION_ARGS
 
     problems = validate(paths, numbers=numbers, sound_dirs=[settings.home / "sounds"],
                         extra_sound_dirs=core_sound_dirs(settings), known_actions=ACTION_ARGS)
@@ -110,13 +110,13 @@ def _load_tree_or_exit(settings: Settings, menus: str | None = None, numbers: st
 
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from ivr.flow.simulate import simulate
+    from ivr.tools.simulate import simulate
 
     tree = _load_tree_or_exit(settings, args.menus, args.numbers)
     keys = [k.strip() for k in args.keys.split(",")] if args.keys else []
     context: dict[str, object] = {"caller": {"number": args.caller}, "dnis": args.to}
     if args.profile:
-        from ivr.flow.diff import ProfilesInvalid, load_profiles
+        from ivr.tools.diff import ProfilesInvalid, load_profiles
 
         try:
             profiles = {p.name: p for p in load_profiles(settings.home / "config" / "callers.yaml")}
@@ -134,7 +134,7 @@ def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
     import shutil
     import subprocess
 
-    from ivr.flow.graph import to_dot, to_mermaid
+    from ivr.tools.graph import to_dot, to_mermaid
 
     tree = _load_tree_or_exit(settings, args.menus, args.numbers)
     if args.format == "mermaid":
@@ -157,7 +157,7 @@ def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:
-    from ivr.flow.diff import ProfilesInvalid, diff_trees, load_profiles
+    from ivr.tools.diff import ProfilesInvalid, diff_trees, load_profiles
 
     old = _load_tree_or_exit(settings, args.old, args.old_numbers or args.numbers)
     new = _load_tree_or_exit(settings, args.new, args.new_numbers or args.numbers)
@@ -214,8 +214,8 @@ def cmd_kannel(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.action == "render":
         from ivr.composition import sms_config_path
-        from ivr.gateway.sms import load_sms_config
         from ivr.runtime.kannel import controller_url, render_kannel_conf
+        from ivr.sms import load_sms_config
 
         cfg = load_sms_config(sms_config_path(settings)).kannel
         out = Path(args.out)
@@ -240,7 +240,7 @@ def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
     from ivr.composition import build_controller
-    from ivr.gateway.sms import notify
+    from ivr.sms import notify
 
     variables = dict(v.split("=", 1) for v in args.var)
 

@@ -14,17 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ivr.crm.action_catalog import ACTION_ARGS
 from ivr.crm.actions import CrmActions
 from ivr.crm.breaker import CircuitBreaker
-from ivr.crm.catalog import ACTION_ARGS
 from ivr.crm.identify import AccountIdentifier
 from ivr.crm.lookup import CrmLookup
 from ivr.errors import ConfigError
 from ivr.flow.loader import load_tree
 from ivr.flow.model import Tree
-from ivr.flow.store import TreeStore
-from ivr.gateway.sms import KannelSender, SmsService, load_sms_config
-from ivr.gateway.ussd import UssdGateway, load_ussd_config
 from ivr.journey.kpi import KpiAccumulator
 from ivr.journey.metered import MeteredJourney
 from ivr.journey.ports import JourneyStore, StampedEvent
@@ -32,7 +29,10 @@ from ivr.journey.tokens import TokenService
 from ivr.routing.rules import RoutingConfig, load_routing, queues_from_conf
 from ivr.routing.service import RoutingService
 from ivr.runtime.kannel import controller_url
+from ivr.serve.trees import TreeStore
 from ivr.settings import Settings
+from ivr.sms import KannelSender, SmsService, load_sms_config
+from ivr.ussd import UssdGateway, load_ussd_config
 from ivr.voice.agent_events import AGENT_CONNECTED, AgentEventRecorder
 from ivr.voice.controller import CallController, minimal_flow
 from ivr.voice.engine_flow import EngineFlow

@@ -64,7 +64,7 @@ class ControllerProcess:
     log_path: Path | None = None
 
     def start(self) -> None:
-        from ivr.runtime.ports import PortNeed, require_free
+        from ivr.runtime.tcp_ports import PortNeed, require_free
 
         # A stray controller would answer our health checks and take our calls.
         require_free([PortNeed(self.settings.agi.port, "tcp", self.settings.agi.host, "FastAGI"),

@@ -1,4 +1,4 @@
-"""ivr.flow: menu model, YAML loading and validation, sandboxed templates, the pure engine.
+"""ivr.flow: menu model, the menu language's parser and validation, the pure engine.
 
 The engine is goflow's lesson: it never touches a channel. A host feeds a
 :class:`Session` events and performs the actions it returns; one tree serves
@@ -7,6 +7,7 @@ voice, USSD and SMS. Trees are validated completely at load time.
 
 from __future__ import annotations
 
+from ivr.config.problems import Problem
 from ivr.flow.actions import (
     Action,
     Collect,
@@ -39,18 +40,14 @@ from ivr.flow.events import ActionResult, Digits, Event, Hangup, Speech, Started
 from ivr.flow.journey import JourneyEvent
 from ivr.flow.loader import load_tree
 from ivr.flow.model import Tree
-from ivr.flow.problems import Problem
 from ivr.flow.render_text import render_screen
-from ivr.flow.simulate import ActionRunner, DemoActionRunner, SimulationResult, simulate
 from ivr.flow.validate import validate
 
 __all__ = [
     "Action",
     "ActionResult",
-    "ActionRunner",
     "CallerContext",
     "Collect",
-    "DemoActionRunner",
     "Digits",
     "Event",
     "FlowError",
@@ -71,7 +68,6 @@ __all__ = [
     "SessionError",
     "SessionFinished",
     "SetVariable",
-    "SimulationResult",
     "Sound",
     "Speech",
     "Started",
@@ -85,6 +81,5 @@ __all__ = [
     "UnknownChannel",
     "load_tree",
     "render_screen",
-    "simulate",
     "validate",
 ]

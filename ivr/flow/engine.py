@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from ivr.config.templates import Scope
 from ivr.flow import journey as J
 from ivr.flow import speech
 from ivr.flow.actions import (
@@ -64,7 +65,6 @@ from ivr.flow.model import (
 )
 from ivr.flow.prompts import Prompt
 from ivr.flow.render_text import CONFIRM_LABELS, format_parts, more_choice, paginate
-from ivr.flow.templates import Scope
 
 #: Nodes a single event may run before the session must wait; validation rejects
 #: loops without input, so reaching this means a bug, reported as LoopDetected.

@@ -9,10 +9,9 @@ has a stable ``error_id`` for logs and metrics.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from ivr.flow.problems import Problem
+from ivr.config.errors import TemplateFailed
+from ivr.config.problems import Problem
 
 
 class FlowError(Exception):
@@ -94,19 +93,6 @@ class LoopDetected(SessionError):
         super().__init__(f"{steps} nodes ran without waiting for input", node=node)
 
 
-class TemplateFailed(SessionError):
-    """A template or condition raised while rendering (undefined name, sandbox refusal...)."""
-
-    error_id = "template-failed"
-
-    def __init__(self, where: str, source: str, cause: BaseException) -> None:
-        self.where = where
-        self.source = source
-        self.cause = cause
-        node = where.split(".", 1)[0]
-        super().__init__(f"template {where} failed: {type(cause).__name__}: {cause}", node=node)
-
-
 class PromptValueError(SessionError):
     """A typed prompt value (number, currency, date, digits) could not be read as that type."""
 
@@ -118,3 +104,5 @@ class PromptValueError(SessionError):
         self.value_type = type(value).__name__
         node = where.split(".", 1)[0]
         super().__init__(f"{where}: {type(value).__name__} value is not a valid {kind}", node=node)
+
+__all__ = ["TemplateFailed"]  # raised by ivr.config.templates while a session renders

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from ivr.config.templates import Expression, TextTemplate, ValueTemplate
 from ivr.flow.actions import Collect, Play
 from ivr.flow.prompts import Prompt
-from ivr.flow.templates import Expression, TextTemplate, ValueTemplate
 
 # Named defaults, documented in docs/menus.md.
 DEFAULT_TIMEOUT_S = 5.0

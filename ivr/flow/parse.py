@@ -15,6 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ivr.config.problems import Loc, Problem, did_you_mean, type_name
+from ivr.config.source import YList, YMap, read_yaml
+from ivr.config.templates import (
+    Expression,
+    TemplateCompileError,
+    TemplateInfo,
+    TextTemplate,
+    ValueTemplate,
+    analyse,
+)
 from ivr.flow import speech
 from ivr.flow.actions import Collect, Sound
 from ivr.flow.errors import PromptValueError
@@ -42,17 +52,7 @@ from ivr.flow.model import (
     RouteNode,
     SayNode,
 )
-from ivr.flow.problems import Loc, Problem, did_you_mean, type_name
 from ivr.flow.prompts import PartTemplate, Prompt, TypedTemplate
-from ivr.flow.source import YList, YMap, read_yaml
-from ivr.flow.templates import (
-    Expression,
-    TemplateCompileError,
-    TemplateInfo,
-    TextTemplate,
-    ValueTemplate,
-    analyse,
-)
 
 TOP_FIELDS = ("version", "languages", "entry", "fallback", "nodes")
 COMMON_FIELDS = ("type", "when", "else", "description")

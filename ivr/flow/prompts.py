@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from ivr.config.templates import Scope, TextTemplate, ValueTemplate, as_scope
 from ivr.flow.actions import Play, PromptPart, Sound, Text, Typed, TypedKind
 from ivr.flow.errors import PromptValueError
-from ivr.flow.templates import Scope, TextTemplate, ValueTemplate, as_scope
 
 _DIGIT_CHARS = frozenset("0123456789*#")
 

@@ -3,7 +3,7 @@
 A call must never discover a broken tree: an unknown node, a loop that spins
 without the caller, a template with a typo, a missing recording or a USSD screen
 that the network truncates. :func:`validate` reports them all as
-:class:`~ivr.flow.problems.Problem` values, sorted by file and position, and
+:class:`~ivr.config.problems.Problem` values, sorted by file and position, and
 never raises for anything found in the files.
 """
 
@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
+from ivr.config.problems import Problem, did_you_mean
+from ivr.config.templates import CONTEXT_NAMES
 from ivr.flow.model import USSD_SCREEN_LIMIT
 from ivr.flow.parse import Draft, build_draft, expand_paths
-from ivr.flow.problems import Problem, did_you_mean
-from ivr.flow.templates import CONTEXT_NAMES
 
 SOUND_EXTENSIONS = ("wav", "gsm", "ulaw", "sln")
 

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ivr.flow.problems import Loc, Problem, did_you_mean, type_name
-from ivr.flow.source import YList, YMap, check_fields, read_yaml_mapping
-from ivr.flow.templates import Expression, TemplateCompileError, TextTemplate, analyse
+from ivr.config.problems import Loc, Problem, did_you_mean, type_name
+from ivr.config.source import YList, YMap, check_fields, read_yaml_mapping
+from ivr.config.templates import Expression, TemplateCompileError, TextTemplate, analyse
 from ivr.routing.hours import DAYS, BusinessHours, HoursError, parse_spans
 
 RULE_FIELDS = frozenset({"name", "when", "queue", "priority", "priority_boost", "agent", "hangup", "announcement",

@@ -22,11 +22,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ivr.errors import IvrError
-from ivr.gateway.sms.config import KannelConfig, load_sms_config
-from ivr.gateway.sms.errors import KannelError
-from ivr.runtime import ports
+from ivr.runtime import tcp_ports
 from ivr.runtime.render import render_text
 from ivr.settings import Settings
+from ivr.sms.config import KannelConfig, load_sms_config
+from ivr.sms.errors import KannelError
 
 BINARIES = Path("/usr/sbin")
 START_TIMEOUT_S = 20.0
@@ -209,10 +209,10 @@ class KannelRuntime:
                                       hint="choose another port in the kannel: section of config/sms.yaml")
 
     def _require_free_ports(self) -> None:
-        needs = [ports.PortNeed(port, "tcp", "127.0.0.1", f"Kannel {name} port")
+        needs = [tcp_ports.PortNeed(port, "tcp", "127.0.0.1", f"Kannel {name} port")
                  for name, port in self.port_map().items()]
         try:
-            ports.require_free(needs)
+            tcp_ports.require_free(needs)
         except IvrError as exc:
             hint = "stop that process, or choose other ports in the kannel: section of config/sms.yaml"
             raise KannelPortInUse(str(exc), hint=hint) from exc

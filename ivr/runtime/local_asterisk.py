@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ivr.errors import IvrError
-from ivr.runtime import mounts, ports, rootfs
+from ivr.runtime import mounts, rootfs, tcp_ports
 from ivr.runtime.render import render_config
 from ivr.settings import Settings
 
@@ -113,7 +113,7 @@ class LocalAsterisk:
         self._stop_processes()  # strays from a killed run (asterisk -r, old daemons)
         self._prepare_mounts()
         self._install_config()
-        ports.require_free(self._port_needs())
+        tcp_ports.require_free(self._port_needs())
         self._start()
         self._wait_booted()
         status = self.status()
@@ -136,13 +136,13 @@ class LocalAsterisk:
     def _mirror(self) -> str:
         return self.settings.asterisk.mirror or rootfs.host_debian_mirror()
 
-    def _port_needs(self) -> list[ports.PortNeed]:
+    def _port_needs(self) -> list[tcp_ports.PortNeed]:
         s = self.settings
         return [
-            ports.PortNeed(s.sip.port, "udp", s.sip.bind, "PJSIP (UDP)"),
-            ports.PortNeed(s.sip.port, "tcp", s.sip.bind, "PJSIP (TCP)"),
-            ports.PortNeed(s.ami.port, "tcp", s.ami.bind, "AMI"),
-            ports.PortNeed(s.ari.port, "tcp", s.ari.bind, "HTTP/ARI"),
+            tcp_ports.PortNeed(s.sip.port, "udp", s.sip.bind, "PJSIP (UDP)"),
+            tcp_ports.PortNeed(s.sip.port, "tcp", s.sip.bind, "PJSIP (TCP)"),
+            tcp_ports.PortNeed(s.ami.port, "tcp", s.ami.bind, "AMI"),
+            tcp_ports.PortNeed(s.ari.port, "tcp", s.ari.bind, "HTTP/ARI"),
         ]
 
     def _prepare_mounts(self) -> None:

@@ -22,10 +22,10 @@ from ivr.flow.actions import Action, Collect, HangUp, Play, RouteToQueue, RunAct
 from ivr.flow.context import CallerContext
 from ivr.flow.engine import Session
 from ivr.flow.events import ActionResult, Digits, Event, Hangup, Started, Timeout
-from ivr.flow.store import TreeStore
 from ivr.journey.ports import JourneySink, StampedEvent
 from ivr.journey.tokens import ContextClaim
 from ivr.routing.rules import RouteDecision
+from ivr.serve.trees import TreeStore
 from ivr.voice import channel_vars as cv
 from ivr.voice.agent_events import AgentEventRecorder, RoutedCall
 from ivr.voice.fastagi import AgiChannel, AgiHangup

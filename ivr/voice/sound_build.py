@@ -12,9 +12,9 @@ import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ivr.config.templates import TextTemplate
 from ivr.flow.model import Tree
 from ivr.flow.prompts import Prompt
-from ivr.flow.templates import TextTemplate
 from ivr.voice.prompt_files import PromptFiles
 from ivr.voice.speaker import CURRENCY_WORDS, MINUS
 

@@ -32,16 +32,16 @@ from ivr.crm.actions import CrmActions
 from ivr.crm.lookup import CrmLookup
 from ivr.crm.seed import seed_demo
 from ivr.crm.sqlite_directory import SqliteDirectory
-from ivr.gateway.sms.config import KannelConfig, SmsConfig, load_sms_config
-from ivr.gateway.sms.kannel_http import mount_sms
-from ivr.gateway.sms.notify import notify
-from ivr.gateway.sms.segments import measure
-from ivr.gateway.sms.sendsms import KannelSender
-from ivr.gateway.sms.service import SmsService
 from ivr.journey.memory import MemoryJourney
 from ivr.journey.ports import StampedEvent
 from ivr.runtime.kannel import KannelRuntime
 from ivr.settings import Settings, load_settings
+from ivr.sms.config import KannelConfig, SmsConfig, load_sms_config
+from ivr.sms.kannel_http import mount_sms
+from ivr.sms.notify import notify
+from ivr.sms.segments import measure
+from ivr.sms.sendsms import KannelSender
+from ivr.sms.service import SmsService
 
 REPO = Path(__file__).resolve().parents[2]
 FAKESMSC = Path("/usr/lib/kannel/test/fakesmsc")

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from ivr.gateway.agent_api import mount_agent_api
+from ivr.agent.http import mount_agent_api
 from ivr.journey.memory import MemoryJourney
 from ivr.journey.ports import StampedEvent
 from ivr.journey.tokens import ContextClaim, TokenService

@@ -20,10 +20,10 @@ from ivr.crm.actions import CrmActions
 from ivr.crm.lookup import CrmLookup
 from ivr.crm.seed import seed_demo
 from ivr.crm.sqlite_directory import SqliteDirectory
-from ivr.gateway.ussd import UssdGateway
 from ivr.journey.sqlite_store import SqliteJourneyStore
-from tests.unit.gateway.ussd.conftest import ANNA, IVAN, CountingActions, Phone, demo_trees, serve
-from tests.unit.gateway.ussd.conftest import ROOT as REPO
+from ivr.ussd import UssdGateway
+from tests.unit.ussd.conftest import ANNA, IVAN, CountingActions, Phone, demo_trees, serve
+from tests.unit.ussd.conftest import ROOT as REPO
 
 Client = TestClient[web.Request, web.Application]
 
@@ -38,7 +38,7 @@ class Process:
 
 @pytest.fixture
 async def processes(tmp_path: Path) -> AsyncIterator[list[Process]]:
-    from ivr.gateway.ussd import load_ussd_config
+    from ivr.ussd import load_ussd_config
 
     seed_demo(tmp_path / "crm.db", pin_iterations=1000)
     config = load_ussd_config(REPO / "config/ussd.yaml", env={})

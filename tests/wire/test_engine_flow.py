@@ -6,16 +6,16 @@ import asyncio
 from pathlib import Path
 
 from ivr.composition import load_menu_tree
-from ivr.crm.demo import DemoActions
-from ivr.flow.store import TreeStore
+from ivr.harness.fake_asterisk import fake_call
 from ivr.journey.memory import MemoryJourney
+from ivr.serve.trees import TreeStore
 from ivr.settings import load_settings
+from ivr.tools.simulate import DemoActions
 from ivr.voice.controller import CallController
 from ivr.voice.engine_flow import EngineFlow
 from ivr.voice.fastagi import FastAgiServer
 from ivr.voice.prompt_files import PromptFiles
 from ivr.voice.speaker import Speaker
-from tests.wire.fake_asterisk import fake_call
 
 
 class Script:

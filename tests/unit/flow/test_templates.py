@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from jinja2.exceptions import SecurityError, UndefinedError
 
-from ivr.flow.errors import TemplateFailed
-from ivr.flow.templates import (
+from ivr.config.templates import (
     CONTEXT_NAMES,
     Expression,
     Scope,
@@ -19,6 +18,7 @@ from ivr.flow.templates import (
     ValueTemplate,
     analyse,
 )
+from ivr.flow.errors import TemplateFailed
 
 
 def test_sandbox_refuses_python_internals_at_render() -> None:

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ivr.config.source import parse_yaml
 from ivr.flow import Problem, TreeInvalid, load_tree, validate
-from ivr.flow.source import parse_yaml
 
 BROKEN = Path(__file__).resolve().parents[2] / "data" / "menus_broken"
 

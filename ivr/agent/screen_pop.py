@@ -1,0 +1,204 @@
+"""The screen pop: the page an agent's desktop opens when a call lands (``GET /agent/{token}``).
+
+One self-contained HTML page: inline CSS, no script, no external asset, so it renders in
+any desktop's embedded browser, behind any proxy, and under a Content-Security-Policy that
+forbids everything but inline style. Who is calling, why they reached this agent, and the
+journey across channels, newest first, one block per call, USSD session or SMS.
+
+Every value on the page went through :func:`html.escape`: most of it is caller-controlled
+(what they said, what they texted, a caller ID name), and the CSP is only the second line.
+The HTTP side (key, token, status codes) is :mod:`ivr.agent.http`.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterator
+from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ivr.agent.http import AgentContext, JourneyEntry
+
+CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+
+CHANNELS = {  # label, symbol (in DejaVu Sans, so no emoji font is needed), noun for the recap
+    "voice": ("Call", "\u260e", "call"),
+    "ussd": ("USSD", "#", "USSD session"),
+    "sms": ("SMS", "\u2709", "SMS"),
+}
+# Event types an agent should not miss, and those that mean the caller struggled.
+NOTABLE = frozenset({"route_decided", "agent_connected", "speech_matched", "ussd_request", "sms_received",
+                     "sms_sent", "action_result", "caller_identified"})
+TROUBLE = frozenset({"no_input", "input_invalid", "queue_abandoned", "crm_unavailable"})
+QUIET = frozenset({"node_entered", "node_skipped"})
+
+STATUS_TEXT = {
+    401: ("Not authorised", "The agent API key is missing or wrong. Check the desktop's configuration."),
+    404: ("No context", "This call's context is not available: the link may have expired. Ask the caller."),
+    503: ("Try again", "The journey store is not answering. The call itself is not affected."),
+}
+
+STYLE = """
+*{box-sizing:border-box}
+body{margin:0;font:15px/1.45 "DejaVu Sans","Segoe UI",Arial,sans-serif;color:#1d2433;background:#eef1f6}
+header{background:#1f3a5f;color:#fff;padding:18px 28px;display:flex;align-items:center;gap:22px;flex-wrap:wrap}
+header h1{margin:0;font-size:24px;font-weight:600}
+header .name{font-weight:400;opacity:.85;margin-left:10px}
+header .queue{margin-left:auto;font-size:16px}
+header .queue b{font-size:18px}
+.prio{display:inline-block;background:#f0b429;color:#1d2433;border-radius:12px;padding:1px 10px;
+  font-weight:700;margin-left:6px}
+main{padding:20px 28px;max-width:1100px}
+.card{background:#fff;border-radius:8px;padding:16px 20px;margin-bottom:16px;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+.card h2{margin:0 0 8px;font-size:13px;letter-spacing:.06em;text-transform:uppercase;color:#5b6577}
+.reason{font-size:20px;font-weight:600;margin:0}
+.meta{color:#5b6577;font-size:13px;margin:6px 0 0}
+.recap p{margin:4px 0 0}
+.badge{display:inline-block;min-width:64px;text-align:center;border-radius:4px;padding:1px 8px;font-size:12px;
+  font-weight:700;letter-spacing:.04em;color:#fff;text-transform:uppercase}
+.badge.voice{background:#2f6fde}.badge.ussd{background:#7b43c9}.badge.sms{background:#12866b}
+.badge.other{background:#6b7280}
+.group{border-left:4px solid #c8d0dc;margin:14px 0 0;padding:0 0 0 14px}
+.group.voice{border-color:#2f6fde}.group.ussd{border-color:#7b43c9}.group.sms{border-color:#12866b}
+.group-head{font-size:14px;color:#3b4455}
+.group-head .current{background:#fde68a;border-radius:4px;padding:0 6px;margin-left:6px;font-weight:600}
+.group-head .id{color:#8a93a3;font-size:12px;margin-left:6px}
+ol{list-style:none;margin:6px 0 0;padding:0}
+li{display:flex;gap:14px;padding:3px 0;border-bottom:1px solid #f0f2f5}
+li time{flex:0 0 70px;color:#8a93a3;font-variant-numeric:tabular-nums;font-size:13px;padding-top:1px}
+li.notable .summary{font-weight:600}
+li.trouble .summary{color:#a4161a}
+li.quiet .summary{color:#7a8496}
+.empty{color:#5b6577}
+footer{color:#8a93a3;font-size:12px;padding:0 28px 20px}
+"""
+
+
+def render_screen_pop(ctx: AgentContext, *, tz: tzinfo | None = None) -> str:
+    """The page for ``ctx``; times in ``tz`` (the server's zone by default: the centre's)."""
+    claim = ctx.claim
+    label, symbol, _ = CHANNELS.get(claim.channel, (claim.channel, "", claim.channel))
+    name = f'<span class="name">{_e(ctx.customer_name)}</span>' if ctx.customer_name else ""
+    body = f"""<header>
+<span class="badge {_channel_class(claim.channel)}">{_e(symbol)} {_e(label)}</span>
+<h1>Customer {_e(claim.customer_key)}{name}</h1>
+<div class="queue">queue <b>{_e(claim.queue)}</b> <span class="prio" title="priority">P{_e(claim.priority)}</span></div>
+</header>
+<main>
+<section class="card why"><h2>Why they are calling</h2>
+<p class="reason">{_e(claim.route_reason or "no routing reason recorded")}</p>
+<p class="meta">routed at {_e(_clock(claim.issued_at, tz, seconds=True))} · interaction {_e(claim.interaction)}</p>
+</section>
+<section class="card recap"><h2>Across channels since {_e(_day(claim.journey_since, tz))}</h2>
+{_recap(ctx)}
+</section>
+<section class="card journey"><h2>Journey, newest first</h2>
+{"".join(_groups(ctx, tz)) or '<p class="empty">Nothing recorded for this customer in this period.</p>'}
+</section>
+</main>
+<footer>Times in {_e(_zone(claim.issued_at, tz))}. This page expires at {_e(_clock(claim.expires_at, tz))}.</footer>"""
+    return _page(f"{label}: customer {claim.customer_key}", body)
+
+
+def render_refusal(status: int) -> str:
+    """The page for 401, 404, 503: the same words whatever the cause, nothing from the request."""
+    title, text = STATUS_TEXT.get(status, ("Unavailable", "The context is not available."))
+    return _page(title, f'<main><section class="card"><h2>{_e(title)}</h2><p>{_e(text)}</p></section></main>')
+
+
+def _page(title: str, body: str) -> str:
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width,initial-scale=1">'
+            f"<title>{_e(title)}</title><style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
+
+
+def _recap(ctx: AgentContext) -> str:
+    """How many calls, sessions and messages: the agent's first question is "did they try before?"."""
+    seen: dict[str, set[str]] = {}
+    for entry in ctx.journey:
+        seen.setdefault(entry.channel, set()).add(entry.interaction)
+    if not seen:
+        return '<p class="empty">No earlier contact.</p>'
+    order = list(CHANNELS)
+    parts = []
+    for channel, interactions in sorted(seen.items(), key=lambda item: (_rank(order, item[0]), item[0])):
+        _, symbol, noun = CHANNELS.get(channel, (channel, "", channel))
+        plural = noun if len(interactions) == 1 or noun.endswith("SMS") else noun + "s"
+        parts.append(f'<span class="badge {_channel_class(channel)}">{_e(symbol)} {len(interactions)} {_e(plural)}'
+                     "</span>")
+    return "<p>" + " ".join(parts) + "</p>"
+
+
+def _rank(order: list[str], channel: str) -> int:
+    return order.index(channel) if channel in order else len(order)
+
+
+def _groups(ctx: AgentContext, tz: tzinfo | None) -> Iterator[str]:
+    """One block per run of events of one interaction, newest first."""
+    run: list[JourneyEntry] = []
+    for entry in ctx.journey:
+        if run and entry.interaction != run[0].interaction:
+            yield _group(ctx, run, tz)
+            run = []
+        run.append(entry)
+    if run:
+        yield _group(ctx, run, tz)
+
+
+def _group(ctx: AgentContext, entries: list[JourneyEntry], tz: tzinfo | None) -> str:
+    first = entries[-1]  # the run is newest first
+    label, symbol, _ = CHANNELS.get(first.channel, (first.channel, "", first.channel))
+    current = first.interaction == ctx.claim.interaction
+    when = "this call" if current and first.channel == "voice" else "this interaction" if current else \
+        _ago(ctx.claim.issued_at - first.at)
+    flag = f'<span class="current">{_e(when)}</span>' if current else f"· {_e(when)}"
+    items = "".join(_item(entry, tz) for entry in entries)
+    return (f'<div class="group {_channel_class(first.channel)}"><div class="group-head">'
+            f'<span class="badge {_channel_class(first.channel)}">{_e(symbol)} {_e(label)}</span> '
+            f"{_e(_day(first.at, tz))} {_e(_clock(first.at, tz))} {flag}"
+            f'<span class="id">{_e(first.interaction)}</span></div><ol>{items}</ol></div>')
+
+
+def _item(entry: JourneyEntry, tz: tzinfo | None) -> str:
+    kind = "notable" if entry.type in NOTABLE else "trouble" if entry.type in TROUBLE else \
+        "quiet" if entry.type in QUIET else ""
+    if entry.type == "hangup" and entry.data.get("by") == "caller":
+        kind = "trouble"
+    return (f'<li class="{kind}" data-type="{_e(entry.type)}"><time>{_e(_clock(entry.at, tz, seconds=True))}</time>'
+            f'<span class="summary">{_e(entry.summary)}</span></li>')
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _channel_class(channel: str) -> str:
+    return channel if channel in CHANNELS else "other"
+
+
+def _local(at: float, tz: tzinfo | None) -> datetime:
+    return datetime.fromtimestamp(at).astimezone(tz) if tz is None else datetime.fromtimestamp(at, tz=tz)
+
+
+def _clock(at: float, tz: tzinfo | None, *, seconds: bool = False) -> str:
+    return _local(at, tz).strftime("%H:%M:%S" if seconds else "%H:%M")
+
+
+def _day(at: float, tz: tzinfo | None) -> str:
+    return _local(at, tz).strftime("%a %d %b")
+
+
+def _zone(at: float, tz: tzinfo | None) -> str:
+    return _local(at, tz).strftime("%Z (UTC%z)")
+
+
+def _ago(seconds: float) -> str:
+    """How long before this call, in the unit an agent would say it."""
+    if seconds < 90:
+        return "just before"
+    if seconds < 55 * 60:
+        return f"{round(seconds / 60)} min earlier"
+    if seconds < 36 * 3600:
+        return f"{round(seconds / 3600)} h earlier"
+    return f"{round(seconds / 86400)} days earlier"

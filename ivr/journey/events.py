@@ -1,0 +1,141 @@
+"""Every kind of journey event, declared once: its name, its fields, who emits it, what is redacted.
+
+The journey is read by the agent's screen pop, the context API, the KPIs, ``/metrics`` and
+``ivr report``; it is written by the engine and by every channel. When a writer and a
+reader spell an event name differently, the agent silently loses a step and the KPIs
+silently disagree, so every module takes its names from here and
+``tests/unit/journey/test_event_registry.py`` fails when a module writes or matches a name
+this registry does not hold. Stores check nothing at run time: the test is the guard.
+
+The engine's own kinds (``node_entered`` ... ``hangup``) are defined in
+:mod:`ivr.flow.journey`, because the engine sits below this package and knows no channel;
+they are re-exported here with the rest, so readers import from one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from ivr.flow import journey as engine
+
+VOICE = "voice"
+USSD = "ussd"
+SMS = "sms"
+CHANNELS = (VOICE, USSD, SMS)
+_ALL = frozenset(CHANNELS)
+
+
+@dataclass(frozen=True, slots=True)
+class EventKind:
+    """One kind of journey event.
+
+    ``fields`` are the data keys a writer may set (readers may rely on no others);
+    ``redacted`` names what never reaches the store in the clear: the value the
+    :mod:`ivr.journey.redact` guard drops or the engine masks before it is written.
+    """
+
+    name: str
+    channels: frozenset[str]
+    fields: tuple[str, ...]
+    meaning: str
+    redacted: tuple[str, ...] = ()
+
+
+class UnknownEventKind(KeyError):
+    """A name that is not a journey event kind: a typo, or a kind added without declaring it here."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"{self.name!r} is not a journey event kind; declare it in ivr/journey/events.py"
+
+
+# -- the engine's (every channel runs the same menus) --------------------------------------
+NODE_ENTERED = engine.NODE_ENTERED
+NODE_SKIPPED = engine.NODE_SKIPPED
+KEY_PRESSED = engine.KEY_PRESSED
+SPEECH_MATCHED = engine.SPEECH_MATCHED
+INPUT_COLLECTED = engine.INPUT_COLLECTED
+INPUT_INVALID = engine.INPUT_INVALID
+NO_INPUT = engine.NO_INPUT
+ACTION_REQUESTED = engine.ACTION_REQUESTED
+ACTION_RESULT = engine.ACTION_RESULT
+ROUTE_CHOSEN = engine.ROUTE_CHOSEN
+HANGUP = engine.HANGUP
+
+# -- the caller-session start (ivr/crm/session_start.py) -----------------------------------
+CALLER_IDENTIFIED = "caller_identified"
+CRM_UNAVAILABLE = "crm_unavailable"
+
+# -- voice ----------------------------------------------------------------------------------
+ROUTE_DECIDED = "route_decided"
+AGENT_CONNECTED = "agent_connected"
+QUEUE_ABANDONED = "queue_abandoned"
+
+# -- USSD -----------------------------------------------------------------------------------
+USSD_REQUEST = "ussd_request"
+USSD_SCREEN = "ussd_screen"
+USSD_RESUMED = "ussd_resumed"
+USSD_ENDED = "ussd_ended"
+
+# -- SMS ------------------------------------------------------------------------------------
+SMS_RECEIVED = "sms_received"
+SMS_SENT = "sms_sent"
+SMS_DELIVERY = "sms_delivery"
+
+
+def _kinds(*kinds: EventKind) -> Mapping[str, EventKind]:
+    return MappingProxyType({k.name: k for k in kinds})
+
+
+REGISTRY: Mapping[str, EventKind] = _kinds(
+    EventKind(NODE_ENTERED, _ALL, ("node", "kind"), "the caller reached a menu node"),
+    EventKind(NODE_SKIPPED, _ALL, ("node", "else"), "a node's `when` was false; the flow went to `else`"),
+    EventKind(KEY_PRESSED, _ALL, ("node", "key", "confirm"), "a menu choice, or a yes/no to a confirmation"),
+    EventKind(SPEECH_MATCHED, _ALL, ("node", "text", "key"), "a spoken or typed phrase picked an option"),
+    EventKind(INPUT_COLLECTED, _ALL, ("node", "var", "value"), "a value was entered",
+              redacted=("value of a masked input (stored as ***)",)),
+    EventKind(INPUT_INVALID, _ALL, ("node", "input", "reason", "count"), "an answer not understood",
+              redacted=("input of a masked field (stored as ***)",)),
+    EventKind(NO_INPUT, _ALL, ("node", "count"), "the caller said and pressed nothing"),
+    EventKind(ACTION_REQUESTED, _ALL, ("node", "name", "args"), "a named CRM action was asked for",
+              redacted=("args.<secret names>",)),
+    EventKind(ACTION_RESULT, _ALL, ("node", "name", "ok", "args"), "a named CRM action finished",
+              redacted=("args.<secret names>",)),
+    EventKind(ROUTE_CHOSEN, _ALL, ("node", "queue", "priority", "reason"), "the menu asked for a person"),
+    EventKind(HANGUP, _ALL, ("node", "by", "reason"), "the interaction ended (by the caller or by the flow)"),
+    EventKind(CALLER_IDENTIFIED, _ALL, ("by", "customer", "crm_ms", "number"),
+              "the CRM recognised the caller (by caller ID or account and PIN)", redacted=("pin",)),
+    EventKind(CRM_UNAVAILABLE, _ALL, ("error", "crm_ms"), "the CRM did not answer: the generic menu was used"),
+    EventKind(ROUTE_DECIDED, frozenset({VOICE}),
+              ("kind", "queue", "priority", "reason", "rules", "agent_first"),
+              "the routing rules' decision, with its reason"),
+    EventKind(AGENT_CONNECTED, frozenset({VOICE}), ("agent", "queue", "hold_s"), "an agent answered"),
+    EventKind(QUEUE_ABANDONED, frozenset({VOICE}), ("queue", "hold_s"), "the caller gave up waiting"),
+    EventKind(USSD_REQUEST, frozenset({USSD}), ("code", "service", "input"),
+              "one request from the aggregator"),
+    EventKind(USSD_SCREEN, frozenset({USSD}), ("title", "text", "node", "end"), "the screen the subscriber saw"),
+    EventKind(USSD_RESUMED, frozenset({USSD}), ("from", "node"), "a broken-off session was continued"),
+    EventKind(USSD_ENDED, frozenset({USSD}), ("status", "code", "node", "screens", "duration_s", "error"),
+              "the aggregator's end-of-session notification"),
+    EventKind(SMS_RECEIVED, frozenset({SMS}), ("text", "command", "language", "to"), "a text from the subscriber",
+              redacted=("text after 320 characters",)),
+    EventKind(SMS_SENT, frozenset({SMS}), ("text", "template", "segments", "encoding"), "a text to the subscriber"),
+    EventKind(SMS_DELIVERY, frozenset({SMS}), ("status", "code", "reason"), "the SMSC's delivery report"),
+)
+
+
+def kind(name: str) -> EventKind:
+    """The declaration of ``name``; :class:`UnknownEventKind` for a name that is not one."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise UnknownEventKind(name) from None
+
+
+def names() -> frozenset[str]:
+    return frozenset(REGISTRY)

@@ -1,0 +1,581 @@
+"""``config/sms.yaml`` as frozen values, checked completely at load time.
+
+Every problem in the file is collected with its ``path:line:col`` and raised at once
+as :class:`SmsConfigInvalid`, so a broken keyword file never reaches a subscriber: the
+gateway either starts with a grammar that works or does not start. Checks: unknown or
+missing fields, wrong types, a reply missing a language, templates that do not compile or
+use unknown names, actions the CRM does not have (and their args), two commands whose
+keywords fold to the same skeleton, ports and limits out of range.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+from jinja2.environment import Template
+
+from ivr.config.problems import Loc, Problem, did_you_mean, type_name
+from ivr.config.source import YList, YMap, parse_yaml, read_yaml
+from ivr.crm.action_catalog import ACTION_ARGS
+from ivr.crm.directory import ACTIONS
+from ivr.sms import keyword_fold as skel
+from ivr.sms import templates
+from ivr.sms.errors import SmsConfigInvalid
+
+SUPPORTED_VERSION = 1
+#: The most SMS parts Kannel may send for one message; more is a bill, not a reply.
+MAX_PARTS = 10
+
+Effect = Literal["opt_out", "opt_in"]
+EFFECTS: tuple[Effect, ...] = ("opt_out", "opt_in")
+#: Environment variables that override secrets, so they need not sit in the file.
+SECRET_ENV = {
+    "hmac_secret": "IVR_SMS_HMAC_SECRET",
+    "sendsms_password": "IVR_SMS_SENDSMS_PASSWORD",
+    "admin_password": "IVR_SMS_ADMIN_PASSWORD",
+}
+REQUIRED_REPLIES = ("not_customer", "failed")
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class LocalText:
+    """One text in every configured language, compiled. ``name`` is what the journey records."""
+
+    name: str
+    sources: Mapping[str, str]
+    compiled: Mapping[str, Template] = field(repr=False, compare=False)
+
+    def render(self, language: str, context: Mapping[str, Any]) -> str:
+        return templates.render(self.compiled[language], f"{self.name} ({language})", context)
+
+
+@dataclass(frozen=True)
+class Keyword:
+    text: str
+    language: str
+    skeleton: str
+
+
+@dataclass(frozen=True)
+class Argument:
+    """The words after a keyword, matched against fixed choices (``TARIFF SMART``)."""
+
+    name: str
+    choices: Mapping[str, str]  # skeleton of every spelling -> the value the action gets
+    values: tuple[str, ...]  # the canonical values, in file order
+    invalid: LocalText
+
+
+@dataclass(frozen=True)
+class Command:
+    """What a keyword does: run a named action, or an opt-out/in, or just reply."""
+
+    name: str
+    keywords: tuple[Keyword, ...]
+    reply: LocalText
+    action: str | None = None
+    args: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    argument: Argument | None = None
+    effect: Effect | None = None
+
+
+@dataclass(frozen=True)
+class Notification:
+    name: str
+    text: LocalText
+    vars: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_text_chars: int = 1000
+    rate_count: int = 5
+    rate_window_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class Security:
+    allow_ips: tuple[IpNetwork, ...] = ()
+    hmac_secret: str = ""
+
+
+@dataclass(frozen=True)
+class KannelConfig:
+    """The Kannel side: ports, the sendsms account, where its files go."""
+
+    controller_url: str = ""
+    admin_port: int = 13000
+    smsbox_port: int = 13001
+    fake_smsc_port: int = 13010
+    sendsms_port: int = 13013
+    sendsms_user: str = "ivr"
+    sendsms_password: str = "demo-sendsms-password"
+    admin_password: str = "demo-kannel-admin"
+    state_dir: str = "var/kannel"
+    dlr_mask: int = 31
+    max_messages: int = MAX_PARTS
+
+
+@dataclass(frozen=True)
+class SmsConfig:
+    path: str
+    languages: tuple[str, ...]
+    default_language: str
+    max_segments: int
+    sender: str
+    fallback: str
+    limits: Limits
+    security: Security
+    kannel: KannelConfig
+    commands: Mapping[str, Command]
+    replies: Mapping[str, LocalText]
+    notifications: Mapping[str, Notification]
+
+    @property
+    def fallback_command(self) -> Command:
+        return self.commands[self.fallback]
+
+
+# ------------------------------------------------------------------------------ loading
+
+
+def load_sms_config(path: Path | str, *, env: Mapping[str, str] | None = None) -> SmsConfig:
+    """Read and check ``path``; secrets may come from ``env`` (see :data:`SECRET_ENV`)."""
+    problems: list[Problem] = []
+    data = read_yaml(path, problems)
+    return _build(data, str(path), problems, env or {})
+
+
+def parse_sms_config(text: str, name: str = "sms.yaml", *, env: Mapping[str, str] | None = None) -> SmsConfig:
+    """Like :func:`load_sms_config` for text in memory (tests, editors)."""
+    problems: list[Problem] = []
+    data = parse_yaml(text, name, problems)
+    return _build(data, name, problems, env or {})
+
+
+def _build(data: Any, name: str, problems: list[Problem], env: Mapping[str, str]) -> SmsConfig:
+    if problems:
+        raise SmsConfigInvalid(problems)
+    if not isinstance(data, YMap):
+        raise SmsConfigInvalid([Problem(name, 1, 1, f"expected a mapping at the top, got {type_name(data)}")])
+    config = _Loader(name, problems, env).root(data)
+    if problems or config is None:
+        raise SmsConfigInvalid(sorted(set(problems)))
+    return config
+
+
+_ROOT_KEYS = {"version", "languages", "default_language", "max_segments", "sender", "fallback", "limits",
+              "security", "kannel", "replies", "commands", "notifications"}
+_COMMAND_KEYS = {"keywords", "reply", "action", "args", "argument", "effect"}
+
+
+class _Loader:
+    def __init__(self, path: str, problems: list[Problem], env: Mapping[str, str]) -> None:
+        self.path = path
+        self.problems = problems
+        self.env = env
+        self.languages: tuple[str, ...] = ()
+
+    def problem(self, loc: Loc, message: str) -> None:
+        self.problems.append(Problem.at(loc, message))
+
+    # -- generic readers -----------------------------------------------------------
+    def keys(self, m: YMap, allowed: set[str], required: set[str], what: str) -> None:
+        for key in m:
+            if key not in allowed:
+                raw = m.raw_keys.get(key, str(key))
+                self.problem(m.key_loc(key), f"unknown field '{raw}' in {what}{did_you_mean(raw, allowed)}")
+        for key in sorted(required - set(m)):
+            self.problem(m.loc, f"{what} needs '{key}'")
+
+    def mapping(self, m: YMap, key: str, what: str, *, required: bool = True) -> YMap | None:
+        if key not in m:
+            if required:
+                self.problem(m.loc, f"{what} needs '{key}'")
+            return None
+        value = m[key]
+        if not isinstance(value, YMap):
+            self.problem(m.value_loc(key), f"'{key}' must be a mapping, got {type_name(value)}")
+            return None
+        return value
+
+    def string(self, m: YMap, key: str, default: str | None = None, *, allow_empty: bool = False) -> str | None:
+        if key not in m:
+            if default is None:
+                self.problem(m.loc, f"missing '{key}'")
+            return default
+        value = m[key]
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            self.problem(m.value_loc(key), f"'{key}' must be text, got {type_name(value)}")
+            return default
+        if isinstance(value, int):
+            self.problem(m.value_loc(key), f"'{key}' must be quoted text (YAML read {value!r} as a number)")
+            return default
+        if not value.strip() and not allow_empty:
+            self.problem(m.value_loc(key), f"'{key}' must not be empty")
+            return default
+        return value
+
+    def integer(self, m: YMap, key: str, default: int, low: int, high: int) -> int:
+        if key not in m:
+            return default
+        value = m[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problem(m.value_loc(key), f"'{key}' must be a whole number, got {type_name(value)}")
+            return default
+        if not low <= value <= high:
+            self.problem(m.value_loc(key), f"'{key}' must be from {low} to {high}, got {value}")
+            return default
+        return value
+
+    def number(self, m: YMap, key: str, default: float, low: float, high: float) -> float:
+        if key not in m:
+            return default
+        value = m[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.problem(m.value_loc(key), f"'{key}' must be a number, got {type_name(value)}")
+            return default
+        if not low <= value <= high:
+            self.problem(m.value_loc(key), f"'{key}' must be from {low:g} to {high:g}, got {value}")
+            return default
+        return float(value)
+
+    def string_list(self, value: Any, loc: Loc, what: str) -> list[tuple[str, Loc]]:
+        if not isinstance(value, YList):
+            self.problem(loc, f"{what} must be a list, got {type_name(value)}")
+            return []
+        out = []
+        for i, item in enumerate(value):
+            if isinstance(item, bool) or not isinstance(item, (str, int)) or (isinstance(item, str) and not item.strip()):
+                self.problem(value.item_loc(i), f"{what} must hold text, got {type_name(item)}")
+                continue
+            out.append((str(item), value.item_loc(i)))
+        return out
+
+    def local_text(self, m: YMap, key: str, name: str) -> LocalText | None:
+        """A ``{en: ..., ru: ...}`` text, every language present, every template compiled."""
+        value = m.get(key)
+        if not isinstance(value, YMap):
+            if key in m:
+                self.problem(m.value_loc(key), f"'{key}' must map each language to a text, got {type_name(value)}")
+            else:
+                self.problem(m.loc, f"{name} needs '{key}'")
+            return None
+        ok = True
+        sources: dict[str, str] = {}
+        compiled: dict[str, Template] = {}
+        for lang in value:
+            if lang not in self.languages:
+                self.problem(value.key_loc(lang), f"unknown language '{lang}'{did_you_mean(str(lang), self.languages)}"
+                             f" (languages: {', '.join(self.languages)})")
+                ok = False
+        for lang in self.languages:
+            if lang not in value:
+                self.problem(value.loc, f"'{key}' of {name} has no '{lang}' text")
+                ok = False
+                continue
+            text = value[lang]
+            if not isinstance(text, str) or not text.strip():
+                self.problem(value.value_loc(lang), f"the '{lang}' text must be non-empty text, got {type_name(text)}")
+                ok = False
+                continue
+            try:
+                compiled[lang] = templates.compile_text(text)
+            except templates.CompileError as exc:
+                where = value.value_loc(lang)
+                self.problem(where, f"template error: {exc.message}")
+                ok = False
+                continue
+            sources[lang] = text
+        if not ok:
+            return None
+        return LocalText(name, MappingProxyType(sources), MappingProxyType(compiled))
+
+    # -- sections --------------------------------------------------------------------
+    def root(self, m: YMap) -> SmsConfig | None:
+        self.keys(m, _ROOT_KEYS, {"version", "languages", "commands", "replies", "fallback"}, "the SMS configuration")
+        if "version" in m and m["version"] != SUPPORTED_VERSION:
+            self.problem(m.value_loc("version"), f"unsupported version {m['version']!r}; this build reads {SUPPORTED_VERSION}")
+        langs = [lang for lang, _ in self.string_list(m.get("languages"), m.value_loc("languages"), "'languages'")]
+        self.languages = tuple(dict.fromkeys(langs))
+        if not self.languages:
+            return None
+        default_language = self.string(m, "default_language", self.languages[0]) or self.languages[0]
+        if default_language not in self.languages:
+            self.problem(m.value_loc("default_language"), f"default_language '{default_language}' is not in languages")
+        kannel = self.kannel(self.mapping(m, "kannel", "the SMS configuration", required=False))
+        max_segments = self.integer(m, "max_segments", 3, 1, MAX_PARTS)
+        if max_segments > kannel.max_messages:
+            self.problem(m.value_loc("max_segments"),
+                         f"max_segments {max_segments} is more than kannel.max_messages {kannel.max_messages}")
+        sender = self.string(m, "sender", "") or ""
+        limits = self.limits(self.mapping(m, "limits", "the SMS configuration", required=False))
+        security = self.security(self.mapping(m, "security", "the SMS configuration", required=False))
+        replies = self.replies(self.mapping(m, "replies", "the SMS configuration"))
+        commands = self.commands(self.mapping(m, "commands", "the SMS configuration"))
+        notifications = self.notifications(self.mapping(m, "notifications", "the SMS configuration", required=False))
+        fallback = self.string(m, "fallback", "") or ""
+        if fallback and commands is not None and fallback not in commands:
+            self.problem(m.value_loc("fallback"), f"fallback '{fallback}' is not a command{did_you_mean(fallback, commands)}")
+        elif fallback and commands is not None:
+            chosen = commands[fallback]
+            if chosen.action or chosen.argument or chosen.effect:
+                self.problem(m.value_loc("fallback"), f"fallback '{fallback}' must be a plain reply (no action, "
+                             "argument or effect): an unrecognised text must never change anything")
+        if commands is None or replies is None or self.problems:
+            return None
+        return SmsConfig(self.path, self.languages, default_language, max_segments, sender, fallback, limits,
+                         security, kannel, MappingProxyType(commands), MappingProxyType(replies),
+                         MappingProxyType(notifications))
+
+    def kannel(self, m: YMap | None) -> KannelConfig:
+        d = KannelConfig(sendsms_password=self.env.get(SECRET_ENV["sendsms_password"]) or KannelConfig.sendsms_password,
+                         admin_password=self.env.get(SECRET_ENV["admin_password"]) or KannelConfig.admin_password)
+        if m is None:
+            return d
+        allowed = set(KannelConfig.__dataclass_fields__)
+        self.keys(m, allowed, set(), "'kannel'")
+        ports = {name: self.integer(m, name, getattr(d, name), 1024, 65535)
+                 for name in ("admin_port", "smsbox_port", "fake_smsc_port", "sendsms_port")}
+        seen: dict[int, str] = {}
+        for name, port in ports.items():
+            if port in seen:
+                self.problem(m.value_loc(name), f"'{name}' {port} is also {seen[port]}")
+            seen[port] = name
+        url = self.string(m, "controller_url", "", allow_empty=True) or ""
+        if url and not url.startswith(("http://", "https://")):
+            self.problem(m.value_loc("controller_url"), "controller_url must start with http:// or https://")
+        return KannelConfig(
+            controller_url=url.rstrip("/"),
+            **ports,
+            sendsms_user=self.string(m, "sendsms_user", d.sendsms_user) or d.sendsms_user,
+            sendsms_password=self.secret(m, "sendsms_password", d.sendsms_password),
+            admin_password=self.secret(m, "admin_password", d.admin_password),
+            state_dir=self.string(m, "state_dir", d.state_dir) or d.state_dir,
+            dlr_mask=self.integer(m, "dlr_mask", d.dlr_mask, 0, 31),
+            max_messages=self.integer(m, "max_messages", d.max_messages, 1, MAX_PARTS),
+        )
+
+    def limits(self, m: YMap | None) -> Limits:
+        d = Limits()
+        if m is None:
+            return d
+        self.keys(m, {"max_text_chars", "rate_count", "rate_window_s"}, set(), "'limits'")
+        return Limits(self.integer(m, "max_text_chars", d.max_text_chars, 1, 100_000),
+                      self.integer(m, "rate_count", d.rate_count, 1, 1_000_000),
+                      self.number(m, "rate_window_s", d.rate_window_s, 0.001, 86_400 * 7))
+
+    def secret(self, m: YMap, key: str, default: str) -> str:
+        """The environment's value (:data:`SECRET_ENV`) wins over the file's."""
+        from_file = self.string(m, key, default, allow_empty=key == "hmac_secret") or default
+        return self.env.get(SECRET_ENV[key]) or from_file
+
+    def security(self, m: YMap | None) -> Security:
+        if m is None:
+            return Security(hmac_secret=self.env.get(SECRET_ENV["hmac_secret"], ""))
+        self.keys(m, {"allow_ips", "hmac_secret"}, set(), "'security'")
+        nets: list[IpNetwork] = []
+        if "allow_ips" in m:
+            for text, loc in self.string_list(m["allow_ips"], m.value_loc("allow_ips"), "'allow_ips'"):
+                try:
+                    nets.append(ipaddress.ip_network(text, strict=False))
+                except ValueError:
+                    self.problem(loc, f"'{text}' is not an IP address or network")
+        return Security(tuple(nets), self.secret(m, "hmac_secret", ""))
+
+    def replies(self, m: YMap | None) -> dict[str, LocalText] | None:
+        if m is None:
+            return None
+        self.keys(m, set(REQUIRED_REPLIES), set(REQUIRED_REPLIES), "'replies'")
+        out = {}
+        for name in REQUIRED_REPLIES:
+            if name in m:
+                text = self.local_text(m, name, f"reply '{name}'")
+                if text is not None:
+                    out[name] = LocalText(f"reply.{name}", text.sources, text.compiled)
+        return out
+
+    def commands(self, m: YMap | None) -> dict[str, Command] | None:
+        if m is None:
+            return None
+        out: dict[str, Command] = {}
+        # skeleton -> (command, loc), separately for plain keywords and keywords taking an argument
+        plain: dict[str, tuple[str, Loc]] = {}
+        with_arg: dict[str, tuple[str, Loc]] = {}
+        for name, body in m.items():
+            where = m.key_loc(name)
+            if not isinstance(name, str) or not name.isidentifier():
+                self.problem(where, f"command name '{m.raw_keys.get(name, name)}' must be a word (letters, digits, _)")
+                continue
+            if not isinstance(body, YMap):
+                self.problem(m.value_loc(name), f"command '{name}' must be a mapping, got {type_name(body)}")
+                continue
+            command = self.command(name, body)
+            if command is None:
+                continue
+            table = plain if command.argument is None else with_arg
+            kw_locs = self._keyword_locs(body)
+            for kw in command.keywords:
+                loc = kw_locs.get((kw.language, kw.text), body.loc)
+                if kw.skeleton in table and table[kw.skeleton][0] != name:
+                    other, first = table[kw.skeleton]
+                    self.problem(loc, f"keyword '{kw.text}' reads the same as a keyword of '{other}' "
+                                 f"(line {first.line}): both are '{kw.skeleton}' once case and look-alike letters "
+                                 "are folded")
+                table.setdefault(kw.skeleton, (name, loc))
+            out[name] = command
+        if not out and not self.problems:
+            self.problem(m.loc, "'commands' is empty")
+        return out
+
+    def _keyword_locs(self, body: YMap) -> dict[tuple[str, str], Loc]:
+        locs: dict[tuple[str, str], Loc] = {}
+        kws = body.get("keywords")
+        if isinstance(kws, YMap):
+            for lang, items in kws.items():
+                if isinstance(items, YList):
+                    for i, item in enumerate(items):
+                        locs[(str(lang), str(item))] = items.item_loc(i)
+        return locs
+
+    def command(self, name: str, m: YMap) -> Command | None:
+        before = len(self.problems)
+        what = f"command '{name}'"
+        self.keys(m, _COMMAND_KEYS, {"keywords", "reply"}, what)
+        keywords = self.keywords(m, what)
+        reply = self.local_text(m, "reply", what) if "reply" in m else None
+        action = self.string(m, "action", "") or None if "action" in m else None
+        args: dict[str, str] = {}
+        if "args" in m:
+            raw_args = m["args"]
+            if not isinstance(raw_args, YMap):
+                self.problem(m.value_loc("args"), f"'args' must be a mapping, got {type_name(raw_args)}")
+            else:
+                for key, value in raw_args.items():
+                    if isinstance(value, bool) or not isinstance(value, (str, int)):
+                        self.problem(raw_args.value_loc(key), f"arg '{key}' must be text, got {type_name(value)}")
+                    else:
+                        args[str(key)] = str(value)
+            if action is None:
+                self.problem(m.key_loc("args"), f"{what} has 'args' but no 'action'")
+        argument = self.argument(m, name, what) if "argument" in m else None
+        effect: Effect | None = None
+        if "effect" in m:
+            raw_effect = m["effect"]
+            if raw_effect in EFFECTS:
+                effect = raw_effect
+            else:
+                self.problem(m.value_loc("effect"), f"effect must be one of {', '.join(EFFECTS)}, got {raw_effect!r}"
+                             f"{did_you_mean(str(raw_effect), EFFECTS)}")
+        if effect is not None and (action is not None or argument is not None):
+            self.problem(m.key_loc("effect"), f"{what}: 'effect' cannot be combined with 'action' or 'argument'")
+        if action is not None:
+            self.check_action(m, action, args, argument, what)
+        elif argument is not None:
+            self.problem(m.key_loc("argument"), f"{what} has an 'argument' but no 'action' to give it to")
+        if len(self.problems) != before or reply is None:
+            return None
+        return Command(name, keywords, LocalText(name, reply.sources, reply.compiled), action,
+                       MappingProxyType(args), argument, effect)
+
+    def check_action(self, m: YMap, action: str, args: Mapping[str, str], argument: Argument | None,
+                     what: str) -> None:
+        loc = m.value_loc("action")
+        if action not in ACTIONS:
+            self.problem(loc, f"unknown action '{action}'{did_you_mean(action, ACTIONS)}"
+                         f" (actions: {', '.join(sorted(ACTIONS))})")
+            return
+        needed = set(ACTION_ARGS.get(action, ()))
+        given = set(args) | ({argument.name} if argument is not None else set())
+        for missing in sorted(needed - given):
+            self.problem(loc, f"action '{action}' needs arg '{missing}' (in 'args' or as the 'argument' name)")
+        for extra in sorted(given - needed):
+            self.problem(loc, f"action '{action}' takes no arg '{extra}'")
+
+    def keywords(self, m: YMap, what: str) -> tuple[Keyword, ...]:
+        raw = m.get("keywords")
+        if not isinstance(raw, YMap):
+            if "keywords" in m:
+                self.problem(m.value_loc("keywords"),
+                             f"'keywords' must map languages to lists of keywords, got {type_name(raw)}")
+            return ()
+        out: list[Keyword] = []
+        seen: set[str] = set()
+        for lang, items in raw.items():
+            if lang not in self.languages:
+                self.problem(raw.key_loc(lang), f"unknown language '{lang}' (languages: {', '.join(self.languages)})")
+                continue
+            for text, loc in self.string_list(items, raw.value_loc(lang), f"keywords of {what}"):
+                folded = skel.skeleton(text)
+                if not folded:
+                    self.problem(loc, f"keyword '{text}' is only punctuation; it could never match")
+                    continue
+                if folded in seen:
+                    self.problem(loc, f"keyword '{text}' repeats another keyword of {what} ('{folded}')")
+                    continue
+                seen.add(folded)
+                out.append(Keyword(text, str(lang), folded))
+        if not out and "keywords" in m and not raw:
+            self.problem(raw.loc, f"{what} has no keywords")
+        return tuple(out)
+
+    def argument(self, m: YMap, command: str, what: str) -> Argument | None:
+        a = self.mapping(m, "argument", what)
+        if a is None:
+            return None
+        self.keys(a, {"name", "choices", "invalid"}, {"name", "choices", "invalid"}, f"'argument' of {what}")
+        name = self.string(a, "name", "") or ""
+        invalid = self.local_text(a, "invalid", f"'argument' of {what}") if "invalid" in a else None
+        choices: dict[str, str] = {}
+        values: list[str] = []
+        raw = a.get("choices")
+        if "choices" in a and not isinstance(raw, YMap):
+            self.problem(a.value_loc("choices"), f"'choices' must map each value to its other spellings, "
+                         f"got {type_name(raw)}")
+        elif isinstance(raw, YMap):
+            for value, spellings in raw.items():
+                value_text = str(raw.raw_keys.get(value, value))
+                values.append(value_text)
+                spelled = [(value_text, raw.key_loc(value))]
+                if spellings is not None:
+                    spelled += self.string_list(spellings, raw.value_loc(value), f"spellings of '{value_text}'")
+                for text, loc in spelled:
+                    folded = skel.skeleton(text)
+                    if not folded:
+                        self.problem(loc, f"'{text}' is only punctuation; it could never match")
+                    elif folded in choices and choices[folded] != value_text:
+                        self.problem(loc, f"'{text}' reads the same as a spelling of '{choices[folded]}'")
+                    else:
+                        choices[folded] = value_text
+            if not values:
+                self.problem(raw.loc, "'choices' is empty")
+        if not name or invalid is None or not values:
+            return None
+        return Argument(name, MappingProxyType(choices), tuple(values),
+                        LocalText(f"{command}.invalid", invalid.sources, invalid.compiled))
+
+    def notifications(self, m: YMap | None) -> dict[str, Notification]:
+        out: dict[str, Notification] = {}
+        if m is None:
+            return out
+        for name, body in m.items():
+            what = f"notification '{name}'"
+            if not isinstance(body, YMap):
+                self.problem(m.value_loc(name), f"{what} must be a mapping, got {type_name(body)}")
+                continue
+            self.keys(body, {"text", "vars"}, {"text"}, what)
+            names = [v for v, _ in self.string_list(body["vars"], body.value_loc("vars"), f"'vars' of {what}")] \
+                if "vars" in body else []
+            text = self.local_text(body, "text", what)
+            if text is not None:
+                out[str(name)] = Notification(str(name), LocalText(f"notify.{name}", text.sources, text.compiled),
+                                              tuple(names))
+        return out
+

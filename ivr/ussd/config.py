@@ -1,0 +1,428 @@
+"""``config/ussd.yaml``: service codes, navigation keys, session timing, limits, auth, texts.
+
+Read with :func:`ivr.config.source.read_yaml`, so every mistake is reported as
+``path:line:col: message`` and all of them at once, when the file is loaded, never
+during a session. Secrets are not in the file: ``auth.secret_env`` names the
+environment variable that holds the HMAC secret. See docs/ussd.md.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import string
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Literal
+
+from ivr.config.problems import Loc, Problem, type_name
+from ivr.config.source import YList, YMap, check_fields, read_yaml_mapping
+from ivr.flow.model import USSD_SCREEN_LIMIT
+from ivr.ussd.errors import UssdConfigInvalid
+
+Mode = Literal["balance", "tree"]
+MODES: tuple[str, ...] = ("balance", "tree")
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: A service code as subscribers dial it: ``*100#``, ``*111*2#``.
+SERVICE_CODE = re.compile(r"^\*[0-9]+(\*[0-9]+)*#$")
+#: Keys a subscriber can type on any handset; ``*`` is the protocol's input separator, so never a key.
+NAV_KEY = re.compile(r"^[0-9#]{1,3}$")
+PRESET = re.compile(r"^[0-9#]{1,16}$")
+
+DEFAULT_TIMEOUT_S = 180.0
+DEFAULT_RESUME_WINDOW_S = 120.0
+DEFAULT_MAX_TEXT = 256
+DEFAULT_MAX_BODY_BYTES = 4096
+#: The whole answer, CRM included; aggregators give up after about 10 s.
+DEFAULT_DEADLINE_S = 2.0
+DEFAULT_BURST = 10
+DEFAULT_PER_MINUTE = 30.0
+DEFAULT_SIGNATURE_HEADER = "X-IVR-Signature"
+
+#: Screens the gateway itself shows, per language; the file may override any of them.
+#: ``{code}`` is the dialled service code, ``{balance}`` the formatted balance.
+DEFAULT_TEXTS: Mapping[str, Mapping[str, str]] = {
+    "try_later": {"en": "Sorry, the service is busy. Please try again later.",
+                  "ru": "Извините, сервис перегружен. Попробуйте позже."},
+    "unknown_code": {"en": "Sorry, this service code is not in use.",
+                     "ru": "Извините, этот код не обслуживается."},
+    "not_customer": {"en": "Sorry, this number is not registered with us.",
+                     "ru": "Извините, этот номер у нас не зарегистрирован."},
+    "balance": {"en": "Your balance is {balance}.", "ru": "Ваш баланс: {balance}."},
+    "expired": {"en": "Your session has timed out. Please dial {code} again.",
+                "ru": "Время сеанса истекло. Наберите {code} ещё раз."},
+    "restart": {"en": "Sorry, the menu has changed. Please dial {code} again.",
+                "ru": "Извините, меню изменилось. Наберите {code} ещё раз."},
+    "resume": {"en": "You left a menu unfinished.", "ru": "Вы не закончили работу с меню."},
+    "resume_continue": {"en": "Continue", "ru": "Продолжить"},
+    "resume_restart": {"en": "Start over", "ru": "Начать заново"},
+    "route": {"en": "To talk to an operator, please call 100.",
+              "ru": "Чтобы поговорить с оператором, позвоните по номеру 100."},
+    "rate_limited": {"en": "Too many requests. Please wait a minute and try again.",
+                     "ru": "Слишком много запросов. Подождите минуту и попробуйте снова."},
+    "more": {"en": "More", "ru": "Далее"},
+    # Not "Back": menus have their own "9. Back" to the previous menu; this is the previous page.
+    "back": {"en": "Previous", "ru": "Предыдущая"},
+}
+TEXT_PLACEHOLDERS: Mapping[str, frozenset[str]] = {
+    "balance": frozenset({"balance", "code"}),
+}
+_ANY_PLACEHOLDERS = frozenset({"code"})
+
+TOP_FIELDS = frozenset({"version", "path", "events_path", "language", "codes", "keys", "session", "limits",
+                        "rate_limit", "auth", "texts"})
+CODE_FIELDS = frozenset({"mode", "service", "entry", "inputs"})
+
+
+@dataclass(frozen=True)
+class ServiceCode:
+    """What one dialled code does: ``balance`` answers in one screen, ``tree`` opens the menus.
+
+    ``inputs`` are fed to the tree before the subscriber's own, as if they had typed them
+    (``*111*2#`` = ``*111#`` then 2). ``service`` is what the agent's screen pop says
+    ("checked balance by USSD *100#").
+    """
+
+    code: str
+    mode: Mode
+    service: str
+    entry: str | None = None
+    inputs: tuple[str, ...] = ()
+    where: str = field(default="", compare=False)  # path:line:col in the file, for later checks
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Page keys: ``more`` shows the next page of a long screen, ``back`` the previous one."""
+
+    more: str = "#"
+    back: str = "00"
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    """``timeout_s`` of inactivity ends a session; a session that broke off mid-menu is offered
+    for resumption when the subscriber dials again within ``resume_window_s`` of its last step."""
+
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    resume_window_s: float = DEFAULT_RESUME_WINDOW_S
+
+    @property
+    def retain_s(self) -> float:
+        """How long a record stays in the kv store: long enough to answer "timed out" and to resume."""
+        return self.timeout_s + self.resume_window_s
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_text: int = DEFAULT_MAX_TEXT
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    deadline_s: float = DEFAULT_DEADLINE_S
+    screen_chars: int = USSD_SCREEN_LIMIT
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A token bucket per subscriber number: ``burst`` requests at once, ``per_minute`` sustained.
+
+    ``burst: 0`` turns the limit off.
+    """
+
+    burst: int = DEFAULT_BURST
+    per_minute: float = DEFAULT_PER_MINUTE
+
+    @property
+    def enabled(self) -> bool:
+        return self.burst > 0
+
+
+@dataclass(frozen=True)
+class Auth:
+    """Optional webhook authentication: an HMAC-SHA256 of the raw body and/or an IP allow-list."""
+
+    secret: bytes | None = field(default=None, repr=False)
+    header: str = DEFAULT_SIGNATURE_HEADER
+    allow_from: tuple[IpNetwork, ...] = ()
+
+
+@dataclass(frozen=True)
+class Texts:
+    """The gateway's own screens by name and language; a missing language falls back."""
+
+    by_name: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: DEFAULT_TEXTS)
+    fallback: str = "en"
+
+    def get(self, name: str, language: str, **values: str) -> str:
+        texts = self.by_name[name]
+        text = texts.get(language) or texts.get(self.fallback) or next(iter(texts.values()))
+        return text.format(**values) if values else text
+
+
+@dataclass(frozen=True)
+class UssdConfig:
+    codes: Mapping[str, ServiceCode]
+    keys: Keys = field(default_factory=Keys)
+    session: SessionPolicy = field(default_factory=SessionPolicy)
+    limits: Limits = field(default_factory=Limits)
+    rate_limit: RateLimit = field(default_factory=RateLimit)
+    auth: Auth = field(default_factory=Auth)
+    texts: Texts = field(default_factory=Texts)
+    path: str = "/ussd"
+    events_path: str = "/ussd/events"  # the aggregator's end-of-session notifications
+    language: str = "en"  # for screens shown before the subscriber is known (rate limit, unknown code)
+
+
+def load_ussd_config(path: Path | str, *, env: Mapping[str, str] | None = None) -> UssdConfig:
+    """The configuration in ``path``; raises :class:`UssdConfigInvalid` listing every problem."""
+    config, problems = analyse_ussd_config(path, env=env)
+    if problems or config is None:
+        raise UssdConfigInvalid(problems or [Problem(str(path), 1, 1, "no configuration")])
+    return config
+
+
+def analyse_ussd_config(path: Path | str, *, env: Mapping[str, str] | None = None
+                        ) -> tuple[UssdConfig | None, list[Problem]]:
+    """The configuration and the problems found; the configuration is None only if unreadable."""
+    problems: list[Problem] = []
+    data = read_yaml_mapping(path, problems)
+    if data is None:
+        return None, problems
+    reader = _Reader(problems, os.environ if env is None else env)
+    reader.unknown(data, TOP_FIELDS, "the USSD settings")
+    version = data.get("version", 1)
+    if version != 1:
+        problems.append(Problem.at(data.value_loc("version"), f"unsupported version {version!r}; expected 1"))
+    url_path = reader.text(data, "path", "/ussd")
+    if not url_path.startswith("/"):
+        problems.append(Problem.at(data.value_loc("path"), f"path {url_path!r} must start with '/'"))
+    events_path = reader.text(data, "events_path", url_path.rstrip("/") + "/events")
+    if not events_path.startswith("/") or events_path == url_path:
+        problems.append(Problem.at(data.value_loc("events_path"),
+                                   f"events_path {events_path!r} must start with '/' and differ from path"))
+    texts = reader.texts(data)
+    language = reader.text(data, "language", "en")
+    if language not in texts.by_name["try_later"]:
+        problems.append(Problem.at(data.value_loc("language"), f"no texts in language {language!r}"))
+    keys = reader.keys(data)
+    config = UssdConfig(
+        codes=MappingProxyType(reader.codes(data)),
+        keys=keys,
+        session=reader.session(data),
+        limits=reader.limits(data),
+        rate_limit=reader.rate_limit(data),
+        auth=reader.auth(data),
+        texts=Texts(texts.by_name, language),
+        path=url_path,
+        events_path=events_path,
+        language=language,
+    )
+    return config, problems
+
+
+class _Reader:
+    """Typed reads from located YAML; every mistake becomes a Problem at the value's place."""
+
+    def __init__(self, problems: list[Problem], env: Mapping[str, str]) -> None:
+        self.problems = problems
+        self.env = env
+
+    def add(self, loc: Loc, message: str) -> None:
+        self.problems.append(Problem.at(loc, message))
+
+    def unknown(self, data: YMap, known: frozenset[str], what: str) -> None:
+        check_fields(data, known, what, self.problems)
+
+    def section(self, data: YMap, name: str, known: frozenset[str]) -> YMap:
+        value = data.get(name)
+        if value is None:
+            return YMap(data.value_loc(name))
+        if not isinstance(value, YMap):
+            self.add(data.value_loc(name), f"'{name}' must be a mapping, not {type_name(value)}")
+            return YMap(data.value_loc(name))
+        self.unknown(value, known, f"'{name}'")
+        return value
+
+    def text(self, data: YMap, name: str, default: str) -> str:
+        value = data.get(name, default)
+        if not isinstance(value, str) or not value:
+            self.add(data.value_loc(name), f"'{name}' must be non-empty text, not {type_name(value)}")
+            return default
+        return value
+
+    def number(self, data: YMap, name: str, default: float, *, minimum: float, maximum: float) -> float:
+        value = data.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not minimum <= value <= maximum:
+            self.add(data.value_loc(name), f"'{name}' must be a number from {minimum:g} to {maximum:g}, "
+                                           f"not {value!r}")
+            return default
+        return float(value)
+
+    def whole(self, data: YMap, name: str, default: int, *, minimum: int, maximum: int) -> int:
+        value = data.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            self.add(data.value_loc(name), f"'{name}' must be a whole number from {minimum} to {maximum}, "
+                                           f"not {value!r}")
+            return default
+        return value
+
+    def codes(self, data: YMap) -> dict[str, ServiceCode]:
+        raw = data.get("codes")
+        if not isinstance(raw, YMap) or not raw:
+            self.add(data.value_loc("codes") if "codes" in data else data.loc,
+                     "'codes' must map service codes (\"*100#\") to what they do")
+            return {}
+        codes: dict[str, ServiceCode] = {}
+        for code, spec in raw.items():
+            loc = raw.key_loc(code)
+            if not isinstance(code, str) or not SERVICE_CODE.match(code):
+                written = raw.raw_keys.get(code, str(code))
+                self.add(loc, f"service code {written!r} must look like \"*100#\" or \"*111*2#\" (quote it)")
+                continue
+            if not isinstance(spec, YMap):
+                self.add(raw.value_loc(code), f"service code {code}: expected a mapping with 'mode'")
+                continue
+            self.unknown(spec, CODE_FIELDS, f"service code {code}")
+            mode = spec.get("mode")
+            if mode not in MODES:
+                self.add(spec.value_loc("mode") if "mode" in spec else spec.loc,
+                         f"service code {code}: 'mode' must be one of {', '.join(MODES)}, not {mode!r}")
+                continue
+            service = self.text(spec, "service", "balance" if mode == "balance" else "self-service menu")
+            entry = spec.get("entry")
+            if entry is not None and (not isinstance(entry, str) or not entry):
+                self.add(spec.value_loc("entry"), f"service code {code}: 'entry' must be a node id")
+                entry = None
+            inputs = self.presets(spec, code)
+            if mode == "balance" and (entry is not None or inputs):
+                self.add(spec.loc, f"service code {code}: 'entry' and 'inputs' apply to mode 'tree' only")
+            codes[code] = ServiceCode(code, mode, service, entry, inputs, str(loc))
+        return codes
+
+    def presets(self, spec: YMap, code: str) -> tuple[str, ...]:
+        raw = spec.get("inputs")
+        if raw is None:
+            return ()
+        if not isinstance(raw, YList):
+            self.add(spec.value_loc("inputs"), f"service code {code}: 'inputs' must be a list like [\"2\"]")
+            return ()
+        out = []
+        for i, item in enumerate(raw):
+            if not isinstance(item, str) or not PRESET.match(item):
+                self.add(raw.item_loc(i), f"service code {code}: input {item!r} must be quoted keys (0-9, #)")
+                continue
+            out.append(item)
+        return tuple(out)
+
+    def keys(self, data: YMap) -> Keys:
+        section = self.section(data, "keys", frozenset({"more", "back"}))
+        keys = {}
+        for name, default in (("more", Keys.more), ("back", Keys.back)):
+            value = section.get(name, default)
+            if not isinstance(value, str) or not NAV_KEY.match(value):
+                self.add(section.value_loc(name), f"keys.{name} must be 1 to 3 quoted keys from 0-9 and # "
+                                                  f"('*' separates inputs in the protocol), not {value!r}")
+                value = default
+            keys[name] = value
+        if keys["more"] == keys["back"]:
+            self.add(section.loc, "keys.more and keys.back must differ")
+        return Keys(**keys)
+
+    def session(self, data: YMap) -> SessionPolicy:
+        section = self.section(data, "session", frozenset({"timeout_s", "resume_window_s"}))
+        return SessionPolicy(
+            timeout_s=self.number(section, "timeout_s", DEFAULT_TIMEOUT_S, minimum=10, maximum=3600),
+            resume_window_s=self.number(section, "resume_window_s", DEFAULT_RESUME_WINDOW_S, minimum=0,
+                                        maximum=86400),
+        )
+
+    def limits(self, data: YMap) -> Limits:
+        section = self.section(data, "limits", frozenset({"max_text", "max_body_bytes", "deadline_s",
+                                                          "screen_chars"}))
+        return Limits(
+            max_text=self.whole(section, "max_text", DEFAULT_MAX_TEXT, minimum=16, maximum=4096),
+            max_body_bytes=self.whole(section, "max_body_bytes", DEFAULT_MAX_BODY_BYTES, minimum=512,
+                                      maximum=1 << 20),
+            deadline_s=self.number(section, "deadline_s", DEFAULT_DEADLINE_S, minimum=0.1, maximum=9),
+            screen_chars=self.whole(section, "screen_chars", USSD_SCREEN_LIMIT, minimum=60, maximum=1000),
+        )
+
+    def rate_limit(self, data: YMap) -> RateLimit:
+        section = self.section(data, "rate_limit", frozenset({"burst", "per_minute"}))
+        return RateLimit(
+            burst=self.whole(section, "burst", DEFAULT_BURST, minimum=0, maximum=10_000),
+            per_minute=self.number(section, "per_minute", DEFAULT_PER_MINUTE, minimum=0.1, maximum=100_000),
+        )
+
+    def auth(self, data: YMap) -> Auth:
+        section = self.section(data, "auth", frozenset({"secret_env", "header", "allow_from"}))
+        secret: bytes | None = None
+        name = section.get("secret_env")
+        if name is not None:
+            if not isinstance(name, str) or not name:
+                self.add(section.value_loc("secret_env"), "auth.secret_env must name an environment variable")
+            elif not self.env.get(name):
+                self.add(section.value_loc("secret_env"),
+                         f"auth.secret_env names {name}, which is not set (or empty) in the environment")
+            elif len(self.env[name]) < 16:
+                self.add(section.value_loc("secret_env"), f"the secret in {name} is shorter than 16 characters")
+            else:
+                secret = self.env[name].encode("utf-8")
+        header = self.text(section, "header", DEFAULT_SIGNATURE_HEADER)
+        networks: list[IpNetwork] = []
+        raw = section.get("allow_from")
+        if raw is not None and not isinstance(raw, YList):
+            self.add(section.value_loc("allow_from"), "auth.allow_from must be a list of addresses or networks")
+        if not isinstance(raw, YList):
+            raw = YList(section.loc)
+        for i, item in enumerate(raw):
+            try:
+                networks.append(ipaddress.ip_network(str(item), strict=False))
+            except ValueError:
+                self.add(raw.item_loc(i), f"auth.allow_from: {item!r} is not an IP address or network")
+        return Auth(secret, header, tuple(networks))
+
+    def texts(self, data: YMap) -> Texts:
+        by_name = {name: dict(texts) for name, texts in DEFAULT_TEXTS.items()}
+        section = self.section(data, "texts", frozenset(DEFAULT_TEXTS))
+        for name, value in section.items():
+            if name not in DEFAULT_TEXTS:
+                continue
+            if not isinstance(value, YMap):
+                self.add(section.value_loc(name), f"texts.{name} must map languages to text, like {{en: ...}}")
+                continue
+            for lang, text in value.items():
+                if not isinstance(text, str) or not text.strip():
+                    self.add(value.value_loc(lang), f"texts.{name}.{lang} must be non-empty text")
+                    continue
+                problem = _placeholder_problem(text, TEXT_PLACEHOLDERS.get(name, _ANY_PLACEHOLDERS))
+                if problem:
+                    self.add(value.value_loc(lang), f"texts.{name}.{lang}: {problem}")
+                    continue
+                by_name[name][str(lang)] = text
+        return Texts(MappingProxyType({k: MappingProxyType(v) for k, v in by_name.items()}))
+
+
+def _placeholder_problem(text: str, allowed: frozenset[str]) -> str | None:
+    try:
+        names = [name for _, name, _, _ in string.Formatter().parse(text) if name is not None]
+    except ValueError as exc:
+        return f"bad placeholder ({exc}); write a literal brace as {{{{ or }}}}"
+    for name in names:
+        if name not in allowed:
+            known = ", ".join("{" + n + "}" for n in sorted(allowed))
+            return f"unknown placeholder {{{name}}}; this text may use {known}"
+    return None
+
+
+def check_entries(config: UssdConfig, node_ids: Collection[str]) -> list[str]:
+    """Tree codes whose ``entry`` is not a node of the tree: the file and the menus disagree.
+
+    Checked when the gateway is built (the config loader does not read the menus) and
+    usable by ``ivr validate``.
+    """
+    return [f"{c.where or 'ussd.yaml'}: service code {c.code}: entry node {c.entry!r} is not in the menu tree"
+            for c in config.codes.values() if c.mode == "tree" and c.entry is not None and c.entry not in node_ids]
