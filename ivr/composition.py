@@ -22,6 +22,7 @@ from ivr.crm.lookup import CrmLookup
 from ivr.errors import ConfigError
 from ivr.flow.loader import load_tree
 from ivr.flow.model import Tree
+from ivr.journey.events import AGENT_CONNECTED
 from ivr.journey.kpi import KpiAccumulator
 from ivr.journey.metered import MeteredJourney
 from ivr.journey.ports import JourneyStore, StampedEvent
@@ -33,7 +34,7 @@ from ivr.serve.trees import TreeStore
 from ivr.settings import Settings
 from ivr.sms import KannelSender, SmsService, load_sms_config
 from ivr.ussd import UssdGateway, load_ussd_config
-from ivr.voice.agent_events import AGENT_CONNECTED, AgentEventRecorder
+from ivr.voice.agent_events import AgentEventRecorder
 from ivr.voice.controller import CallController, minimal_flow
 from ivr.voice.engine_flow import EngineFlow
 from ivr.voice.prompt_files import PromptFiles

@@ -15,23 +15,22 @@ from __future__ import annotations
 import html
 from collections.abc import Iterator
 from datetime import datetime, tzinfo
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from ivr.agent.http import AgentContext, JourneyEntry
+from ivr.agent.service import AgentContext, JourneyEntry
+from ivr.journey import events as E
 
 CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 CHANNELS = {  # label, symbol (in DejaVu Sans, so no emoji font is needed), noun for the recap
-    "voice": ("Call", "\u260e", "call"),
-    "ussd": ("USSD", "#", "USSD session"),
-    "sms": ("SMS", "\u2709", "SMS"),
+    E.VOICE: ("Call", "\u260e", "call"),
+    E.USSD: ("USSD", "#", "USSD session"),
+    E.SMS: ("SMS", "\u2709", "SMS"),
 }
 # Event types an agent should not miss, and those that mean the caller struggled.
-NOTABLE = frozenset({"route_decided", "agent_connected", "speech_matched", "ussd_request", "sms_received",
-                     "sms_sent", "action_result", "caller_identified"})
-TROUBLE = frozenset({"no_input", "input_invalid", "queue_abandoned", "crm_unavailable"})
-QUIET = frozenset({"node_entered", "node_skipped"})
+NOTABLE = frozenset({E.ROUTE_DECIDED, E.AGENT_CONNECTED, E.SPEECH_MATCHED, E.USSD_REQUEST, E.SMS_RECEIVED,
+                     E.SMS_SENT, E.ACTION_RESULT, E.CALLER_IDENTIFIED})
+TROUBLE = frozenset({E.NO_INPUT, E.INPUT_INVALID, E.QUEUE_ABANDONED, E.CRM_UNAVAILABLE})
+QUIET = frozenset({E.NODE_ENTERED, E.NODE_SKIPPED})
 
 STATUS_TEXT = {
     401: ("Not authorised", "The agent API key is missing or wrong. Check the desktop's configuration."),
@@ -163,7 +162,7 @@ def _group(ctx: AgentContext, entries: list[JourneyEntry], tz: tzinfo | None) ->
 def _item(entry: JourneyEntry, tz: tzinfo | None) -> str:
     kind = "notable" if entry.type in NOTABLE else "trouble" if entry.type in TROUBLE else \
         "quiet" if entry.type in QUIET else ""
-    if entry.type == "hangup" and entry.data.get("by") == "caller":
+    if entry.type == E.HANGUP and entry.data.get("by") == "caller":
         kind = "trouble"
     return (f'<li class="{kind}" data-type="{_e(entry.type)}"><time>{_e(_clock(entry.at, tz, seconds=True))}</time>'
             f'<span class="summary">{_e(entry.summary)}</span></li>')

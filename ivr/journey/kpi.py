@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from ivr.journey import events as E
 from ivr.journey.ports import StampedEvent
 
 CRM_LATENCY_BUCKETS_MS: tuple[float, ...] = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
@@ -324,16 +325,16 @@ class KpiAccumulator:
 
 
 _HANDLERS = {
-    "node_entered": KpiAccumulator._on_node_entered,
-    "no_input": KpiAccumulator._on_no_input,
-    "input_invalid": KpiAccumulator._on_input_invalid,
-    "hangup": KpiAccumulator._on_hangup,
-    "route_decided": KpiAccumulator._on_route_decided,
-    "route_chosen": KpiAccumulator._on_route_chosen,
-    "agent_connected": KpiAccumulator._on_agent_connected,
-    "queue_abandoned": KpiAccumulator._on_queue_abandoned,
-    "caller_identified": KpiAccumulator._on_caller_identified,
-    "crm_unavailable": KpiAccumulator._on_crm_unavailable,
+    E.NODE_ENTERED: KpiAccumulator._on_node_entered,
+    E.NO_INPUT: KpiAccumulator._on_no_input,
+    E.INPUT_INVALID: KpiAccumulator._on_input_invalid,
+    E.HANGUP: KpiAccumulator._on_hangup,
+    E.ROUTE_DECIDED: KpiAccumulator._on_route_decided,
+    E.ROUTE_CHOSEN: KpiAccumulator._on_route_chosen,
+    E.AGENT_CONNECTED: KpiAccumulator._on_agent_connected,
+    E.QUEUE_ABANDONED: KpiAccumulator._on_queue_abandoned,
+    E.CALLER_IDENTIFIED: KpiAccumulator._on_caller_identified,
+    E.CRM_UNAVAILABLE: KpiAccumulator._on_crm_unavailable,
 }
 
 

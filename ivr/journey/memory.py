@@ -18,7 +18,8 @@ from typing import Any
 
 from ivr.journey import codec
 from ivr.journey.errors import StoreClosed, WriteConflict
-from ivr.journey.ports import ABSENT, AGENT_CONNECTED, Clock, KvPut, StampedEvent, check_range
+from ivr.journey.events import AGENT_CONNECTED
+from ivr.journey.ports import ABSENT, Clock, KvPut, StampedEvent, check_range
 
 MAX_EVENTS_PER_KEY = 1000
 #: Seconds between sweeps of expired kv entries. A sweep walks the whole table, so it is

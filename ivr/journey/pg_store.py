@@ -32,7 +32,8 @@ import asyncpg
 
 from ivr.journey import codec
 from ivr.journey.errors import StoreClosed, StoreUnavailable, WriteConflict
-from ivr.journey.ports import AGENT_CONNECTED, Clock, KvPut, StampedEvent, check_range
+from ivr.journey.events import AGENT_CONNECTED
+from ivr.journey.ports import Clock, KvPut, StampedEvent, check_range
 
 T = TypeVar("T")
 

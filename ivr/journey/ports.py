@@ -18,7 +18,6 @@ from ivr.journey.errors import RequestInvalid
 Clock = Callable[[], float]
 """Unix time in seconds; injected so tests can move time (expiry, windows)."""
 
-AGENT_CONNECTED = "agent_connected"
 """The event a channel appends when a person takes the interaction; ``data["agent"]`` is their id."""
 
 MAX_RANGE_LIMIT = 1_000_000

@@ -50,7 +50,8 @@ from typing import Any, Literal, TypeVar
 
 from ivr.journey import codec
 from ivr.journey.errors import RequestInvalid, StoreClosed, StoreUnavailable, WriteConflict
-from ivr.journey.ports import AGENT_CONNECTED, Clock, KvPut, StampedEvent, check_range
+from ivr.journey.events import AGENT_CONNECTED
+from ivr.journey.ports import Clock, KvPut, StampedEvent, check_range
 from ivr.journey.sqlite_writer_process import HEADER, frame
 
 T = TypeVar("T")

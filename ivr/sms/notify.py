@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ivr.crm.numbers import normalise
+from ivr.journey.events import SMS_SENT
 from ivr.sms.errors import NotifyRefused, TemplateFailed
 from ivr.sms.segments import Segments, measure, shorten
 from ivr.sms.sendsms import OutboundSms, SendReceipt
-from ivr.sms.service import SMS_SENT, SmsService, journey_key
+from ivr.sms.service import SmsService, journey_key
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from ivr.crm.lookup import LookupResult
 from ivr.crm.ports import ActionService
 from ivr.flow.context import CallerContext
+from ivr.journey.events import ACTION_RESULT, SMS_DELIVERY, SMS_RECEIVED, SMS_SENT
 from ivr.journey.ports import JourneySink, KvStore, StampedEvent
 from ivr.sms.config import Command, LocalText, SmsConfig
 from ivr.sms.dlr import DeliveryReport
@@ -36,10 +37,6 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "sms"
 #: Journey event types; ``sms_received``/``sms_sent`` are summarised by the agent screen pop.
-SMS_RECEIVED = "sms_received"
-SMS_SENT = "sms_sent"
-SMS_DELIVERY = "sms_delivery"
-ACTION_RESULT = "action_result"
 #: Where opt-outs live in the shared kv table, keyed by E.164.
 OPT_OUT_NAMESPACE = "sms_opt_out"
 #: An opt-out stands until the subscriber texts START: ten years is "until then".

@@ -25,6 +25,7 @@ from ivr.crm.ports import ActionService
 from ivr.flow.actions import MenuChoice, RunAction
 from ivr.flow.events import ActionResult
 from ivr.flow.model import MORE_KEY, Tree
+from ivr.journey.events import HANGUP, USSD_RESUMED, USSD_SCREEN
 from ivr.ussd.config import ServiceCode, UssdConfig
 from ivr.ussd.errors import ReplayFailed
 from ivr.ussd.protocol import UssdReply, UssdRequest
@@ -32,9 +33,6 @@ from ivr.ussd.screens import PageKeys, Screen, choice_screen, paginate, screen_o
 from ivr.ussd.sessions import DONE, OFFER, RUN, SessionRecord, results_of
 from ivr.ussd.walk import RunActionFn, Walk
 
-USSD_SCREEN = "ussd_screen"
-USSD_RESUMED = "ussd_resumed"
-HANGUP = "hangup"
 CONTINUE, RESTART = "1", "2"
 MAX_TITLE = 60
 #: Engine sessions kept in this process between requests, so the usual next request (to

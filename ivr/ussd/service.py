@@ -40,10 +40,19 @@ from ivr.flow.errors import FlowError
 from ivr.flow.events import ActionResult
 from ivr.flow.render_text import format_typed
 from ivr.journey.errors import JourneyError, WriteConflict
+from ivr.journey.events import (
+    ACTION_RESULT,
+    CALLER_IDENTIFIED,
+    CRM_UNAVAILABLE,
+    HANGUP,
+    USSD_REQUEST,
+    USSD_RESUMED,
+    USSD_SCREEN,
+)
 from ivr.journey.ports import KvPut, StampedEvent
 from ivr.serve.trees import TreeStore
 from ivr.ussd.config import ServiceCode, UssdConfig, check_entries
-from ivr.ussd.conversation import HANGUP, USSD_RESUMED, USSD_SCREEN, Event, TreeSessions
+from ivr.ussd.conversation import Event, TreeSessions
 from ivr.ussd.errors import ReplayFailed, SessionMismatch
 from ivr.ussd.ports import ActionService, CallerLookup, JourneyStore
 from ivr.ussd.protocol import SEPARATOR, UssdReply, UssdRequest, UssdSessionEnd, split_text
@@ -56,10 +65,6 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 
-USSD_REQUEST = "ussd_request"
-CALLER_IDENTIFIED = "caller_identified"
-CRM_UNAVAILABLE = "crm_unavailable"
-ACTION_RESULT = "action_result"
 
 
 @dataclass(frozen=True)

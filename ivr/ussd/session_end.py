@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ivr.ussd.conversation import HANGUP, Event
+from ivr.journey.events import HANGUP, USSD_ENDED
+from ivr.ussd.conversation import Event
 from ivr.ussd.protocol import UssdSessionEnd
 from ivr.ussd.sessions import OFFER, RUN, SessionRecord
 
-USSD_ENDED = "ussd_ended"
 END_NAMESPACE = "ussd_end"  # kv: session ids whose notification is stored (repeats are ignored)
 
 

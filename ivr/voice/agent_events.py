@@ -15,14 +15,12 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ivr.journey.events import AGENT_CONNECTED, QUEUE_ABANDONED
 from ivr.journey.ports import JourneySink, StampedEvent
 
 log = logging.getLogger(__name__)
 MAX_TRACKED_CALLS = 10_000
 
-AGENT_CONNECTED = "agent_connected"
-QUEUE_ABANDONED = "queue_abandoned"
-AGENT_UNAVAILABLE = "agent_unavailable"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from ivr.flow.actions import Action, Collect, HangUp, Play, RouteToQueue, RunAct
 from ivr.flow.context import CallerContext
 from ivr.flow.engine import Session
 from ivr.flow.events import ActionResult, Digits, Event, Hangup, Started, Timeout
+from ivr.journey.events import CALLER_IDENTIFIED, CRM_UNAVAILABLE, ROUTE_DECIDED
 from ivr.journey.ports import JourneySink, StampedEvent
 from ivr.journey.tokens import ContextClaim
 from ivr.routing.rules import RouteDecision
@@ -51,9 +52,6 @@ def now_fields(moment: dt.datetime) -> dict[str, Any]:
             "date": moment.date().isoformat()}
 
 
-CRM_UNAVAILABLE = "crm_unavailable"
-CALLER_IDENTIFIED = "caller_identified"
-ROUTE_DECIDED = "route_decided"
 JOURNEY_WINDOW_S = 7 * 86400
 
 

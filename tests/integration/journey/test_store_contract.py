@@ -13,7 +13,8 @@ import pytest
 
 from ivr.journey.codec import kv_text
 from ivr.journey.errors import RequestInvalid, StoreClosed, WriteConflict
-from ivr.journey.ports import ABSENT, AGENT_CONNECTED, JourneyStore, KvPut, StampedEvent
+from ivr.journey.events import AGENT_CONNECTED
+from ivr.journey.ports import ABSENT, JourneyStore, KvPut, StampedEvent
 from ivr.journey.tokens import ContextClaim, TokenService
 
 from .conftest import Backend, FakeClock

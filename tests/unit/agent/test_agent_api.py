@@ -12,7 +12,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from ivr.agent.http import AgentAccess, mount_agent_api, summarize
+from ivr.agent.http import mount_agent_api
+from ivr.agent.service import AgentAccess, summarize
 from ivr.errors import ConfigError
 from ivr.journey.memory import MemoryJourney
 from ivr.journey.tokens import TokenService

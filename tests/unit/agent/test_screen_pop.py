@@ -13,8 +13,8 @@ from datetime import UTC
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from ivr.agent.http import AgentContext, JourneyEntry
 from ivr.agent.screen_pop import render_refusal, render_screen_pop
+from ivr.agent.service import AgentContext, JourneyEntry
 from ivr.journey.memory import MemoryJourney
 from ivr.journey.tokens import TokenService
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ivr.agent.http import summarize
+from ivr.agent.service import summarize
 from ivr.journey.memory import MemoryJourney
 from ivr.sms.errors import NotifyRefused
 from ivr.sms.notify import notify

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from ivr.agent.http import summarize
+from ivr.agent.service import summarize
 from ivr.journey.errors import StoreUnavailable
 from ivr.journey.memory import MemoryJourney
 from ivr.sms.config import parse_sms_config

@@ -384,7 +384,7 @@ async def test_the_journey_records_the_request_the_steps_and_the_screens(phone: 
 
 async def test_the_balance_lands_in_the_journey_as_the_screen_pop_reads_it(phone: Callable[..., Phone],
                                                                            journey: MemoryJourney) -> None:
-    from ivr.agent.http import summarize
+    from ivr.agent.service import summarize
 
     await phone(ANNA).dial("*100#")
     summaries = [summarize(e) for e in journey.events("C-100231")]

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from ivr.agent.http import summarize
+from ivr.agent.service import summarize
 from ivr.crm.lookup import CrmLookup
 from ivr.journey.errors import StoreUnavailable
 from ivr.journey.kpi import fold

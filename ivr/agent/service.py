@@ -1,0 +1,242 @@
+"""The agent desktop's service: a context token becomes who is calling and their journey.
+
+The HTTP side (:mod:`ivr.agent.http`) and the screen pop (:mod:`ivr.agent.screen_pop`) both
+stand on this module and never on each other. It reads the journey through the event
+registry (:mod:`ivr.journey.events`) and depends on ports, not on the token service or a
+store class: :class:`~ivr.agent.ports.TokenResolver`, :class:`~ivr.agent.ports.JourneyReader`,
+and optionally :class:`~ivr.agent.ports.CustomerNames` (the CRM owns the name; the journey
+holds none, so the desktop asks the CRM when the page is shown).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ivr.agent.ports import CustomerNames, JourneyReader, TokenResolver
+from ivr.errors import ConfigError
+from ivr.journey import events as E
+from ivr.journey.errors import TokenError
+from ivr.journey.ports import StampedEvent
+from ivr.journey.tokens import ContextClaim
+
+log = logging.getLogger(__name__)
+
+JOURNEY_LIMIT = 200  # a week of a busy customer's steps; more would not fit an agent's glance
+MAX_QUOTED = 60  # characters of caller text (speech, SMS) shown in a summary
+
+CHANNEL_LABELS = {E.VOICE: "call", E.USSD: "USSD", E.SMS: "SMS"}
+
+
+@dataclass(frozen=True)
+class JourneyEntry:
+    """One stored event as the agent reads it: the event plus a one-line summary."""
+
+    at: float
+    channel: str
+    interaction: str
+    type: str
+    data: Mapping[str, Any]
+    summary: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": iso(self.at), "channel": self.channel, "interaction": self.interaction, "type": self.type,
+                "data": dict(self.data), "summary": self.summary}
+
+
+@dataclass(frozen=True)
+class AgentContext:
+    """Who is calling, why they reached this agent, and what they did before (newest first)."""
+
+    claim: ContextClaim
+    journey: tuple[JourneyEntry, ...]
+    customer_name: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.claim
+        return {
+            "customer_key": c.customer_key,
+            "customer_name": self.customer_name,
+            "interaction": c.interaction,
+            "channel": c.channel,
+            "queue": c.queue,
+            "priority": c.priority,
+            "route_reason": c.route_reason,
+            "issued_at": iso(c.issued_at),
+            "expires_at": iso(c.expires_at),
+            "journey_since": iso(c.journey_since),
+            "journey": [entry.to_dict() for entry in self.journey],
+        }
+
+
+class ContextNotFound(Exception):
+    """The token did not resolve; deliberately without detail (the client learns nothing)."""
+
+
+class AgentAccess:
+    """The API key check and the token-to-context read both endpoints use."""
+
+    def __init__(self, tokens: TokenResolver, journey: JourneyReader, api_key: str, *,
+                 journey_limit: int = JOURNEY_LIMIT, names: CustomerNames | None = None) -> None:
+        if not api_key:
+            raise ConfigError("the agent API needs a key", hint="set [agent_api] key / IVR_AGENT_API_KEY")
+        self._tokens = tokens
+        self._journey = journey
+        self._key = api_key.encode("utf-8")
+        self._limit = journey_limit
+        self._names = names
+
+    def key_ok(self, presented: str | None) -> bool:
+        """Constant-time comparison, so response timing does not reveal how much of a guess was right."""
+        return presented is not None and hmac.compare_digest(presented.encode("utf-8", "replace"), self._key)
+
+    async def context(self, token: str) -> AgentContext:
+        """The context behind ``token``; :class:`ContextNotFound` whatever the reason it has none.
+
+        A store failure is not a missing token: :class:`~ivr.journey.errors.JourneyError`
+        propagates so the handler answers 503 and the desktop retries.
+        """
+        try:
+            claim = await self._tokens.resolve(token)
+        except TokenError as exc:
+            log.info("agent context refused for token %s...: %s", exc.token_prefix, exc.reason)
+            raise ContextNotFound from None
+        events = await self._journey.recent(claim.customer_key, limit=self._limit, since=claim.journey_since)
+        entries = tuple(JourneyEntry(e.at, e.channel, e.interaction, e.type, e.data, summarize(e)) for e in events)
+        return AgentContext(claim, entries, customer_name(events) or await self._name_from_crm(claim.customer_key))
+
+    async def _name_from_crm(self, customer_key: str) -> str | None:
+        """The name the CRM holds now; a CRM that cannot answer costs the name, never the page."""
+        if self._names is None:
+            return None
+        try:
+            name = await self._names.name_of(customer_key)
+        except Exception as exc:  # noqa: BLE001 - the page must show whatever the CRM does
+            log.warning("agent page: no customer name for %s: %s", customer_key, exc)
+            return None
+        return name.strip() or None if isinstance(name, str) else None
+
+
+# -- reading events ------------------------------------------------------------------------
+
+
+def iso(at: float) -> str:
+    """ISO 8601 in UTC with milliseconds: what JavaScript's ``Date`` and every CRM parse."""
+    return datetime.fromtimestamp(at, tz=UTC).isoformat(timespec="milliseconds")
+
+
+def customer_name(events: Sequence[StampedEvent]) -> str | None:
+    """A name, if an event carries one (the CRM owns personal data: usually none does)."""
+    for event in events:
+        if event.type != E.CALLER_IDENTIFIED:
+            continue
+        for name in (event.data.get("customer_name"), event.data.get("name")):
+            if isinstance(name, str) and name.strip():
+                return name.strip()
+    return None
+
+
+def summarize(event: StampedEvent) -> str:
+    """One line, as the customer lived it: "pressed 2 in main", "said 'roaming'"."""
+    describe = _SUMMARIES.get(event.type)
+    data = event.data if isinstance(event.data, dict) else {}
+    if describe is None:
+        return event.type.replace("_", " ")
+    try:
+        return describe(data)
+    except (TypeError, ValueError, AttributeError):  # data written by another version
+        return event.type.replace("_", " ")
+
+
+def _t(value: object, default: str = "?") -> str:
+    return default if value is None or value == "" else str(value)
+
+
+def _quoted(value: object) -> str:
+    text = " ".join(_t(value, "").split())
+    return f"'{text[:MAX_QUOTED]}…'" if len(text) > MAX_QUOTED else f"'{text}'"
+
+
+def _in(data: Mapping[str, Any]) -> str:
+    return f" in {data['node']}" if data.get("node") else ""
+
+
+def _key_pressed(d: Mapping[str, Any]) -> str:
+    if d.get("confirm") is True:
+        return f"confirmed{_in(d)}"
+    if d.get("confirm") is False:
+        return f"declined{_in(d)}"
+    return f"pressed {_t(d.get('key'))}{_in(d)}"
+
+
+def _attempt(d: Mapping[str, Any]) -> str:
+    return f" (attempt {d['count']})" if isinstance(d.get("count"), int) and d["count"] > 1 else ""
+
+
+def _route_decided(d: Mapping[str, Any]) -> str:
+    if d.get("kind", "queue") != "queue":
+        return f"turned away: {_t(d.get('reason'), 'by the routing rules')}"
+    queue, reason = _t(d.get("queue")), _t(d.get("reason"), "no reason given")
+    if reason.lower().startswith(queue.lower() + ":"):  # "collections: overdue 45 days" names the queue already
+        reason = reason[len(queue) + 1:].strip()
+    first = f", {d['agent_first']} first" if d.get("agent_first") else ""
+    return f"routed to {queue}{first}: {reason}"
+
+
+def _hangup(d: Mapping[str, Any]) -> str:
+    if d.get("by") == "caller":
+        return f"hung up{_in(d)}"
+    return f"call ended by the menu{_in(d)}" + (f": {d['reason']}" if d.get("reason") else "")
+
+
+def _action_result(d: Mapping[str, Any]) -> str:
+    return f"{_t(d.get('name'), 'action')} {'done' if d.get('ok') else 'failed'}"
+
+
+def _agent_connected(d: Mapping[str, Any]) -> str:
+    where = f" ({d['queue']}" + (f", waited {d['hold_s']} s)" if d.get("hold_s") else ")") if d.get("queue") else ""
+    return f"answered by {_t(d.get('agent'), 'an agent')}{where}"
+
+
+def _ussd_ended(d: Mapping[str, Any]) -> str:
+    how = {"success": "ended the USSD session", "incomplete": "USSD session broke off",
+           "failed": "USSD session failed in the network"}.get(str(d.get("status")), "USSD session ended")
+    where = f" at {_t(d.get('node'))}" if d.get("node") else ""
+    error = f": {_quoted(d.get('error'))}" if d.get("error") else ""
+    return f"{how}{where}{error}"
+
+
+def _ussd_request(d: Mapping[str, Any]) -> str:
+    code = _t(d.get("code") or d.get("text"), "")
+    topic = d.get("service") or d.get("label") or d.get("title")
+    return f"checked {topic} by USSD {code}".rstrip() if topic else f"dialled USSD {code}".rstrip()
+
+
+_SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    E.NODE_ENTERED: lambda d: f"reached {_t(d.get('node'))}",
+    E.NODE_SKIPPED: lambda d: f"skipped {_t(d.get('node'))}",
+    E.KEY_PRESSED: _key_pressed,
+    E.SPEECH_MATCHED: lambda d: f"said {_quoted(d.get('text'))}{_in(d)}",
+    E.INPUT_COLLECTED: lambda d: f"entered {_t(d.get('var'), 'a value')}{_in(d)}",
+    E.INPUT_INVALID: lambda d: f"answer not understood{_in(d)}{_attempt(d)}",
+    E.NO_INPUT: lambda d: f"said nothing{_in(d)}{_attempt(d)}",
+    E.ACTION_REQUESTED: lambda d: f"asked for {_t(d.get('name'), 'an action')}",
+    E.ACTION_RESULT: _action_result,
+    E.ROUTE_CHOSEN: lambda d: f"asked for {_t(d.get('queue'))}: {_t(d.get('reason'), 'no reason given')}",
+    E.ROUTE_DECIDED: _route_decided,
+    E.HANGUP: _hangup,
+    E.CALLER_IDENTIFIED: lambda d: f"recognised as customer {_t(d.get('customer'))} by caller ID",
+    E.CRM_UNAVAILABLE: lambda d: "CRM unavailable: generic menu",
+    E.AGENT_CONNECTED: _agent_connected,
+    E.QUEUE_ABANDONED: lambda d: f"gave up waiting in {_t(d.get('queue'))}"
+                                 + (f" after {d['hold_s']} s" if d.get("hold_s") else ""),
+    E.USSD_REQUEST: _ussd_request,
+    E.USSD_SCREEN: lambda d: f"saw USSD screen {_quoted(d.get('title') or d.get('text') or d.get('node'))}",
+    E.USSD_ENDED: _ussd_ended,
+    E.SMS_RECEIVED: lambda d: f"texted {_quoted(d.get('text'))}",
+    E.SMS_SENT: lambda d: f"received an SMS: {_quoted(d.get('text'))}",
+}
