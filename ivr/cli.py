@@ -6,10 +6,12 @@ An :class:`~ivr.errors.IvrError` prints as ``error: …`` with a hint, never a t
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ivr.errors import IvrError
 from ivr.settings import Settings, load_settings
@@ -114,8 +116,14 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
     tree = _load_tree_or_exit(settings, args.menus, args.numbers)
     keys = [k.strip() for k in args.keys.split(",")] if args.keys else []
-    context: dict[str, object] = {"caller": {"number": args.caller}, "dnis": args.to}
-    if args.profile:
+    start = None
+    context: Any = {"caller": {"number": args.caller}, "dnis": args.to}
+    if not args.profile:
+        from ivr.tools.as_caller import start_as_caller
+
+        start = asyncio.run(start_as_caller(settings, args.caller, args.to))
+        context = start.context
+    else:
         from ivr.tools.diff import ProfilesInvalid, load_profiles
 
         try:
@@ -126,8 +134,32 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
             raise IvrError(f"no caller profile {args.profile!r}", hint=f"known: {', '.join(sorted(profiles))}")
         context = {**profiles[args.profile].context, "dnis": args.to}
     result = simulate(tree, context, keys, channel=args.channel, dnis=args.to, language=args.lang)
-    print(result.to_json() if args.json else result.to_text())
+    routed = None
+    if start is not None:
+        from ivr.tools.as_caller import route_as_call
+
+        routed = asyncio.run(route_as_call(settings, result.outcome, start, args.to))
+    if args.json:
+        body = json.loads(result.to_json())
+        if start is not None:
+            body["caller"] = {"status": start.status, "number": start.number, "journey_key": start.journey_key}
+        body["routing"] = None if routed is None else routed.to_dict()
+        print(json.dumps(body, ensure_ascii=False, indent=2, default=str))
+    else:
+        lines = [] if start is None else [f"[caller] {_caller_line(start)}"]
+        lines.append(result.to_text())
+        if routed is not None:
+            lines.append(routed.to_text())
+        print("\n".join(lines))
     return 0
+
+
+def _caller_line(start: Any) -> str:
+    if start.found:
+        return f"customer {start.journey_key} ({start.customer.get('segment', '')}) from {start.number}"
+    if start.status == "unavailable":
+        return f"CRM unavailable for {start.number or 'this number'}: the generic menu"
+    return f"not a customer ({start.status}): the generic menu"
 
 
 def cmd_graph(args: argparse.Namespace, settings: Settings) -> int:

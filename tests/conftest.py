@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from ivr.crm.seed import seed_demo
 from ivr.crm.sqlite_directory import SqliteDirectory
@@ -25,10 +26,32 @@ from ivr.harness.record import CallRecord
 from ivr.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parent.parent
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", f"/tmp/ivr-hypothesis-{os.getuid()}")
+# Hypothesis keeps no example database in the checkout: every run is the same run (seeded in CI by derandomize).
+hypothesis_settings.register_profile("ivr", database=None, derandomize=bool(os.environ.get("CI")))
+hypothesis_settings.load_profile("ivr")
+#: Where the tests' stores live instead of the checkout's var/ (tests never write into the source tree).
+STATE_ENV = {"IVR_CRM_SQLITE_PATH": "crm.sqlite", "IVR_JOURNEY_SQLITE_PATH": "journey.sqlite"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def state_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Point the CRM and journey files of every `ivr` command, controller and CLI call the
+    tests make at a folder of this session's own; a value set by the caller wins."""
+    state = tmp_path_factory.mktemp("ivr-state")
+    saved = {name: os.environ.get(name) for name in STATE_ENV}
+    for name, file in STATE_ENV.items():
+        os.environ.setdefault(name, str(state / file))
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
+def settings(state_outside_the_checkout: None) -> Settings:
     return load_settings()
 
 

@@ -239,4 +239,6 @@ _SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     E.USSD_ENDED: _ussd_ended,
     E.SMS_RECEIVED: lambda d: f"texted {_quoted(d.get('text'))}",
     E.SMS_SENT: lambda d: f"received an SMS: {_quoted(d.get('text'))}",
+    E.SMS_OPT_OUT: lambda d: "opted out of SMS notifications (STOP)",
+    E.SMS_OPT_IN: lambda d: "opted in to SMS notifications again (START)",
 }

@@ -80,6 +80,8 @@ class Scope:
 
     def __setitem__(self, name: str, value: Any) -> None:
         self.data[name] = value
+        if name in STABLE_NAMES:
+            self._memo = None  # a "stable" name changed (the customer after an action): recompute
 
 
 def as_scope(context: Scope | Mapping[str, Any]) -> Scope:

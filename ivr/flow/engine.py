@@ -557,6 +557,8 @@ class Session:
         if event.name != node.name:
             raise UnexpectedEvent(event, f"waiting for the result of {node.name!r}", node=node.id)
         self._ctx["result"] = MappingProxyType(dict(event.data))
+        if event.customer is not None:
+            self._ctx["customer"] = MappingProxyType(dict(event.customer))
         self._journey.append(JourneyEvent(J.ACTION_RESULT, {"node": node.id, "name": node.name, "ok": event.ok}))
         self._state = _INPUT  # transient: the next node sets the real state
         return node.on_success if event.ok else node.on_failure

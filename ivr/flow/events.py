@@ -55,11 +55,17 @@ class Hangup:
 
 @dataclass(frozen=True, slots=True)
 class ActionResult:
-    """The host ran the named action the session asked for; ``data`` becomes ``result``."""
+    """The host ran the named action the session asked for; ``data`` becomes ``result``.
+
+    ``customer``, when the host sets it, is the customer as the action left them (a service
+    switched on, a tariff changed): the session's ``customer.*`` from then on, so the next
+    menu does not offer what was just done.
+    """
 
     name: str
     ok: bool
     data: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    customer: Mapping[str, Any] | None = None
 
 
 Event = Started | Digits | Speech | Timeout | Hangup | ActionResult

@@ -86,6 +86,8 @@ USSD_ENDED = "ussd_ended"
 SMS_RECEIVED = "sms_received"
 SMS_SENT = "sms_sent"
 SMS_DELIVERY = "sms_delivery"
+SMS_OPT_OUT = "sms_opt_out"
+SMS_OPT_IN = "sms_opt_in"
 
 
 def _kinds(*kinds: EventKind) -> Mapping[str, EventKind]:
@@ -126,6 +128,8 @@ REGISTRY: Mapping[str, EventKind] = _kinds(
               redacted=("text after 320 characters",)),
     EventKind(SMS_SENT, frozenset({SMS}), ("text", "template", "segments", "encoding"), "a text to the subscriber"),
     EventKind(SMS_DELIVERY, frozenset({SMS}), ("status", "code", "reason"), "the SMSC's delivery report"),
+    EventKind(SMS_OPT_OUT, frozenset({SMS}), (), "the subscriber texted STOP: no more notifications"),
+    EventKind(SMS_OPT_IN, frozenset({SMS}), (), "the subscriber texted START: notifications again"),
 )
 
 

@@ -18,7 +18,7 @@ from ivr.journey.events import SMS_SENT
 from ivr.sms.errors import NotifyRefused, TemplateFailed
 from ivr.sms.segments import Segments, measure, shorten
 from ivr.sms.sendsms import OutboundSms, SendReceipt
-from ivr.sms.service import SmsService, journey_key
+from ivr.sms.service import SmsService
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,8 @@ async def notify(service: SmsService, to: str, template: str, **vars: Any) -> No
     if await service.opted_out(number):
         raise NotifyRefused(f"{number} has opted out of notifications (texted STOP)",
                             hint="they can opt in again by texting START", error_id="sms-opted-out")
-    found = await service.lookup.lookup(number)
-    customer = found.customer_fields()
+    start = await service.callers.start(number)  # an outbound text is no caller session: no start events
+    customer = start.customer
     language = service.language_for(None, customer)
     context = {"customer": customer, "number": number, "language": language, "result": {}, "vars": dict(vars)}
     try:
@@ -66,7 +66,7 @@ async def notify(service: SmsService, to: str, template: str, **vars: Any) -> No
         raise NotifyRefused(f"template {template!r} cannot be filled in for {number}: {exc.reason}",
                             hint="is the number a customer? does the template use a field they lack?") from exc
     text = shorten(text, service.config.max_segments)
-    key = journey_key(found, number)
+    key = start.journey_key
     interaction = f"notify-{uuid.uuid4()}"
     receipt = await service.sender.send(OutboundSms(number, text, service.config.sender, interaction, key))
     segments = measure(text)

@@ -20,10 +20,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ivr.crm.lookup import LookupResult
-from ivr.crm.ports import ActionService
+from ivr.crm.ports import ActionService, CallerLookup
+from ivr.crm.session_start import CallerSessions, CallerStart
 from ivr.flow.context import CallerContext
-from ivr.journey.events import ACTION_RESULT, SMS_DELIVERY, SMS_RECEIVED, SMS_SENT
+from ivr.journey.events import ACTION_RESULT, SMS_DELIVERY, SMS_OPT_IN, SMS_OPT_OUT, SMS_RECEIVED, SMS_SENT
 from ivr.journey.ports import JourneySink, KvStore, StampedEvent
 from ivr.sms.config import Command, LocalText, SmsConfig
 from ivr.sms.dlr import DeliveryReport
@@ -45,10 +45,6 @@ OPT_OUT_TTL_S = 10 * 365 * 86400.0
 MAX_STORED_TEXT = 320
 
 Clock = Callable[[], float]
-
-
-class CallerLookup(Protocol):
-    async def lookup(self, raw_caller_id: str | None) -> LookupResult: ...
 
 
 class SmsJourney(JourneySink, KvStore, Protocol):
@@ -96,6 +92,7 @@ class SmsService:
         self.sender = sender
         self.clock = clock
         self.default_region = default_region
+        self.callers = CallerSessions(lookup)
         self.grammar = Grammar.of(config.commands, config.fallback)
         self._limiter = RateLimiter(config.limits.rate_count, config.limits.rate_window_s, clock=clock)
 
@@ -105,19 +102,19 @@ class SmsService:
         wait = self._limiter.check(sms.sender)
         if wait:
             raise RateLimited(wait)
-        found = await self.lookup.lookup(sms.sender)
-        customer = found.customer_fields()
-        key = journey_key(found, sms.sender)
+        start = await self.callers.start(sms.sender, dnis=sms.receiver)
+        customer = start.customer
+        key = start.journey_key
         interaction = f"sms-{sms.message_id}"
         match = self.grammar.match(sms.text)
         language = self.language_for(match, customer, sms.text)
-        outcome = await self._perform(match, found, sms.sender, language, interaction)
+        outcome = await self._perform(match, start, sms.sender, language, interaction)
         text, template = self.render(outcome.template, language, outcome.context)
         segments = measure(text)
         received = {"text": sms.text[:MAX_STORED_TEXT], "command": match.command.name if match.recognised else None,
                     "language": language, "to": sms.receiver}
         sent = {"text": text, "template": template, "segments": segments.count, "encoding": segments.encoding}
-        events = [(SMS_RECEIVED, received), *outcome.events, (SMS_SENT, sent)]
+        events = [(SMS_RECEIVED, received), *start.events, *outcome.events, (SMS_SENT, sent)]
         await self.record(key, interaction, events)
         return SmsReply(text, match.command.name if match.recognised else None, template, language, segments,
                         interaction, key)
@@ -168,10 +165,10 @@ class SmsService:
         return await self.journey.kv_get(OPT_OUT_NAMESPACE, number) is not None
 
     # -- steps ------------------------------------------------------------------------
-    async def _perform(self, match: Match, found: LookupResult, number: str, language: str,
+    async def _perform(self, match: Match, found: CallerStart, number: str, language: str,
                        interaction: str) -> _Outcome:
         command = match.command
-        context: dict[str, Any] = {"customer": found.customer_fields(), "number": number, "language": language,
+        context: dict[str, Any] = {"customer": found.customer, "number": number, "language": language,
                                    "result": {}, "vars": {}}
         replies = self.config.replies
         if match.rejected is not None:
@@ -184,7 +181,7 @@ class SmsService:
             return _Outcome(command.reply, context, [])
         if found.status == "unavailable":
             return _Outcome(replies["failed"], context, [(ACTION_RESULT, {"name": command.action, "ok": False})])
-        if found.customer is None:
+        if not found.found:
             return _Outcome(replies["not_customer"], context, [])
         args = dict(command.args)
         if command.argument is not None and match.argument is not None:
@@ -209,13 +206,7 @@ class SmsService:
             # Telling someone who texted STOP that they are unsubscribed when they are not would be worse.
             log.exception("SMS opt-out/in for a number could not be stored")
             return _Outcome(self.config.replies["failed"], context, [])
-        return _Outcome(command.reply, context, [(f"sms_{command.effect}", {})])
-
-
-def journey_key(found: LookupResult, number: str) -> str:
-    """The customer id when the CRM knows the number, else the E.164 number."""
-    customer_id = found.customer_fields().get("id")
-    return str(customer_id) if customer_id else number
+        return _Outcome(command.reply, context, [(SMS_OPT_OUT if command.effect == "opt_out" else SMS_OPT_IN, {})])
 
 
 def _has_cyrillic(text: str) -> bool:

@@ -46,8 +46,18 @@ class DemoActionRunner:
             service = args.get("service")
             if not service:
                 return ActionResult(name, False, {"error": "no service given"})
-            return ActionResult(name, True, {"service": service, "enabled": name == "service_on"})
+            return ActionResult(name, True, {"service": service, "enabled": name == "service_on"},
+                                customer=_with_service(customer, str(service), name == "service_on"))
         return ActionResult(name, False, {"error": f"unknown action {name!r}"})
+
+
+def _with_service(customer: Mapping[str, Any], service: str, on: bool) -> Mapping[str, Any] | None:
+    """The customer after the switch, as a CRM would report them; None for no customer."""
+    if not customer:
+        return None
+    services = set(customer.get("services") or ())
+    services = services | {service} if on else services - {service}
+    return {**customer, "services": sorted(services)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,13 +25,15 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import Any
 
 from ivr.config.errors import TemplateFailed
 from ivr.crm.directory import BALANCE
+from ivr.crm.ports import ActionService, CallerLookup
+from ivr.crm.session_start import CallerSessions
 from ivr.deadlines import within
 from ivr.errors import ConfigError
 from ivr.flow.actions import Typed
@@ -42,19 +44,16 @@ from ivr.flow.render_text import format_typed
 from ivr.journey.errors import JourneyError, WriteConflict
 from ivr.journey.events import (
     ACTION_RESULT,
-    CALLER_IDENTIFIED,
-    CRM_UNAVAILABLE,
     HANGUP,
     USSD_REQUEST,
     USSD_RESUMED,
     USSD_SCREEN,
 )
-from ivr.journey.ports import KvPut, StampedEvent
+from ivr.journey.ports import JourneyStore, KvPut, StampedEvent
 from ivr.serve.trees import TreeStore
 from ivr.ussd.config import ServiceCode, UssdConfig, check_entries
 from ivr.ussd.conversation import Event, TreeSessions
 from ivr.ussd.errors import ReplayFailed, SessionMismatch
-from ivr.ussd.ports import ActionService, CallerLookup, JourneyStore
 from ivr.ussd.protocol import SEPARATOR, UssdReply, UssdRequest, UssdSessionEnd, split_text
 from ivr.ussd.ratelimit import RateLimiter
 from ivr.ussd.session_end import END_NAMESPACE, end_events
@@ -94,6 +93,7 @@ class UssdGateway:
         self.config = config
         self.trees = trees
         self.lookup = lookup
+        self.callers = CallerSessions(lookup)
         self.actions = actions
         self.journey = journey
         self.clock = clock
@@ -270,29 +270,16 @@ class UssdGateway:
     # -- helpers --------------------------------------------------------------------------
 
     async def _identify(self, request: UssdRequest, code: ServiceCode, now: float) -> _Caller:
-        result = await self.lookup.lookup(request.number)
-        number = result.number or request.number
-        ms = round(result.latency_ms, 1)
-        moment = dt.datetime.fromtimestamp(now).astimezone()
-        now_fields = {"hour": moment.hour, "minute": moment.minute, "weekday": moment.weekday(),
-                      "date": moment.date().isoformat()}
-        if result.customer is not None:
-            fields = dict(result.customer_fields())
-            language = fields.get("language")
-            return _Caller(CallerContext(customer=fields, caller={"number": number}, dnis=code.code, now=now_fields),
-                           str(result.customer.id),
-                           language if isinstance(language, str) else self.config.language, result.status,
-                           ((CALLER_IDENTIFIED, {"by": "caller_id", "customer": result.customer.id, "crm_ms": ms}),))
-        events: tuple[Event, ...] = ()
-        if result.status == "unavailable":
-            events = ((CRM_UNAVAILABLE, {"error": result.error or "", "crm_ms": ms}),)
-        return _Caller(CallerContext(caller={"number": number}, dnis=code.code, now=now_fields), number,
-                       self.config.language, result.status, events)
+        start = await self.callers.start(request.number, dnis=code.code,
+                                         moment=dt.datetime.fromtimestamp(now).astimezone())
+        if start.number and start.number != request.number:
+            start = replace(start, context=replace(start.context, caller={"number": start.number}))
+        return _Caller(start.context, start.journey_key, start.language or self.config.language, start.status,
+                       start.events)
 
     async def _journey_key(self, number: str) -> str:
         """The journey a session with no record left belongs to: the customer's, else the number's."""
-        result = await self.lookup.lookup(number)
-        return str(result.customer.id) if result.customer is not None else (result.number or number)
+        return (await self.callers.start(number)).journey_key
 
     async def _resumable(self, request: UssdRequest, version: str, now: float) -> SessionRecord | None:
         """The subscriber's session that broke off mid-menu within the resume window, if any."""

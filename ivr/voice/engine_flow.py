@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ivr.crm.directory import WRITE_ACTIONS
 from ivr.crm.identify import IDENTIFY_ACTION, AccountIdentifier
-from ivr.crm.ports import ActionService
+from ivr.crm.ports import ActionService, CallerLookup
+from ivr.crm.session_start import NOT_ASKED, CallerSessions, CallerStart, clean_caller_field, local_now
 from ivr.flow import journey as J
 from ivr.flow.actions import Action, Collect, HangUp, Play, RouteToQueue, RunAction, SetVariable, Text
 from ivr.flow.context import CallerContext
 from ivr.flow.engine import Session
 from ivr.flow.events import ActionResult, Digits, Event, Hangup, Started, Timeout
-from ivr.journey.events import CALLER_IDENTIFIED, CRM_UNAVAILABLE, ROUTE_DECIDED
+from ivr.journey.events import CALLER_IDENTIFIED, ROUTE_DECIDED
 from ivr.journey.ports import JourneySink, StampedEvent
 from ivr.journey.tokens import ContextClaim
 from ivr.routing.rules import RouteDecision
@@ -30,28 +31,14 @@ from ivr.serve.trees import TreeStore
 from ivr.voice import channel_vars as cv
 from ivr.voice.agent_events import AgentEventRecorder, RoutedCall
 from ivr.voice.fastagi import AgiChannel, AgiHangup
-from ivr.voice.ports import CallerLookup, ContextTokens, Router
+from ivr.voice.ports import ContextTokens, Router
 from ivr.voice.speaker import Speaker
 
 log = logging.getLogger(__name__)
 
 ALL_KEYS = "0123456789*#"
-MAX_CALLER_FIELD = 64
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 
 Clock = Callable[[], dt.datetime]
-
-
-def clean_caller_field(value: str) -> str:
-    """Caller ID as the flow may see it: no control characters, bounded length."""
-    return _UNSAFE.sub(" ", value).strip()[:MAX_CALLER_FIELD]
-
-
-def now_fields(moment: dt.datetime) -> dict[str, Any]:
-    return {"hour": moment.hour, "minute": moment.minute, "weekday": moment.weekday(),
-            "date": moment.date().isoformat()}
-
-
 JOURNEY_WINDOW_S = 7 * 86400
 
 
@@ -71,8 +58,8 @@ class EngineFlow:
         self.speaker = speaker
         self.actions = actions
         self.journey = journey
-        self.clock: Clock = clock or (lambda: dt.datetime.now().astimezone())
-        self.lookup = lookup
+        self.clock: Clock = clock or local_now
+        self.callers = CallerSessions(lookup, clock=self.clock)
         self.router = router
         self.tokens = tokens
         self.agent_events = agent_events
@@ -91,38 +78,34 @@ class _Call:
         req = channel.request
         self.call_id = req.uniqueid
         self.dnis = clean_caller_field(req.arg(1) or req.extension)
-        self.caller = {"number": clean_caller_field(req.caller_number)}
-        if req.caller_name:
-            self.caller["name"] = clean_caller_field(req.caller_name)
         self.started_at = time.time()
         self.e164: str | None = None
-        self.crm_status = "off"
+        self.crm_status = NOT_ASKED
         self.customer: dict[str, Any] = {}
-        self.context = CallerContext(caller=self.caller, dnis=self.dnis, now=now_fields(flow.clock()))
-        self.journey_key = self.caller["number"] or f"call:{self.call_id}"
+        self.context = CallerContext()
+        self.journey_key = f"call:{self.call_id}"
         self.path: list[str] = []
         self.pending: list[StampedEvent] = []
         # Pinned for the whole call: a reload never changes a call in progress.
         self.tree = flow.trees.current()
         self._session: Session | None = None
+        self.start = CallerStart(self.context, self.journey_key, None, NOT_ASKED)
 
     async def _identify(self) -> None:
         """Look the caller up before anything is played; a slow or dead CRM means a generic menu."""
-        if self.flow.lookup is None:
-            return
-        result = await self.flow.lookup.lookup(self.caller["number"] or None)
-        self.crm_status, self.e164 = result.status, result.number
-        if result.number:
-            self.journey_key = result.number
-        if result.customer is not None:
-            self.customer = dict(result.customer_fields())
-            self.journey_key = str(result.customer.id)
-            self._note(CALLER_IDENTIFIED, {"by": "caller_id", "customer": result.customer.id,
-                                           "crm_ms": round(result.latency_ms, 1)})
-        elif result.status == "unavailable":
-            self._note(CRM_UNAVAILABLE, {"error": result.error or "", "crm_ms": round(result.latency_ms, 1)})
-        self.context = CallerContext(customer=self.customer, caller=self.caller, dnis=self.dnis,
-                                     now=self.context.now)
+        req = self.channel.request
+        start = await self.flow.callers.start(req.caller_number, dnis=self.dnis, caller_name=req.caller_name,
+                                              fallback_key=f"call:{self.call_id}")
+        self._begin(start)
+        for kind, data in start.events:
+            self._note(kind, data)
+
+    def _begin(self, start: CallerStart) -> None:
+        self.start = start
+        self.crm_status, self.e164 = start.status, start.number
+        self.customer = dict(start.customer)
+        self.journey_key = start.journey_key
+        self.context = start.context
 
     async def _identify_by_account(self, action: RunAction) -> ActionResult:
         """From now on this call belongs to the customer the account and PIN name."""
@@ -135,10 +118,18 @@ class _Call:
         self.customer = dict(customer.template_fields())
         self.journey_key = str(customer.id)
         self.crm_status = "found"
-        self.context = CallerContext(customer=self.customer, caller=self.caller, dnis=self.dnis,
+        self.context = CallerContext(customer=self.customer, caller=self.context.caller, dnis=self.dnis,
                                      now=self.context.now)
         self._note(CALLER_IDENTIFIED, {"by": "account", "customer": customer.id, "number": self.e164 or ""})
         return ActionResult(action.name, True, {"name": customer.name or "", "customer": customer.id})
+
+    async def _run_action(self, action: RunAction) -> ActionResult:
+        result = await self.flow.actions.run(action.name, action.args, self.context, interaction=self.call_id)
+        if not (result.ok and action.name in WRITE_ACTIONS) or result.customer is not None or not self.start.found:
+            return result
+        # The action changed the customer: the rest of the call must see them as they are now.
+        self._begin(await self.flow.callers.refresh(self.start))
+        return ActionResult(result.name, result.ok, result.data, customer=self.customer)
 
     def _note(self, kind: str, data: dict[str, Any]) -> None:
         self.pending.append(StampedEvent(time.time(), "voice", self.call_id, kind, data))
@@ -183,8 +174,7 @@ class _Call:
             elif isinstance(action, RunAction):
                 if action.name == IDENTIFY_ACTION and self.flow.identifier is not None:
                     return await self._identify_by_account(action)
-                return await self.flow.actions.run(action.name, action.args, self.context,
-                                                   interaction=self.call_id)
+                return await self._run_action(action)
             elif isinstance(action, SetVariable):
                 pass  # kept by the session for its templates; masked values never leave it
             elif isinstance(action, RouteToQueue):

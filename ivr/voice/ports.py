@@ -5,13 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from ivr.crm.lookup import LookupResult
 from ivr.journey.tokens import ContextClaim
 from ivr.routing.rules import RouteDecision
-
-
-class CallerLookup(Protocol):
-    async def lookup(self, raw_caller_id: str | None) -> LookupResult: ...
 
 
 class ContextTokens(Protocol):

@@ -73,3 +73,25 @@ def test_validate_also_checks_the_routing_rules(tmp_path, capsys):
                  "--routing", str(rules)]) == 1
     assert capsys.readouterr().out == (f"{rules}:3:12: queue 'colections' is not defined in queues.conf; "
                                        "did you mean 'collections'?\n")
+
+
+def test_simulate_from_the_demo_debtor_goes_through_the_crm_and_the_routing_rules(capsys):
+    assert main(["simulate", "--from", "+79992088812", "--to", "100", "--keys", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "Hello, Ivan!" in out
+    assert "[routing] routed to queue collections (priority 5)" in out and "rules: collections" in out
+
+
+def test_simulate_json_carries_the_caller_and_the_routing_decision(capsys):
+    assert main(["simulate", "--from", "+79992088812", "--to", "100", "--keys", "0", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["caller"] == {"status": "found", "number": "+79992088812", "journey_key": "C-208812"}
+    assert (result["routing"]["queue"], result["routing"]["rules"]) == ("collections", ["collections"])
+
+
+def test_after_an_action_changes_the_customer_the_menu_shows_them_as_they_are_now(capsys):
+    assert main(["simulate", "--from", "79991234567", "--to", "100", "--keys", "3,1,1"]) == 0
+    out = capsys.readouterr().out
+    before, after = out.split("[action] service_off -> ok")
+    assert "To turn off caller ID, press 1." in before
+    assert "To turn on caller ID, press 1." in after

@@ -43,7 +43,7 @@ async def run_call(script: Script, tmp_path: Path, **headers: str):
     settings = load_settings(env={})
     journey = MemoryJourney()
     trees = TreeStore(lambda: load_menu_tree(settings))
-    files = PromptFiles(settings.home / "sounds")
+    files = PromptFiles(tmp_path / "sounds")  # generated prompts go to the test's folder, not the source tree
     flow = EngineFlow(trees, Speaker(files), DemoActions(), journey)
     app = FastAgiServer(read_timeout=2)
     app.add_route("call", CallController(flow))

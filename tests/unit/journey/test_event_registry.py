@@ -116,7 +116,7 @@ def test_every_registered_kind_is_used_by_some_module() -> None:
 @pytest.mark.parametrize("kind", sorted(E.REGISTRY.values(), key=lambda k: k.name), ids=lambda k: k.name)
 def test_every_kind_says_who_emits_it_and_what_it_holds(kind: E.EventKind) -> None:
     assert kind.channels and kind.channels <= set(E.CHANNELS)
-    assert kind.fields and kind.meaning
+    assert kind.meaning and all(isinstance(f, str) and f for f in kind.fields)
 
 
 def test_an_unknown_name_is_a_typed_error_that_says_where_to_declare_it() -> None:
