@@ -59,10 +59,10 @@ from ivr.flow.loader import load_tree  # noqa: E402
 from ivr.journey.memory import MemoryJourney  # noqa: E402
 from ivr.journey.ports import JourneyStore  # noqa: E402
 from ivr.journey.sqlite_store import SqliteJourneyStore  # noqa: E402
+from ivr.live.trees import TreeStore  # noqa: E402
 from ivr.runtime import event_loop  # noqa: E402
 from ivr.runtime.event_loop import EVENT_LOOPS  # noqa: E402
 from ivr.runtime.gc_policy import tune_for_serving  # noqa: E402
-from ivr.serve.trees import TreeStore  # noqa: E402
 from ivr.settings import RuntimeSettings  # noqa: E402
 from ivr.ussd import UssdGateway, load_ussd_config, mount_ussd  # noqa: E402
 from ivr.ussd.protocol import UssdRequest, split_text  # noqa: E402

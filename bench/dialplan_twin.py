@@ -16,7 +16,7 @@ import shlex
 from ivr.composition import load_menu_tree
 from ivr.harness.fake_asterisk import fake_call
 from ivr.journey.memory import MemoryJourney
-from ivr.serve.trees import TreeStore
+from ivr.live.trees import TreeStore
 from ivr.settings import Settings
 from ivr.tools.simulate import DemoActions
 from ivr.voice.ami import AmiClient

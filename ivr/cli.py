@@ -245,18 +245,19 @@ def cmd_kannel(args: argparse.Namespace, settings: Settings) -> int:
     from ivr.runtime.kannel import KannelRuntime
 
     if args.action == "render":
-        from ivr.composition import sms_config_path
+        from ivr.composition import load_sms_settings
         from ivr.runtime.kannel import controller_url, render_kannel_conf
-        from ivr.sms import load_sms_config
 
-        cfg = load_sms_config(sms_config_path(settings)).kannel
+        cfg = load_sms_settings(settings).kannel
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "kannel.conf").write_text(render_kannel_conf(
             settings, cfg, url=controller_url(settings, cfg), state_dir=Path(args.state_dir)), encoding="utf-8")
         print(out / "kannel.conf")
         return 0
-    kannel = KannelRuntime(settings, log=_say)
+    from ivr.composition import load_sms_settings
+
+    kannel = KannelRuntime(settings, load_sms_settings(settings).kannel, log=_say)
     if args.action == "up":
         kannel.up()
     elif args.action == "down":

@@ -8,6 +8,7 @@ files and stores the running controller does.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -27,12 +28,15 @@ from ivr.journey.kpi import KpiAccumulator
 from ivr.journey.metered import MeteredJourney
 from ivr.journey.ports import JourneyStore, StampedEvent
 from ivr.journey.tokens import TokenService
+from ivr.live.reload import Reloader
+from ivr.live.routing import RoutingStore
+from ivr.live.trees import TreeStore
 from ivr.routing.rules import RoutingConfig, load_routing, queues_from_conf
 from ivr.routing.service import RoutingService
 from ivr.runtime.kannel import controller_url
-from ivr.serve.trees import TreeStore
 from ivr.settings import Settings
 from ivr.sms import KannelSender, SmsService, load_sms_config
+from ivr.sms.config import SmsConfig
 from ivr.ussd import UssdGateway, load_ussd_config
 from ivr.voice.agent_events import AgentEventRecorder
 from ivr.voice.controller import CallController, minimal_flow
@@ -47,6 +51,11 @@ DAY_S = 86400
 
 def menu_paths(settings: Settings) -> tuple[Path, Path]:
     return settings.path(settings.menus.dir), settings.path(settings.menus.numbers)
+
+
+def edited_files(settings: Settings) -> list[Path]:
+    """What an admin edits and a reload reads again: the menus, the number map, the routing rules."""
+    return [*menu_paths(settings), settings.path(settings.routing.rules)]
 
 
 def core_sound_dirs(settings: Settings) -> list[Path]:
@@ -122,6 +131,7 @@ async def seed_demo_journey(journey: JourneyStore, settings: Settings) -> None:
 @dataclass
 class Controller:
     trees: TreeStore
+    reloader: Reloader
     call_handler: CallController
     selftest_handler: CallController
     journey: JourneyStore
@@ -142,9 +152,8 @@ class Controller:
 async def build_controller(settings: Settings) -> Controller:
     stack = AsyncExitStack()
     try:
-        menus, numbers = menu_paths(settings)
-        trees = TreeStore(lambda: load_menu_tree(settings), watched=[menus, numbers])
-        routing_config = load_routing_config(settings)
+        trees = TreeStore(lambda: load_menu_tree(settings))
+        routing_rules = RoutingStore(lambda: load_routing_config(settings))
         store = await open_journey(settings)
         stack.push_async_callback(store.close)
         await seed_demo_journey(store, settings)
@@ -159,7 +168,7 @@ async def build_controller(settings: Settings) -> Controller:
         lookup = CrmLookup(directory, budget_s=budget, breaker=breaker, default_region=settings.crm.default_region)
         actions = CrmActions(directory, budget_s=budget, breaker=breaker, on_change=lookup.forget)
         tokens = TokenService(settings.tokens.secret.encode(), journey, ttl_s=settings.tokens.ttl)
-        routing = RoutingService(lambda: routing_config, journey)
+        routing = RoutingService(routing_rules, journey)
         agent_events = AgentEventRecorder(journey)
         speaker = Speaker(PromptFiles(settings.home / "sounds", settings.prompts.asterisk_dir))
         flow = EngineFlow(trees, speaker, actions, journey, lookup=lookup, router=routing, tokens=tokens,
@@ -169,7 +178,7 @@ async def build_controller(settings: Settings) -> Controller:
         if sms.sender is not None and hasattr(sms.sender, "close"):
             stack.push_async_callback(sms.sender.close)
         ussd = UssdGateway(load_ussd_config(settings.home / "config" / "ussd.yaml"), trees, lookup, actions, journey)
-        return Controller(trees, CallController(flow), CallController(minimal_flow), journey, tokens,
+        return Controller(trees, Reloader(trees, routing_rules), CallController(flow), CallController(minimal_flow), journey, tokens,
                           agent_events, lookup, routing, kpis, sms, ussd, stack)
     except BaseException:
         await stack.aclose()
@@ -180,9 +189,14 @@ def sms_config_path(settings: Settings) -> Path:
     return settings.home / "config" / "sms.yaml"
 
 
+def load_sms_settings(settings: Settings) -> SmsConfig:
+    """config/sms.yaml with its secrets from the environment (IVR_SMS_*), as every command reads it."""
+    return load_sms_config(sms_config_path(settings), env=os.environ)
+
+
 def build_sms_service(settings: Settings, lookup: Any, actions: Any, journey: Any) -> SmsService:
     """SMS commands on the same CRM and journey; replies and notifications go out via smsbox."""
-    config = load_sms_config(sms_config_path(settings))
+    config = load_sms_settings(settings)
     sender = KannelSender.from_config(config.kannel, controller_url(settings, config.kannel),
                                       dlr_secret=config.security.hmac_secret)
     return SmsService(config, lookup, actions, journey, sender=sender, default_region=settings.crm.default_region)

@@ -20,13 +20,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, ClassVar, Protocol
 
 from ivr.errors import IvrError
 from ivr.runtime import tcp_ports
 from ivr.runtime.render import render_text
 from ivr.settings import Settings
-from ivr.sms.config import KannelConfig, load_sms_config
-from ivr.sms.errors import KannelError
 
 BINARIES = Path("/usr/sbin")
 START_TIMEOUT_S = 20.0
@@ -36,6 +35,38 @@ BOXES = ("bearerbox", "smsbox")
 
 Log = Callable[[str], None]
 
+
+
+class KannelError(IvrError):
+    """Kannel (bearerbox, smsbox) could not be started, found or stopped."""
+
+    error_id = "kannel-error"
+
+
+class KannelLink(Protocol):
+    """The Kannel section of config/sms.yaml as the runtime reads it (a dataclass:
+    :class:`ivr.sms.config.KannelConfig`). The runtime takes it as given, so it never
+    imports the SMS channel; the CLI and the composition root load it."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    @property
+    def controller_url(self) -> str: ...
+
+    @property
+    def state_dir(self) -> str: ...
+
+    @property
+    def admin_port(self) -> int: ...
+
+    @property
+    def smsbox_port(self) -> int: ...
+
+    @property
+    def fake_smsc_port(self) -> int: ...
+
+    @property
+    def sendsms_port(self) -> int: ...
 
 class KannelNotInstalled(KannelError):
     error_id = "kannel-missing"
@@ -67,7 +98,7 @@ class KannelStatus:
         return f"half up ({silent}): {boxes} (config {self.conf})"
 
 
-def controller_url(settings: Settings, kannel: KannelConfig) -> str:
+def controller_url(settings: Settings, kannel: KannelLink) -> str:
     """Where Kannel reaches the controller's /sms endpoints: configured, else [http] host:port."""
     if kannel.controller_url:
         return kannel.controller_url
@@ -81,7 +112,7 @@ def controller_url(settings: Settings, kannel: KannelConfig) -> str:
     return f"http://{host}:{settings.http.port}"
 
 
-def render_kannel_conf(settings: Settings, kannel: KannelConfig, *, url: str, state_dir: Path,
+def render_kannel_conf(settings: Settings, kannel: KannelLink, *, url: str, state_dir: Path,
                        template: Path | None = None) -> str:
     """The text of kannel.conf for these settings (also for a container: pass its own state_dir)."""
     source = template or settings.home / "config" / "kannel" / "kannel.conf"
@@ -96,12 +127,11 @@ def render_kannel_conf(settings: Settings, kannel: KannelConfig, *, url: str, st
 
 
 class KannelRuntime:
-    def __init__(self, settings: Settings, kannel: KannelConfig | None = None, *,
-                 env: Mapping[str, str] | None = None, url: str | None = None, state_dir: Path | None = None,
-                 binaries: Path = BINARIES, log: Log | None = None) -> None:
-        """``kannel`` defaults to config/sms.yaml's section (secrets from ``env``, e.g. os.environ)."""
+    def __init__(self, settings: Settings, kannel: KannelLink, *, url: str | None = None,
+                 state_dir: Path | None = None, binaries: Path = BINARIES, log: Log | None = None) -> None:
+        """``kannel`` is config/sms.yaml's section, loaded by the caller (secrets from the environment)."""
         self.settings = settings
-        self.kannel = kannel or load_sms_config(settings.home / "config" / "sms.yaml", env=env).kannel
+        self.kannel = kannel
         self.url = url or controller_url(settings, self.kannel)
         self.state_dir = (state_dir or settings.path(self.kannel.state_dir)).resolve()
         self.conf = self.state_dir / "kannel.conf"

@@ -2,8 +2,8 @@
 
 FastAGI (for Asterisk) and HTTP (gateway, agent API, metrics, health, admin reload) in one
 process, logging to stderr. SIGHUP, ``ivr reload`` (POST /admin/reload) or a change to a
-watched menu file reloads the tree; a tree that fails validation is refused and the live
-one kept. SIGTERM or SIGINT stops accepting new calls, lets live calls finish for up to
+watched file reloads the menus and the routing rules together, parsed off the event loop;
+anything invalid is refused and the live configuration kept. SIGTERM or SIGINT stops accepting new calls, lets live calls finish for up to
 ``DRAIN_TIMEOUT_S``, then exits 0.
 """
 
@@ -13,18 +13,19 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 
 from aiohttp import web
 
-from ivr.composition import build_controller
+from ivr.composition import build_controller, edited_files
 from ivr.errors import IvrError
 from ivr.flow.errors import TreeInvalid
+from ivr.live.reload import Reloader, ReloadResult
 from ivr.routing.rules import RoutingInvalid
 from ivr.runtime import event_loop
 from ivr.runtime.gc_policy import tune_for_serving
 from ivr.serve.http_app import AgentApiParts, build_app
-from ivr.serve.trees import ReloadResult, TreeStore
+from ivr.serve.watch import FileWatch
 from ivr.settings import Settings
 from ivr.voice.ami import AmiClient
 from ivr.voice.fastagi import FastAgiServer
@@ -33,24 +34,15 @@ DRAIN_TIMEOUT_S = 10.0
 log = logging.getLogger("ivr.serve")
 
 
-def reload_tree(trees: TreeStore, why: str) -> ReloadResult:
-    result = trees.reload()
-    if result.ok:
-        log.info("menu tree reloaded (%s): version %s, generation %d", why, result.version, result.generation)
-    else:
-        log.error("menu tree NOT reloaded (%s): %d problem(s); version %s stays live:\n%s", why,
-                  len(result.problems), result.version, "\n".join(str(p) for p in result.problems))
-    return result
-
-
-async def watch_menus(trees: TreeStore, interval: float) -> None:
+async def watch_files(reloader: Reloader, watch: FileWatch, interval: float) -> None:
+    """Reload when an edited file changes; the watcher outlives any one bad reload."""
     while True:
         await asyncio.sleep(interval)
         try:
-            if trees.changed_on_disk():
-                reload_tree(trees, "files changed")
-        except Exception:  # noqa: BLE001 - the watcher must outlive any one bad reload
-            log.exception("menu watcher failed; next check in %.0f s", interval)
+            if watch.changed():
+                await reloader.reload_async("files changed")
+        except Exception:  # noqa: BLE001
+            log.exception("file watcher failed; next check in %.0f s", interval)
 
 
 AMI_RETRY_S = 5.0
@@ -100,8 +92,10 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         return {"live_calls": len(agi.live), "uptime_s": round(time.monotonic() - started, 1),
                 "tree_version": tree.version, "tree_generation": trees.generation}
 
-    def admin_reload() -> ReloadResult:
-        return reload_tree(trees, "admin request")
+    reloader = controller.reloader
+
+    async def admin_reload() -> ReloadResult:
+        return await reloader.reload_async("admin request")
 
     app = build_app(health, admin_reload,
                     agent_api=AgentApiParts(controller.tokens, controller.journey, settings.agent_api.key),
@@ -119,10 +113,11 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
                        hint="set [http] port / IVR_HTTP_PORT", error_id="port-in-use") from None
     loop = asyncio.get_running_loop()
     try:
-        loop.add_signal_handler(signal.SIGHUP, lambda: reload_tree(trees, "SIGHUP"))
+        loop.add_signal_handler(signal.SIGHUP, lambda: _spawn(reloader.reload_async("SIGHUP")))
     except (NotImplementedError, RuntimeError):  # not the main thread (tests)
         pass
-    watcher = asyncio.create_task(watch_menus(trees, settings.menus.watch_interval)) \
+    watcher = asyncio.create_task(watch_files(reloader, FileWatch(edited_files(settings)),
+                                              settings.menus.watch_interval)) \
         if settings.menus.watch_interval > 0 else None
     ami_task = asyncio.create_task(follow_ami(settings, controller.agent_events.on_event))
     tune_for_serving()
@@ -139,6 +134,16 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     await runner.cleanup()
     await controller.close()
     log.info("stopped")
+
+
+_background: set[asyncio.Task[ReloadResult]] = set()
+
+
+def _spawn(reload: Coroutine[None, None, ReloadResult]) -> None:
+    """A reload asked for by a signal: its task is kept until done (the loop holds only weak references)."""
+    task = asyncio.get_running_loop().create_task(reload)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 def run(settings: Settings) -> int:

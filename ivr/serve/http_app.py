@@ -6,7 +6,7 @@ the agent API needs its API key; ``/metrics`` is for the operator's Prometheus.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -15,8 +15,8 @@ from ivr.agent.http import mount_agent_api
 from ivr.journey.kpi import Kpis
 from ivr.journey.ports import JourneyStore
 from ivr.journey.tokens import TokenService
+from ivr.live.reload import ReloadResult
 from ivr.metrics.prometheus import mount_metrics
-from ivr.serve.trees import ReloadResult
 from ivr.sms import SmsService, mount_sms
 from ivr.ussd import UssdGateway, mount_ussd
 
@@ -28,7 +28,7 @@ class AgentApiParts:
     tokens: TokenService
     journey: JourneyStore
     api_key: str
-Reloader = Callable[[], ReloadResult]
+Reloader = Callable[[], Awaitable[ReloadResult]]
 
 
 def build_app(health: HealthProbe, reload: Reloader, *, agent_api: AgentApiParts | None = None,
@@ -48,7 +48,7 @@ def build_app(health: HealthProbe, reload: Reloader, *, agent_api: AgentApiParts
         return web.json_response({"status": "ok", **health()})
 
     async def admin_reload(_request: web.Request) -> web.Response:
-        result = reload()
+        result = await reload()
         body = {"ok": result.ok, "version": result.version, "generation": result.generation,
                 "problems": [str(p) for p in result.problems]}
         return web.json_response(body, status=200 if result.ok else 422)

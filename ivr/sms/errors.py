@@ -82,9 +82,3 @@ class SendFailed(SmsError):
     def __init__(self, message: str, *, status: int | None = None, hint: str = "") -> None:
         self.status = status
         super().__init__(message, hint=hint or "check `ivr kannel status` and the smsbox log in var/kannel/")
-
-
-class KannelError(IvrError):
-    """Kannel (bearerbox, smsbox) could not be started, found or stopped."""
-
-    error_id = "kannel-error"

@@ -40,6 +40,7 @@ from ivr.flow.actions import Typed
 from ivr.flow.context import CallerContext
 from ivr.flow.errors import FlowError
 from ivr.flow.events import ActionResult
+from ivr.flow.ports import CurrentTree
 from ivr.flow.render_text import format_typed
 from ivr.journey.errors import JourneyError, WriteConflict
 from ivr.journey.events import (
@@ -50,7 +51,6 @@ from ivr.journey.events import (
     USSD_SCREEN,
 )
 from ivr.journey.ports import JourneyStore, KvPut, StampedEvent
-from ivr.serve.trees import TreeStore
 from ivr.ussd.config import ServiceCode, UssdConfig, check_entries
 from ivr.ussd.conversation import Event, TreeSessions
 from ivr.ussd.errors import ReplayFailed, SessionMismatch
@@ -85,7 +85,7 @@ class UssdGateway:
     its kv table, the sessions. ``clock`` is unix time, injected so tests can move it.
     """
 
-    def __init__(self, config: UssdConfig, trees: TreeStore, lookup: CallerLookup, actions: ActionService,
+    def __init__(self, config: UssdConfig, trees: CurrentTree, lookup: CallerLookup, actions: ActionService,
                  journey: JourneyStore, *, clock: Clock = time.time) -> None:
         problems = check_entries(config, trees.current().nodes)
         if problems:

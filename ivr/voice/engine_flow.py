@@ -23,11 +23,11 @@ from ivr.flow.actions import Action, Collect, HangUp, Play, RouteToQueue, RunAct
 from ivr.flow.context import CallerContext
 from ivr.flow.engine import Session
 from ivr.flow.events import ActionResult, Digits, Event, Hangup, Started, Timeout
+from ivr.flow.ports import CurrentTree
 from ivr.journey.events import CALLER_IDENTIFIED, ROUTE_DECIDED
 from ivr.journey.ports import JourneySink, StampedEvent
 from ivr.journey.tokens import ContextClaim
 from ivr.routing.rules import RouteDecision
-from ivr.serve.trees import TreeStore
 from ivr.voice import channel_vars as cv
 from ivr.voice.agent_events import AgentEventRecorder, RoutedCall
 from ivr.voice.fastagi import AgiChannel, AgiHangup
@@ -50,7 +50,7 @@ class EngineFlow:
     fails during the call.
     """
 
-    def __init__(self, trees: TreeStore, speaker: Speaker, actions: ActionService, journey: JourneySink,
+    def __init__(self, trees: CurrentTree, speaker: Speaker, actions: ActionService, journey: JourneySink,
                  clock: Clock | None = None, *, lookup: CallerLookup | None = None, router: Router | None = None,
                  tokens: ContextTokens | None = None, agent_events: AgentEventRecorder | None = None,
                  identifier: AccountIdentifier | None = None, journey_window_s: float = JOURNEY_WINDOW_S) -> None:

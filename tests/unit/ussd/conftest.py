@@ -25,7 +25,7 @@ from ivr.flow.context import CallerContext
 from ivr.flow.events import ActionResult
 from ivr.flow.loader import load_tree
 from ivr.journey.memory import MemoryJourney
-from ivr.serve.trees import TreeStore
+from ivr.live.trees import TreeStore
 from ivr.ussd import UssdConfig, UssdGateway, load_ussd_config, mount_ussd
 from tests.clock import FakeClock
 

@@ -9,7 +9,7 @@ import pytest
 
 from ivr.errors import ConfigError
 from ivr.journey.memory import MemoryJourney
-from ivr.serve.trees import TreeStore
+from ivr.live.trees import TreeStore
 from ivr.ussd import UssdConfig, UssdGateway, load_ussd_config
 from ivr.ussd.config import ServiceCode, check_entries
 from ivr.ussd.errors import UssdConfigInvalid

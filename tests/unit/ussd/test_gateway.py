@@ -15,7 +15,7 @@ from ivr.crm.sqlite_directory import SqliteDirectory
 from ivr.flow.context import CallerContext
 from ivr.flow.events import ActionResult
 from ivr.journey.memory import MemoryJourney
-from ivr.serve.trees import TreeStore
+from ivr.live.trees import TreeStore
 from ivr.ussd import UssdConfig, UssdGateway
 from tests.clock import FakeClock
 from tests.unit.ussd.conftest import (

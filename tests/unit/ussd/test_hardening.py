@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from ivr.crm.lookup import CrmLookup
 from ivr.journey.memory import MemoryJourney
-from ivr.serve.trees import TreeStore
+from ivr.live.trees import TreeStore
 from ivr.ussd import UssdConfig, UssdGateway
 from ivr.ussd.auth import sign
 from ivr.ussd.config import Auth

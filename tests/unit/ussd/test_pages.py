@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from ivr.crm.lookup import CrmLookup
 from ivr.flow.loader import load_tree
 from ivr.journey.memory import MemoryJourney
-from ivr.serve.trees import TreeStore
+from ivr.live.reload import Reloader
+from ivr.live.trees import TreeStore
 from ivr.ussd import UssdConfig, UssdGateway
 from ivr.ussd.config import Keys
 from ivr.ussd.screens import PageKeys, Screen, paginate
@@ -121,7 +122,7 @@ async def test_a_session_whose_menu_changed_under_it_is_asked_to_dial_again(
         anna = Phone(client, ANNA)
         await anna.dial("*111#")
         tree_file.write_text(PAGED_TREE.read_text().replace('"paged-1"', '"paged-2"'))
-        assert trees.reload().ok
+        assert Reloader(trees).reload().ok
         assert await anna.send("1") == "END Sorry, the menu has changed. Please dial *111# again."
     finally:
         await client.close()

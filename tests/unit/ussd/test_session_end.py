@@ -20,7 +20,7 @@ from ivr.crm.lookup import CrmLookup
 from ivr.journey.errors import StoreUnavailable
 from ivr.journey.kpi import fold
 from ivr.journey.memory import MemoryJourney
-from ivr.serve.trees import TreeStore
+from ivr.live.trees import TreeStore
 from ivr.ussd import UssdConfig, UssdGateway
 from ivr.ussd.auth import sign
 from ivr.ussd.config import Auth

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from ivr.runtime.kannel import (
+    KannelError,
     KannelNotInstalled,
     KannelPortInUse,
     KannelRuntime,
@@ -18,9 +19,7 @@ from ivr.runtime.kannel import (
 )
 from ivr.settings import HttpSettings, Settings, load_settings
 from ivr.sms.config import KannelConfig
-from ivr.sms.errors import KannelError
-
-from .conftest import REPO
+from tests.conftest import REPO
 
 
 @pytest.fixture
