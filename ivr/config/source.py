@@ -8,7 +8,6 @@ Reading never raises on bad input: every failure becomes a :class:`Problem`.
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from ivr.config.problems import Loc, Problem, did_you_mean, type_name
+from ivr.config.problems import Loc, Problem, type_name
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -210,11 +209,3 @@ def read_yaml_mapping(path: Path | str, problems: list[Problem]) -> YMap | None:
         problems.append(Problem(str(path), 1, 1, f"the top level must be a mapping, not {type_name(data)}"))
         return None
     return data
-
-
-def check_fields(data: YMap, known: Collection[str], where: str, problems: list[Problem]) -> None:
-    """One problem per key of ``data`` not in ``known``, at the key, with a "did you mean"."""
-    for key in data:
-        if key not in known:
-            problems.append(Problem.at(data.key_loc(key), f"unknown field '{key}' in {where}"
-                                                          f"{did_you_mean(str(key), known)}"))

@@ -18,6 +18,9 @@ from typing import Any
 
 import yaml
 
+from ivr.config.problems import Problem, type_name
+from ivr.config.reader import ConfigReader
+from ivr.config.source import YMap, parse_yaml, read_yaml_mapping
 from ivr.crm.errors import CrmConfigError
 from ivr.crm.fields import FIELDS, REQUIRED
 
@@ -70,137 +73,143 @@ class HttpCrmConfig:
 
 
 def load_http_config(path: Path) -> HttpCrmConfig:
-    """Read and check a CRM mapping file; every problem is a CrmConfigError naming the key."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise CrmConfigError(f"{path}: cannot read CRM config: {exc}") from exc
-    try:
-        return parse_http_config(raw)
-    except CrmConfigError as exc:
-        raise CrmConfigError(f"{path}: {exc.message}", hint=exc.hint) from exc
+    """Read and check a CRM mapping file; :class:`CrmConfigError` lists every problem as path:line:col."""
+    problems: list[Problem] = []
+    data = read_yaml_mapping(path, problems)
+    return _checked(None if data is None else _HttpReader(problems).root(data), problems)
 
 
-def parse_http_config(raw: Any) -> HttpCrmConfig:
-    if not isinstance(raw, Mapping):
-        raise CrmConfigError("expected a mapping at the top level")
-    known = {"base_url", "token_env", "headers", "timeout_s", "max_body_bytes", "by_number", "by_account",
-             "action", "fields"}
-    _no_unknown_keys("top level", raw, known)
-    base_url = _text(raw, "base_url", "top level")
-    if not base_url.startswith(("http://", "https://")):
-        raise CrmConfigError(f"base_url {base_url!r} must start with http:// or https://")
-
-    by_number = _section(raw, "by_number", {"url", "record"}, required=True)
-    by_account = _section(raw, "by_account", {"url", "record"}, required=False)
-    action = _section(raw, "action", {"url", "ok", "data", "error"}, required=False)
-    headers = raw.get("headers") or {}
-    if not isinstance(headers, Mapping) or not all(isinstance(v, str) for v in headers.values()):
-        raise CrmConfigError("headers must map header names to text")
-    timeout_s = raw.get("timeout_s", DEFAULT_TIMEOUT_S)
-    max_body = raw.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES)
-    if not isinstance(timeout_s, int | float) or isinstance(timeout_s, bool) or timeout_s <= 0:
-        raise CrmConfigError(f"timeout_s must be a positive number of seconds, not {timeout_s!r}")
-    if not isinstance(max_body, int) or isinstance(max_body, bool) or max_body < 1024:
-        raise CrmConfigError(f"max_body_bytes must be a whole number of at least 1024, not {max_body!r}")
-    token_env = raw.get("token_env")
-    if token_env is not None and not isinstance(token_env, str):
-        raise CrmConfigError("token_env must be the name of an environment variable")
-
-    return HttpCrmConfig(
-        base_url=base_url.rstrip("/"),
-        by_number_url=_template(by_number, "by_number", NUMBER_PLACEHOLDERS),
-        record_path=_path(by_number, "record", "by_number"),
-        by_account_url=_template(by_account, "by_account", ACCOUNT_PLACEHOLDERS) if by_account else None,
-        account_record_path=_path(by_account, "record", "by_account") if by_account else "",
-        action_url=_template(action, "action", ACTION_PLACEHOLDERS) if action else None,
-        action_ok_path=_path(action, "ok", "action", "ok"),
-        action_data_path=_path(action, "data", "action", "data"),
-        action_error_path=_path(action, "error", "action", "error"),
-        token_env=token_env,
-        headers=MappingProxyType(dict(headers)),
-        timeout_s=float(timeout_s),
-        max_body_bytes=max_body,
-        fields=MappingProxyType(_fields(raw.get("fields"))),
-    )
+def parse_http_config(raw: Any, name: str = "crm http config") -> HttpCrmConfig:
+    """The same checks for an already-parsed mapping (tests, a config assembled in code)."""
+    problems: list[Problem] = []
+    data = parse_yaml(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), name, problems)
+    if not isinstance(data, YMap):
+        problems.append(Problem(name, 1, 1, f"expected a mapping at the top level, got {type_name(raw)}"))
+        return _checked(None, problems)
+    return _checked(_HttpReader(problems).root(data), problems)
 
 
-def _fields(raw: Any) -> dict[str, FieldSpec]:
-    if not isinstance(raw, Mapping) or not raw:
-        raise CrmConfigError("fields must map Customer fields to paths in the CRM's record")
-    specs: dict[str, FieldSpec] = {}
-    for name, spec in raw.items():
-        if name not in FIELDS:
-            raise CrmConfigError(f"fields.{name}: not a Customer field (known: {', '.join(sorted(FIELDS))})")
-        if isinstance(spec, str):
-            specs[name] = FieldSpec(spec)
-            continue
-        if not isinstance(spec, Mapping):
-            raise CrmConfigError(f"fields.{name}: expected a path or a mapping with `path`")
-        _no_unknown_keys(f"fields.{name}", spec, {"path", "map", "default", "key", "enabled"})
-        value_map = spec.get("map")
-        if value_map is not None and not isinstance(value_map, Mapping):
-            raise CrmConfigError(f"fields.{name}.map: expected a mapping of CRM values to ours")
-        if (spec.get("key") or spec.get("enabled")) and name != "services":
-            raise CrmConfigError(f"fields.{name}: `key` and `enabled` are for services only")
-        specs[name] = FieldSpec(
-            path=_text(spec, "path", f"fields.{name}"),
-            map=None if value_map is None else MappingProxyType(dict(value_map)),
-            default=spec.get("default"),
-            key=spec.get("key"),
-            enabled=spec.get("enabled"),
+def _checked(config: HttpCrmConfig | None, problems: list[Problem]) -> HttpCrmConfig:
+    if problems or config is None:
+        listed = "\n".join(str(p) for p in problems) or "no configuration"
+        raise CrmConfigError(f"the CRM HTTP mapping has {len(problems)} problem(s):\n{listed}",
+                             hint="see config/crm/http.example.yaml")
+    return config
+
+
+TOP_FIELDS = frozenset({"base_url", "token_env", "headers", "timeout_s", "max_body_bytes", "by_number", "by_account",
+                        "action", "fields"})
+FIELD_SPEC_FIELDS = frozenset({"path", "map", "default", "key", "enabled"})
+
+
+class _HttpReader(ConfigReader):
+    def root(self, raw: YMap) -> HttpCrmConfig | None:
+        self.fields(raw, TOP_FIELDS, ("base_url", "by_number", "fields"), "the CRM HTTP mapping")
+        base_url = self.text(raw, "base_url", "") or ""
+        if base_url and not base_url.startswith(("http://", "https://")):
+            self.problem(raw.value_loc("base_url"), f"base_url {base_url!r} must start with http:// or https://")
+        by_number = self.section(raw, "by_number", "the CRM HTTP mapping", allowed={"url", "record"})
+        by_account = self.section(raw, "by_account", "the CRM HTTP mapping", allowed={"url", "record"})
+        action = self.section(raw, "action", "the CRM HTTP mapping", allowed={"url", "ok", "data", "error"})
+        headers = self.headers(raw)
+        timeout_s = self.number(raw, "timeout_s", DEFAULT_TIMEOUT_S, 0.001, 600)
+        max_body = self.whole(raw, "max_body_bytes", DEFAULT_MAX_BODY_BYTES, 1024, 64 << 20)
+        token_env = self.text(raw, "token_env", "", allow_empty=True) or None
+        by_number_url = self.url(by_number, "by_number", NUMBER_PLACEHOLDERS)
+        fields = self.mapping_fields(raw)
+        by_account_url = self.url(by_account, "by_account", ACCOUNT_PLACEHOLDERS)
+        action_url = self.url(action, "action", ACTION_PLACEHOLDERS)
+        if self.problems or by_number_url is None or fields is None:
+            return None
+        return HttpCrmConfig(
+            base_url=base_url.rstrip("/"),
+            by_number_url=by_number_url,
+            record_path=self.path(by_number, "record", ""),
+            by_account_url=by_account_url,
+            account_record_path=self.path(by_account, "record", ""),
+            action_url=action_url,
+            action_ok_path=self.path(action, "ok", "ok"),
+            action_data_path=self.path(action, "data", "data"),
+            action_error_path=self.path(action, "error", "error"),
+            token_env=token_env,
+            headers=MappingProxyType(headers),
+            timeout_s=timeout_s,
+            max_body_bytes=max_body,
+            fields=MappingProxyType(fields),
         )
-    missing = [name for name in REQUIRED if name not in specs]
-    if missing:
-        raise CrmConfigError(f"fields: {', '.join(missing)} must be mapped (every customer has them)")
-    return specs
 
+    def headers(self, raw: YMap) -> dict[str, str]:
+        value = raw.get("headers")
+        if value is None:
+            return {}
+        if not isinstance(value, YMap) or not all(isinstance(v, str) for v in value.values()):
+            self.problem(raw.value_loc("headers"), "headers must map header names to text")
+            return {}
+        return {str(k): v for k, v in value.items()}
 
-def _section(raw: Mapping[str, Any], name: str, keys: set[str], *, required: bool) -> Mapping[str, Any] | None:
-    section = raw.get(name)
-    if section is None:
-        if required:
-            raise CrmConfigError(f"{name}: missing (needs at least `url`)")
-        return None
-    if not isinstance(section, Mapping):
-        raise CrmConfigError(f"{name}: expected a mapping with `url`")
-    _no_unknown_keys(name, section, keys)
-    return section
+    def url(self, section: YMap | None, where: str, allowed: frozenset[str]) -> str | None:
+        if section is None:
+            return None
+        url = self.text(section, "url")
+        if url is None:
+            return None
+        loc = section.value_loc("url")
+        try:
+            used = {name for _, name, _, _ in string.Formatter().parse(url) if name is not None}
+        except ValueError as exc:
+            self.problem(loc, f"{where}.url {url!r}: {exc}")
+            return None
+        unknown = sorted(used - allowed)
+        if unknown:
+            self.problem(loc, f"{where}.url: unknown placeholder {{{unknown[0]}}} "
+                              f"(allowed: {', '.join('{' + p + '}' for p in sorted(allowed))})")
+            return None
+        if not url.startswith("/"):
+            self.problem(loc, f"{where}.url {url!r} must be a path starting with / (base_url holds the host)")
+            return None
+        return url
 
+    def path(self, section: YMap | None, key: str, default: str) -> str:
+        if section is None or section.get(key) is None:
+            return default
+        value = section[key]
+        if not isinstance(value, str):
+            self.problem(section.value_loc(key), f"'{key}': expected a dotted path like `data.contact`")
+            return default
+        return value
 
-def _template(section: Mapping[str, Any] | None, where: str, allowed: frozenset[str]) -> str:
-    assert section is not None
-    url = _text(section, "url", where)
-    try:
-        used = {name for _, name, _, _ in string.Formatter().parse(url) if name is not None}
-    except ValueError as exc:
-        raise CrmConfigError(f"{where}.url {url!r}: {exc}") from exc
-    unknown = sorted(used - allowed)
-    if unknown:
-        raise CrmConfigError(f"{where}.url: unknown placeholder {{{unknown[0]}}} "
-                             f"(allowed: {', '.join('{' + p + '}' for p in sorted(allowed))})")
-    if not url.startswith("/"):
-        raise CrmConfigError(f"{where}.url {url!r} must be a path starting with / (base_url holds the host)")
-    return url
-
-
-def _path(section: Mapping[str, Any] | None, key: str, where: str, default: str = "") -> str:
-    if section is None or section.get(key) is None:
-        return default
-    value = section[key]
-    if not isinstance(value, str):
-        raise CrmConfigError(f"{where}.{key}: expected a dotted path like `data.contact`")
-    return value
-
-
-def _text(raw: Mapping[str, Any], key: str, where: str) -> str:
-    value = raw.get(key)
-    if not isinstance(value, str) or not value:
-        raise CrmConfigError(f"{where}: `{key}` must be non-empty text")
-    return value
-
-
-def _no_unknown_keys(where: str, raw: Mapping[str, Any], known: set[str]) -> None:
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise CrmConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    def mapping_fields(self, raw: YMap) -> dict[str, FieldSpec] | None:
+        value = raw.get("fields")
+        if not isinstance(value, YMap) or not value:
+            if "fields" in raw:
+                self.problem(raw.value_loc("fields"), "fields must map Customer fields to paths in the CRM's record")
+            return None
+        specs: dict[str, FieldSpec] = {}
+        for name, spec in value.items():
+            if name not in FIELDS:
+                self.problem(value.key_loc(name), f"fields.{name}: not a Customer field "
+                                                  f"(known: {', '.join(sorted(FIELDS))})")
+                continue
+            if isinstance(spec, str):
+                specs[name] = FieldSpec(spec)
+                continue
+            if not isinstance(spec, YMap):
+                self.problem(value.value_loc(name), f"fields.{name}: expected a path or a mapping with `path`")
+                continue
+            self.fields(spec, FIELD_SPEC_FIELDS, ("path",), f"fields.{name}")
+            value_map = spec.get("map")
+            if value_map is not None and not isinstance(value_map, YMap):
+                self.problem(spec.value_loc("map"), f"fields.{name}.map: expected a mapping of CRM values to ours")
+                continue
+            if (spec.get("key") or spec.get("enabled")) and name != "services":
+                self.problem(spec.loc, f"fields.{name}: `key` and `enabled` are for services only")
+                continue
+            path = self.text(spec, "path")
+            if path is None:
+                continue
+            specs[name] = FieldSpec(path=path, map=None if value_map is None else MappingProxyType(dict(value_map)),
+                                    default=spec.get("default"), key=spec.get("key"), enabled=spec.get("enabled"))
+        missing = [name for name in REQUIRED if name not in specs and name not in value]
+        if missing:
+            self.problem(value.loc, f"fields: {', '.join(missing)} must be mapped (every customer has them)")
+        return specs

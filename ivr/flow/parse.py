@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ivr.config.problems import Loc, Problem, did_you_mean, type_name
+from ivr.config.reader import ConfigReader
 from ivr.config.source import YList, YMap, read_yaml
 from ivr.config.templates import (
     Expression,
@@ -207,14 +208,7 @@ class _Fields:
         self.p = parser
         self.m = data
         self.what = what
-        allowed = (*required, *optional)
-        for key in data:
-            if key not in allowed:
-                name = data.raw_keys.get(key, str(key))
-                self.p.problem(data.key_loc(key), f"unknown field '{name}' in {what}{did_you_mean(name, allowed)}")
-        for name in required:
-            if name not in data:
-                self.p.problem(data.loc, f"missing required field '{name}' in {what}")
+        ConfigReader(parser.draft.problems).fields(data, (*required, *optional), required, what)
 
     def has(self, name: str) -> bool:
         return name in self.m

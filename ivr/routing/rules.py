@@ -19,7 +19,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ivr.config.problems import Loc, Problem, did_you_mean, type_name
-from ivr.config.source import YList, YMap, check_fields, read_yaml_mapping
+from ivr.config.reader import ConfigReader
+from ivr.config.source import YList, YMap, read_yaml_mapping
 from ivr.config.templates import Expression, TemplateCompileError, TextTemplate, analyse
 from ivr.routing.hours import DAYS, BusinessHours, HoursError, parse_spans
 
@@ -172,7 +173,7 @@ def analyse_routing(path: Path | str, known_queues: frozenset[str] | None = None
     data = read_yaml_mapping(path, problems)
     if data is None:
         return None, problems
-    check_fields(data, TOP_FIELDS, "the routing settings", problems)
+    ConfigReader(problems).fields(data, TOP_FIELDS, (), "the routing settings")
     timezone = str(data.get("timezone", "UTC"))
     try:
         ZoneInfo(timezone)
@@ -182,7 +183,7 @@ def analyse_routing(path: Path | str, known_queues: frozenset[str] | None = None
     week: dict[str, tuple[tuple[dt.time, dt.time], ...]] = {}
     hours = data.get("hours") or {}
     if isinstance(hours, YMap):
-        check_fields(hours, DAYS, "hours", problems)
+        ConfigReader(problems).fields(hours, DAYS, (), "hours")
         for day in DAYS:
             try:
                 week[day] = parse_spans(hours.get(day, "closed"))
@@ -225,7 +226,7 @@ def _rule(raw: Any, loc: Loc, n: int, known_queues: frozenset[str] | None, probl
         return None
     name = str(raw.get("name", f"rule {n}"))
     where = f"rule {name!r}"
-    check_fields(raw, RULE_FIELDS, where, problems)
+    ConfigReader(problems).fields(raw, RULE_FIELDS, (), where)
     when = _expression(raw, "when", where, problems)
     queue = _template(raw, "queue", where, problems)
     if queue is not None and queue.is_static and known_queues is not None and queue.source not in known_queues:

@@ -10,6 +10,7 @@ keywords fold to the same skeleton, ports and limits out of range.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any, Literal
 from jinja2.environment import Template
 
 from ivr.config.problems import Loc, Problem, did_you_mean, type_name
+from ivr.config.reader import ConfigReader, FieldRule, Number, Text, Whole
 from ivr.config.source import YList, YMap, parse_yaml, read_yaml
 from ivr.crm.action_catalog import ACTION_ARGS
 from ivr.crm.directory import ACTIONS
@@ -171,93 +173,22 @@ def _build(data: Any, name: str, problems: list[Problem], env: Mapping[str, str]
     return config
 
 
+LIMIT_RULES: Mapping[str, FieldRule] = {
+    "max_text_chars": Whole(1, 100_000), "rate_count": Whole(1, 1_000_000), "rate_window_s": Number(0.001, 86_400 * 7)}
+KANNEL_PORTS = ("admin_port", "smsbox_port", "fake_smsc_port", "sendsms_port")
+KANNEL_RULES: Mapping[str, FieldRule] = {
+    **{port: Whole(1024, 65535) for port in KANNEL_PORTS}, "controller_url": Text(allow_empty=True),
+    "sendsms_user": Text(), "state_dir": Text(), "dlr_mask": Whole(0, 31), "max_messages": Whole(1, MAX_PARTS)}
 _ROOT_KEYS = {"version", "languages", "default_language", "max_segments", "sender", "fallback", "limits",
               "security", "kannel", "replies", "commands", "notifications"}
 _COMMAND_KEYS = {"keywords", "reply", "action", "args", "argument", "effect"}
 
 
-class _Loader:
+class _Loader(ConfigReader):
     def __init__(self, path: str, problems: list[Problem], env: Mapping[str, str]) -> None:
+        super().__init__(problems, env)
         self.path = path
-        self.problems = problems
-        self.env = env
         self.languages: tuple[str, ...] = ()
-
-    def problem(self, loc: Loc, message: str) -> None:
-        self.problems.append(Problem.at(loc, message))
-
-    # -- generic readers -----------------------------------------------------------
-    def keys(self, m: YMap, allowed: set[str], required: set[str], what: str) -> None:
-        for key in m:
-            if key not in allowed:
-                raw = m.raw_keys.get(key, str(key))
-                self.problem(m.key_loc(key), f"unknown field '{raw}' in {what}{did_you_mean(raw, allowed)}")
-        for key in sorted(required - set(m)):
-            self.problem(m.loc, f"{what} needs '{key}'")
-
-    def mapping(self, m: YMap, key: str, what: str, *, required: bool = True) -> YMap | None:
-        if key not in m:
-            if required:
-                self.problem(m.loc, f"{what} needs '{key}'")
-            return None
-        value = m[key]
-        if not isinstance(value, YMap):
-            self.problem(m.value_loc(key), f"'{key}' must be a mapping, got {type_name(value)}")
-            return None
-        return value
-
-    def string(self, m: YMap, key: str, default: str | None = None, *, allow_empty: bool = False) -> str | None:
-        if key not in m:
-            if default is None:
-                self.problem(m.loc, f"missing '{key}'")
-            return default
-        value = m[key]
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            self.problem(m.value_loc(key), f"'{key}' must be text, got {type_name(value)}")
-            return default
-        if isinstance(value, int):
-            self.problem(m.value_loc(key), f"'{key}' must be quoted text (YAML read {value!r} as a number)")
-            return default
-        if not value.strip() and not allow_empty:
-            self.problem(m.value_loc(key), f"'{key}' must not be empty")
-            return default
-        return value
-
-    def integer(self, m: YMap, key: str, default: int, low: int, high: int) -> int:
-        if key not in m:
-            return default
-        value = m[key]
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.problem(m.value_loc(key), f"'{key}' must be a whole number, got {type_name(value)}")
-            return default
-        if not low <= value <= high:
-            self.problem(m.value_loc(key), f"'{key}' must be from {low} to {high}, got {value}")
-            return default
-        return value
-
-    def number(self, m: YMap, key: str, default: float, low: float, high: float) -> float:
-        if key not in m:
-            return default
-        value = m[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.problem(m.value_loc(key), f"'{key}' must be a number, got {type_name(value)}")
-            return default
-        if not low <= value <= high:
-            self.problem(m.value_loc(key), f"'{key}' must be from {low:g} to {high:g}, got {value}")
-            return default
-        return float(value)
-
-    def string_list(self, value: Any, loc: Loc, what: str) -> list[tuple[str, Loc]]:
-        if not isinstance(value, YList):
-            self.problem(loc, f"{what} must be a list, got {type_name(value)}")
-            return []
-        out = []
-        for i, item in enumerate(value):
-            if isinstance(item, bool) or not isinstance(item, (str, int)) or (isinstance(item, str) and not item.strip()):
-                self.problem(value.item_loc(i), f"{what} must hold text, got {type_name(item)}")
-                continue
-            out.append((str(item), value.item_loc(i)))
-        return out
 
     def local_text(self, m: YMap, key: str, name: str) -> LocalText | None:
         """A ``{en: ..., ru: ...}`` text, every language present, every template compiled."""
@@ -300,28 +231,28 @@ class _Loader:
 
     # -- sections --------------------------------------------------------------------
     def root(self, m: YMap) -> SmsConfig | None:
-        self.keys(m, _ROOT_KEYS, {"version", "languages", "commands", "replies", "fallback"}, "the SMS configuration")
+        self.fields(m, _ROOT_KEYS, {"version", "languages", "commands", "replies", "fallback"}, "the SMS configuration")
         if "version" in m and m["version"] != SUPPORTED_VERSION:
             self.problem(m.value_loc("version"), f"unsupported version {m['version']!r}; this build reads {SUPPORTED_VERSION}")
-        langs = [lang for lang, _ in self.string_list(m.get("languages"), m.value_loc("languages"), "'languages'")]
+        langs = [lang for lang, _ in self.text_list(m.get("languages"), m.value_loc("languages"), "'languages'")]
         self.languages = tuple(dict.fromkeys(langs))
         if not self.languages:
             return None
-        default_language = self.string(m, "default_language", self.languages[0]) or self.languages[0]
+        default_language = self.text(m, "default_language", self.languages[0]) or self.languages[0]
         if default_language not in self.languages:
             self.problem(m.value_loc("default_language"), f"default_language '{default_language}' is not in languages")
-        kannel = self.kannel(self.mapping(m, "kannel", "the SMS configuration", required=False))
-        max_segments = self.integer(m, "max_segments", 3, 1, MAX_PARTS)
+        kannel = self.kannel(self.section(m, "kannel", "the SMS configuration"))
+        max_segments = self.whole(m, "max_segments", 3, 1, MAX_PARTS)
         if max_segments > kannel.max_messages:
             self.problem(m.value_loc("max_segments"),
                          f"max_segments {max_segments} is more than kannel.max_messages {kannel.max_messages}")
-        sender = self.string(m, "sender", "") or ""
-        limits = self.limits(self.mapping(m, "limits", "the SMS configuration", required=False))
-        security = self.security(self.mapping(m, "security", "the SMS configuration", required=False))
-        replies = self.replies(self.mapping(m, "replies", "the SMS configuration"))
-        commands = self.commands(self.mapping(m, "commands", "the SMS configuration"))
-        notifications = self.notifications(self.mapping(m, "notifications", "the SMS configuration", required=False))
-        fallback = self.string(m, "fallback", "") or ""
+        sender = self.text(m, "sender", "") or ""
+        limits = self.limits(self.section(m, "limits", "the SMS configuration"))
+        security = self.security(self.section(m, "security", "the SMS configuration"))
+        replies = self.replies(self.section(m, "replies", "the SMS configuration", required=True))
+        commands = self.commands(self.section(m, "commands", "the SMS configuration", required=True))
+        notifications = self.notifications(self.section(m, "notifications", "the SMS configuration"))
+        fallback = self.text(m, "fallback", "") or ""
         if fallback and commands is not None and fallback not in commands:
             self.problem(m.value_loc("fallback"), f"fallback '{fallback}' is not a command{did_you_mean(fallback, commands)}")
         elif fallback and commands is not None:
@@ -340,60 +271,40 @@ class _Loader:
                          admin_password=self.env.get(SECRET_ENV["admin_password"]) or KannelConfig.admin_password)
         if m is None:
             return d
-        allowed = set(KannelConfig.__dataclass_fields__)
-        self.keys(m, allowed, set(), "'kannel'")
-        ports = {name: self.integer(m, name, getattr(d, name), 1024, 65535)
-                 for name in ("admin_port", "smsbox_port", "fake_smsc_port", "sendsms_port")}
+        read = self.record(m, d, KANNEL_RULES, "'kannel'", also=("sendsms_password", "admin_password"))
         seen: dict[int, str] = {}
-        for name, port in ports.items():
+        for name in KANNEL_PORTS:
+            port = getattr(read, name)
             if port in seen:
                 self.problem(m.value_loc(name), f"'{name}' {port} is also {seen[port]}")
             seen[port] = name
-        url = self.string(m, "controller_url", "", allow_empty=True) or ""
-        if url and not url.startswith(("http://", "https://")):
+        if read.controller_url and not read.controller_url.startswith(("http://", "https://")):
             self.problem(m.value_loc("controller_url"), "controller_url must start with http:// or https://")
-        return KannelConfig(
-            controller_url=url.rstrip("/"),
-            **ports,
-            sendsms_user=self.string(m, "sendsms_user", d.sendsms_user) or d.sendsms_user,
-            sendsms_password=self.secret(m, "sendsms_password", d.sendsms_password),
-            admin_password=self.secret(m, "admin_password", d.admin_password),
-            state_dir=self.string(m, "state_dir", d.state_dir) or d.state_dir,
-            dlr_mask=self.integer(m, "dlr_mask", d.dlr_mask, 0, 31),
-            max_messages=self.integer(m, "max_messages", d.max_messages, 1, MAX_PARTS),
-        )
+        return dataclasses.replace(
+            read, controller_url=read.controller_url.rstrip("/"),
+            sendsms_password=self.secret(m, "sendsms_password", SECRET_ENV["sendsms_password"], d.sendsms_password),
+            admin_password=self.secret(m, "admin_password", SECRET_ENV["admin_password"], d.admin_password))
 
     def limits(self, m: YMap | None) -> Limits:
-        d = Limits()
-        if m is None:
-            return d
-        self.keys(m, {"max_text_chars", "rate_count", "rate_window_s"}, set(), "'limits'")
-        return Limits(self.integer(m, "max_text_chars", d.max_text_chars, 1, 100_000),
-                      self.integer(m, "rate_count", d.rate_count, 1, 1_000_000),
-                      self.number(m, "rate_window_s", d.rate_window_s, 0.001, 86_400 * 7))
-
-    def secret(self, m: YMap, key: str, default: str) -> str:
-        """The environment's value (:data:`SECRET_ENV`) wins over the file's."""
-        from_file = self.string(m, key, default, allow_empty=key == "hmac_secret") or default
-        return self.env.get(SECRET_ENV[key]) or from_file
+        return self.record(m, Limits(), LIMIT_RULES, "'limits'")
 
     def security(self, m: YMap | None) -> Security:
         if m is None:
             return Security(hmac_secret=self.env.get(SECRET_ENV["hmac_secret"], ""))
-        self.keys(m, {"allow_ips", "hmac_secret"}, set(), "'security'")
+        self.fields(m, {"allow_ips", "hmac_secret"}, set(), "'security'")
         nets: list[IpNetwork] = []
         if "allow_ips" in m:
-            for text, loc in self.string_list(m["allow_ips"], m.value_loc("allow_ips"), "'allow_ips'"):
+            for text, loc in self.text_list(m["allow_ips"], m.value_loc("allow_ips"), "'allow_ips'"):
                 try:
                     nets.append(ipaddress.ip_network(text, strict=False))
                 except ValueError:
                     self.problem(loc, f"'{text}' is not an IP address or network")
-        return Security(tuple(nets), self.secret(m, "hmac_secret", ""))
+        return Security(tuple(nets), self.secret(m, "hmac_secret", SECRET_ENV["hmac_secret"]))
 
     def replies(self, m: YMap | None) -> dict[str, LocalText] | None:
         if m is None:
             return None
-        self.keys(m, set(REQUIRED_REPLIES), set(REQUIRED_REPLIES), "'replies'")
+        self.fields(m, set(REQUIRED_REPLIES), set(REQUIRED_REPLIES), "'replies'")
         out = {}
         for name in REQUIRED_REPLIES:
             if name in m:
@@ -448,10 +359,10 @@ class _Loader:
     def command(self, name: str, m: YMap) -> Command | None:
         before = len(self.problems)
         what = f"command '{name}'"
-        self.keys(m, _COMMAND_KEYS, {"keywords", "reply"}, what)
+        self.fields(m, _COMMAND_KEYS, {"keywords", "reply"}, what)
         keywords = self.keywords(m, what)
         reply = self.local_text(m, "reply", what) if "reply" in m else None
-        action = self.string(m, "action", "") or None if "action" in m else None
+        action = self.text(m, "action", "") or None if "action" in m else None
         args: dict[str, str] = {}
         if "args" in m:
             raw_args = m["args"]
@@ -512,7 +423,7 @@ class _Loader:
             if lang not in self.languages:
                 self.problem(raw.key_loc(lang), f"unknown language '{lang}' (languages: {', '.join(self.languages)})")
                 continue
-            for text, loc in self.string_list(items, raw.value_loc(lang), f"keywords of {what}"):
+            for text, loc in self.text_list(items, raw.value_loc(lang), f"keywords of {what}"):
                 folded = skel.skeleton(text)
                 if not folded:
                     self.problem(loc, f"keyword '{text}' is only punctuation; it could never match")
@@ -527,11 +438,11 @@ class _Loader:
         return tuple(out)
 
     def argument(self, m: YMap, command: str, what: str) -> Argument | None:
-        a = self.mapping(m, "argument", what)
+        a = self.section(m, "argument", what, required=True)
         if a is None:
             return None
-        self.keys(a, {"name", "choices", "invalid"}, {"name", "choices", "invalid"}, f"'argument' of {what}")
-        name = self.string(a, "name", "") or ""
+        self.fields(a, {"name", "choices", "invalid"}, {"name", "choices", "invalid"}, f"'argument' of {what}")
+        name = self.text(a, "name", "") or ""
         invalid = self.local_text(a, "invalid", f"'argument' of {what}") if "invalid" in a else None
         choices: dict[str, str] = {}
         values: list[str] = []
@@ -545,7 +456,7 @@ class _Loader:
                 values.append(value_text)
                 spelled = [(value_text, raw.key_loc(value))]
                 if spellings is not None:
-                    spelled += self.string_list(spellings, raw.value_loc(value), f"spellings of '{value_text}'")
+                    spelled += self.text_list(spellings, raw.value_loc(value), f"spellings of '{value_text}'")
                 for text, loc in spelled:
                     folded = skel.skeleton(text)
                     if not folded:
@@ -570,8 +481,8 @@ class _Loader:
             if not isinstance(body, YMap):
                 self.problem(m.value_loc(name), f"{what} must be a mapping, got {type_name(body)}")
                 continue
-            self.keys(body, {"text", "vars"}, {"text"}, what)
-            names = [v for v, _ in self.string_list(body["vars"], body.value_loc("vars"), f"'vars' of {what}")] \
+            self.fields(body, {"text", "vars"}, {"text"}, what)
+            names = [v for v, _ in self.text_list(body["vars"], body.value_loc("vars"), f"'vars' of {what}")] \
                 if "vars" in body else []
             text = self.local_text(body, "text", what)
             if text is not None:

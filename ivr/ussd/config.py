@@ -18,8 +18,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
 
-from ivr.config.problems import Loc, Problem, type_name
-from ivr.config.source import YList, YMap, check_fields, read_yaml_mapping
+from ivr.config.problems import Problem
+from ivr.config.reader import ConfigReader, FieldRule, Number, Whole
+from ivr.config.source import YList, YMap, read_yaml_mapping
 from ivr.flow.model import USSD_SCREEN_LIMIT
 from ivr.ussd.errors import UssdConfigInvalid
 
@@ -162,6 +163,12 @@ class Texts:
         return text.format(**values) if values else text
 
 
+SESSION_RULES: Mapping[str, FieldRule] = {"timeout_s": Number(10, 3600), "resume_window_s": Number(0, 86400)}
+LIMIT_RULES: Mapping[str, FieldRule] = {"max_text": Whole(16, 4096), "max_body_bytes": Whole(512, 1 << 20),
+                                        "deadline_s": Number(0.1, 9), "screen_chars": Whole(60, 1000)}
+RATE_RULES: Mapping[str, FieldRule] = {"burst": Whole(0, 10_000), "per_minute": Number(0.1, 100_000)}
+
+
 @dataclass(frozen=True)
 class UssdConfig:
     codes: Mapping[str, ServiceCode]
@@ -192,19 +199,20 @@ def analyse_ussd_config(path: Path | str, *, env: Mapping[str, str] | None = Non
     if data is None:
         return None, problems
     reader = _Reader(problems, os.environ if env is None else env)
-    reader.unknown(data, TOP_FIELDS, "the USSD settings")
+    reader.fields(data, TOP_FIELDS, (), "the USSD settings")
     version = data.get("version", 1)
     if version != 1:
         problems.append(Problem.at(data.value_loc("version"), f"unsupported version {version!r}; expected 1"))
-    url_path = reader.text(data, "path", "/ussd")
+    url_path = reader.text(data, "path", "/ussd") or "/ussd"
     if not url_path.startswith("/"):
         problems.append(Problem.at(data.value_loc("path"), f"path {url_path!r} must start with '/'"))
-    events_path = reader.text(data, "events_path", url_path.rstrip("/") + "/events")
+    default_events = url_path.rstrip("/") + "/events"
+    events_path = reader.text(data, "events_path", default_events) or default_events
     if not events_path.startswith("/") or events_path == url_path:
         problems.append(Problem.at(data.value_loc("events_path"),
                                    f"events_path {events_path!r} must start with '/' and differ from path"))
     texts = reader.texts(data)
-    language = reader.text(data, "language", "en")
+    language = reader.text(data, "language", "en") or "en"
     if language not in texts.by_name["try_later"]:
         problems.append(Problem.at(data.value_loc("language"), f"no texts in language {language!r}"))
     keys = reader.keys(data)
@@ -223,56 +231,17 @@ def analyse_ussd_config(path: Path | str, *, env: Mapping[str, str] | None = Non
     return config, problems
 
 
-class _Reader:
-    """Typed reads from located YAML; every mistake becomes a Problem at the value's place."""
+class _Reader(ConfigReader):
+    """The USSD file's own structure (service codes, keys, auth, texts) on the shared typed reads."""
 
-    def __init__(self, problems: list[Problem], env: Mapping[str, str]) -> None:
-        self.problems = problems
-        self.env = env
-
-    def add(self, loc: Loc, message: str) -> None:
-        self.problems.append(Problem.at(loc, message))
-
-    def unknown(self, data: YMap, known: frozenset[str], what: str) -> None:
-        check_fields(data, known, what, self.problems)
-
-    def section(self, data: YMap, name: str, known: frozenset[str]) -> YMap:
-        value = data.get(name)
-        if value is None:
-            return YMap(data.value_loc(name))
-        if not isinstance(value, YMap):
-            self.add(data.value_loc(name), f"'{name}' must be a mapping, not {type_name(value)}")
-            return YMap(data.value_loc(name))
-        self.unknown(value, known, f"'{name}'")
-        return value
-
-    def text(self, data: YMap, name: str, default: str) -> str:
-        value = data.get(name, default)
-        if not isinstance(value, str) or not value:
-            self.add(data.value_loc(name), f"'{name}' must be non-empty text, not {type_name(value)}")
-            return default
-        return value
-
-    def number(self, data: YMap, name: str, default: float, *, minimum: float, maximum: float) -> float:
-        value = data.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not minimum <= value <= maximum:
-            self.add(data.value_loc(name), f"'{name}' must be a number from {minimum:g} to {maximum:g}, "
-                                           f"not {value!r}")
-            return default
-        return float(value)
-
-    def whole(self, data: YMap, name: str, default: int, *, minimum: int, maximum: int) -> int:
-        value = data.get(name, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-            self.add(data.value_loc(name), f"'{name}' must be a whole number from {minimum} to {maximum}, "
-                                           f"not {value!r}")
-            return default
-        return value
+    def area(self, data: YMap, name: str, allowed: frozenset[str]) -> YMap:
+        """A section that may be absent: then an empty one, so every read gives its default."""
+        return self.section(data, name, f"'{name}'", allowed=allowed) or YMap(data.value_loc(name))
 
     def codes(self, data: YMap) -> dict[str, ServiceCode]:
         raw = data.get("codes")
         if not isinstance(raw, YMap) or not raw:
-            self.add(data.value_loc("codes") if "codes" in data else data.loc,
+            self.problem(data.value_loc("codes") if "codes" in data else data.loc,
                      "'codes' must map service codes (\"*100#\") to what they do")
             return {}
         codes: dict[str, ServiceCode] = {}
@@ -280,25 +249,26 @@ class _Reader:
             loc = raw.key_loc(code)
             if not isinstance(code, str) or not SERVICE_CODE.match(code):
                 written = raw.raw_keys.get(code, str(code))
-                self.add(loc, f"service code {written!r} must look like \"*100#\" or \"*111*2#\" (quote it)")
+                self.problem(loc, f"service code {written!r} must look like \"*100#\" or \"*111*2#\" (quote it)")
                 continue
             if not isinstance(spec, YMap):
-                self.add(raw.value_loc(code), f"service code {code}: expected a mapping with 'mode'")
+                self.problem(raw.value_loc(code), f"service code {code}: expected a mapping with 'mode'")
                 continue
-            self.unknown(spec, CODE_FIELDS, f"service code {code}")
+            self.fields(spec, CODE_FIELDS, (), f"service code {code}")
             mode = spec.get("mode")
             if mode not in MODES:
-                self.add(spec.value_loc("mode") if "mode" in spec else spec.loc,
+                self.problem(spec.value_loc("mode") if "mode" in spec else spec.loc,
                          f"service code {code}: 'mode' must be one of {', '.join(MODES)}, not {mode!r}")
                 continue
-            service = self.text(spec, "service", "balance" if mode == "balance" else "self-service menu")
+            default_service = "balance" if mode == "balance" else "self-service menu"
+            service = self.text(spec, "service", default_service) or default_service
             entry = spec.get("entry")
             if entry is not None and (not isinstance(entry, str) or not entry):
-                self.add(spec.value_loc("entry"), f"service code {code}: 'entry' must be a node id")
+                self.problem(spec.value_loc("entry"), f"service code {code}: 'entry' must be a node id")
                 entry = None
             inputs = self.presets(spec, code)
             if mode == "balance" and (entry is not None or inputs):
-                self.add(spec.loc, f"service code {code}: 'entry' and 'inputs' apply to mode 'tree' only")
+                self.problem(spec.loc, f"service code {code}: 'entry' and 'inputs' apply to mode 'tree' only")
             codes[code] = ServiceCode(code, mode, service, entry, inputs, str(loc))
         return codes
 
@@ -307,100 +277,84 @@ class _Reader:
         if raw is None:
             return ()
         if not isinstance(raw, YList):
-            self.add(spec.value_loc("inputs"), f"service code {code}: 'inputs' must be a list like [\"2\"]")
+            self.problem(spec.value_loc("inputs"), f"service code {code}: 'inputs' must be a list like [\"2\"]")
             return ()
         out = []
         for i, item in enumerate(raw):
             if not isinstance(item, str) or not PRESET.match(item):
-                self.add(raw.item_loc(i), f"service code {code}: input {item!r} must be quoted keys (0-9, #)")
+                self.problem(raw.item_loc(i), f"service code {code}: input {item!r} must be quoted keys (0-9, #)")
                 continue
             out.append(item)
         return tuple(out)
 
     def keys(self, data: YMap) -> Keys:
-        section = self.section(data, "keys", frozenset({"more", "back"}))
+        section = self.area(data, "keys", frozenset({"more", "back"}))
         keys = {}
         for name, default in (("more", Keys.more), ("back", Keys.back)):
             value = section.get(name, default)
             if not isinstance(value, str) or not NAV_KEY.match(value):
-                self.add(section.value_loc(name), f"keys.{name} must be 1 to 3 quoted keys from 0-9 and # "
+                self.problem(section.value_loc(name), f"keys.{name} must be 1 to 3 quoted keys from 0-9 and # "
                                                   f"('*' separates inputs in the protocol), not {value!r}")
                 value = default
             keys[name] = value
         if keys["more"] == keys["back"]:
-            self.add(section.loc, "keys.more and keys.back must differ")
+            self.problem(section.loc, "keys.more and keys.back must differ")
         return Keys(**keys)
 
     def session(self, data: YMap) -> SessionPolicy:
-        section = self.section(data, "session", frozenset({"timeout_s", "resume_window_s"}))
-        return SessionPolicy(
-            timeout_s=self.number(section, "timeout_s", DEFAULT_TIMEOUT_S, minimum=10, maximum=3600),
-            resume_window_s=self.number(section, "resume_window_s", DEFAULT_RESUME_WINDOW_S, minimum=0,
-                                        maximum=86400),
-        )
+        return self.record(self.section(data, "session", "'session'"), SessionPolicy(), SESSION_RULES, "'session'")
 
     def limits(self, data: YMap) -> Limits:
-        section = self.section(data, "limits", frozenset({"max_text", "max_body_bytes", "deadline_s",
-                                                          "screen_chars"}))
-        return Limits(
-            max_text=self.whole(section, "max_text", DEFAULT_MAX_TEXT, minimum=16, maximum=4096),
-            max_body_bytes=self.whole(section, "max_body_bytes", DEFAULT_MAX_BODY_BYTES, minimum=512,
-                                      maximum=1 << 20),
-            deadline_s=self.number(section, "deadline_s", DEFAULT_DEADLINE_S, minimum=0.1, maximum=9),
-            screen_chars=self.whole(section, "screen_chars", USSD_SCREEN_LIMIT, minimum=60, maximum=1000),
-        )
+        return self.record(self.section(data, "limits", "'limits'"), Limits(), LIMIT_RULES, "'limits'")
 
     def rate_limit(self, data: YMap) -> RateLimit:
-        section = self.section(data, "rate_limit", frozenset({"burst", "per_minute"}))
-        return RateLimit(
-            burst=self.whole(section, "burst", DEFAULT_BURST, minimum=0, maximum=10_000),
-            per_minute=self.number(section, "per_minute", DEFAULT_PER_MINUTE, minimum=0.1, maximum=100_000),
-        )
+        return self.record(self.section(data, "rate_limit", "'rate_limit'"), RateLimit(), RATE_RULES,
+                           "'rate_limit'")
 
     def auth(self, data: YMap) -> Auth:
-        section = self.section(data, "auth", frozenset({"secret_env", "header", "allow_from"}))
+        section = self.area(data, "auth", frozenset({"secret_env", "header", "allow_from"}))
         secret: bytes | None = None
         name = section.get("secret_env")
         if name is not None:
             if not isinstance(name, str) or not name:
-                self.add(section.value_loc("secret_env"), "auth.secret_env must name an environment variable")
+                self.problem(section.value_loc("secret_env"), "auth.secret_env must name an environment variable")
             elif not self.env.get(name):
-                self.add(section.value_loc("secret_env"),
+                self.problem(section.value_loc("secret_env"),
                          f"auth.secret_env names {name}, which is not set (or empty) in the environment")
             elif len(self.env[name]) < 16:
-                self.add(section.value_loc("secret_env"), f"the secret in {name} is shorter than 16 characters")
+                self.problem(section.value_loc("secret_env"), f"the secret in {name} is shorter than 16 characters")
             else:
                 secret = self.env[name].encode("utf-8")
-        header = self.text(section, "header", DEFAULT_SIGNATURE_HEADER)
+        header = self.text(section, "header", DEFAULT_SIGNATURE_HEADER) or DEFAULT_SIGNATURE_HEADER
         networks: list[IpNetwork] = []
         raw = section.get("allow_from")
         if raw is not None and not isinstance(raw, YList):
-            self.add(section.value_loc("allow_from"), "auth.allow_from must be a list of addresses or networks")
+            self.problem(section.value_loc("allow_from"), "auth.allow_from must be a list of addresses or networks")
         if not isinstance(raw, YList):
             raw = YList(section.loc)
         for i, item in enumerate(raw):
             try:
                 networks.append(ipaddress.ip_network(str(item), strict=False))
             except ValueError:
-                self.add(raw.item_loc(i), f"auth.allow_from: {item!r} is not an IP address or network")
+                self.problem(raw.item_loc(i), f"auth.allow_from: {item!r} is not an IP address or network")
         return Auth(secret, header, tuple(networks))
 
     def texts(self, data: YMap) -> Texts:
         by_name = {name: dict(texts) for name, texts in DEFAULT_TEXTS.items()}
-        section = self.section(data, "texts", frozenset(DEFAULT_TEXTS))
+        section = self.area(data, "texts", frozenset(DEFAULT_TEXTS))
         for name, value in section.items():
             if name not in DEFAULT_TEXTS:
                 continue
             if not isinstance(value, YMap):
-                self.add(section.value_loc(name), f"texts.{name} must map languages to text, like {{en: ...}}")
+                self.problem(section.value_loc(name), f"texts.{name} must map languages to text, like {{en: ...}}")
                 continue
             for lang, text in value.items():
                 if not isinstance(text, str) or not text.strip():
-                    self.add(value.value_loc(lang), f"texts.{name}.{lang} must be non-empty text")
+                    self.problem(value.value_loc(lang), f"texts.{name}.{lang} must be non-empty text")
                     continue
                 problem = _placeholder_problem(text, TEXT_PLACEHOLDERS.get(name, _ANY_PLACEHOLDERS))
                 if problem:
-                    self.add(value.value_loc(lang), f"texts.{name}.{lang}: {problem}")
+                    self.problem(value.value_loc(lang), f"texts.{name}.{lang}: {problem}")
                     continue
                 by_name[name][str(lang)] = text
         return Texts(MappingProxyType({k: MappingProxyType(v) for k, v in by_name.items()}))

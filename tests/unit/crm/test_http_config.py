@@ -50,7 +50,7 @@ def test_the_required_fields_must_be_mapped() -> None:
 def test_a_misspelt_key_is_refused() -> None:
     raw = example()
     raw["by_number"]["recrod"] = "data"
-    with pytest.raises(CrmConfigError, match="by_number: unknown key 'recrod'"):
+    with pytest.raises(CrmConfigError, match="unknown field 'recrod' in 'by_number'; did you mean 'record'"):
         parse_http_config(raw)
 
 
@@ -66,3 +66,15 @@ def test_the_file_name_is_in_the_error(tmp_path: Path) -> None:
     path.write_text("base_url: http://x\n", encoding="utf-8")
     with pytest.raises(CrmConfigError, match=str(path)):
         load_http_config(path)
+
+
+def test_every_problem_is_listed_at_its_file_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "crm.yaml"
+    path.write_text("base_url: crm.example.com\nby_number:\n  url: /customers/{phone}\nfields: {pin: x}\n",
+                    encoding="utf-8")
+    with pytest.raises(CrmConfigError) as caught:
+        load_http_config(path)
+    lines = caught.value.message.splitlines()[1:]
+    assert f"{path}:1:11: base_url 'crm.example.com' must start with http:// or https://" in lines
+    assert any(line.startswith(f"{path}:3:8: by_number.url: unknown placeholder {{phone}}") for line in lines)
+    assert any(line.startswith(f"{path}:4:10: fields.pin: not a Customer field") for line in lines)
