@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -283,7 +284,7 @@ def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
             result = await notify(controller.sms, args.to, args.template, **variables)
         finally:
             await controller.close()
-        return str(result)
+        return json.dumps(result.to_dict(), ensure_ascii=False, indent=2) if args.json else result.to_text()
 
     print(asyncio.run(run()))
     return 0
@@ -408,6 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
     nfy.add_argument("--to", required=True, help="the subscriber's number")
     nfy.add_argument("--template", required=True, help="e.g. low_balance")
     nfy.add_argument("--var", action="append", default=[], help="NAME=VALUE for the template (repeatable)")
+    nfy.add_argument("--json", action="store_true", help="print the result as JSON, for scripts")
     nfy.set_defaults(func=cmd_notify)
 
     rel = sub.add_parser("reload", help="ask the running controller to reload the menu tree")
@@ -424,7 +426,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace, Settings], int] = args.func
     try:
-        return func(args, load_settings())
+        code = func(args, load_settings())
+        sys.stdout.flush()  # inside the try: a reader that went away is handled below, not at exit
+        return code
     except IvrError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         if exc.hint:
@@ -432,6 +436,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`ivr report --json | head`): not an error of ours, and no traceback.
+        # Point stdout at /dev/null so the interpreter's final flush cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from ivr.runtime.render import render_config
 from ivr.settings import Settings
 
 BOOT_TIMEOUT_S = 60.0
+PORT_RELEASE_TIMEOUT_S = 5.0
 STOP_TIMEOUT_S = 15.0
 SOUNDS_MOUNT = "var/lib/ivr/sounds"  # inside the root; prompts are played by absolute path
 LOG_DIR = "var/log/asterisk"
@@ -113,6 +114,7 @@ class LocalAsterisk:
         self._stop_processes()  # strays from a killed run (asterisk -r, old daemons)
         self._prepare_mounts()
         self._install_config()
+        tcp_ports.wait_free(self._port_needs(), PORT_RELEASE_TIMEOUT_S)  # a killed Asterisk's sockets
         tcp_ports.require_free(self._port_needs())
         self._start()
         self._wait_booted()
@@ -130,6 +132,10 @@ class LocalAsterisk:
             unmounted = mounts.unmount_all(self.root)
             if unmounted:
                 self.log(f"unmounted {', '.join(map(str, unmounted))}")
+        if not tcp_ports.wait_free(self._port_needs(), PORT_RELEASE_TIMEOUT_S):
+            self.log("stopped, but a port is still held: " + ", ".join(
+                f"{n.port}/{n.proto}" for n in self._port_needs() if not tcp_ports.is_free(n)))
+            return
         self.log("stopped")
 
     # ----------------------------------------------------------------- steps
@@ -190,12 +196,21 @@ class LocalAsterisk:
                        hint=f"read {self.root / LOG_DIR / 'console.log'}", error_id="asterisk-boot-timeout")
 
     def _stop_processes(self) -> None:
+        """Signal every process in the root until none is left, then wait for their real end.
+
+        A process killed by a signal lingers as a zombie until its parent reaps it; if that
+        parent is this process (``up`` started it), reap it here, so ``down`` returns only
+        when the Asterisk process is gone, not merely dying.
+        """
         deadline = time.monotonic() + STOP_TIMEOUT_S
         sig = signal.SIGTERM
+        signalled: set[int] = set()
         while True:
             pids = self.pids()
             if not pids:
+                self._reap(signalled, deadline + 10)
                 return
+            signalled.update(pids)
             if time.monotonic() > deadline:
                 sig = signal.SIGKILL
             for pid in pids:
@@ -207,6 +222,20 @@ class LocalAsterisk:
             if sig is signal.SIGKILL and time.monotonic() > deadline + 10:
                 raise IvrError(f"processes {pids} in {self.root} survive SIGKILL", error_id="unkillable")
 
+    def _reap(self, pids: set[int], deadline: float) -> None:
+        child = getattr(self, "_child", None)
+        if child is not None:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        while pids and time.monotonic() < deadline:
+            for pid in pids:
+                _reap_if_ours(pid)
+            pids = {pid for pid in pids if _alive_or_zombie(pid) and not _is_zombie_of_another(pid)}
+            if pids:
+                time.sleep(0.05)
+
     def _rx(self, command: str, *, timeout: float, check: bool = True) -> subprocess.CompletedProcess[str]:
         try:
             proc = subprocess.run(["chroot", str(self.root), "/usr/sbin/asterisk", "-rx", command],
@@ -217,3 +246,25 @@ class LocalAsterisk:
             raise IvrError(f"asterisk -rx {command!r} failed: {proc.stderr.strip() or proc.stdout.strip()}",
                            error_id="asterisk-cli-failed")
         return proc
+
+
+def _alive_or_zombie(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def _is_zombie_of_another(pid: int) -> bool:
+    """A zombie whose parent is not this process: only that parent can reap it, so do not wait."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[0] == "Z" and int(fields[1]) != os.getpid()
+
+
+def _reap_if_ours(pid: int) -> None:
+    """Collect a child of this process that has ended (an Asterisk an earlier ``up`` here started)."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # not our child, or already collected

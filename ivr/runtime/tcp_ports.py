@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +71,24 @@ def holder_of(port: int, proto: str) -> PortHolder | None:
                     return PortHolder(int(pid_dir.name), cmd.strip())
         except OSError:
             continue
+    if os.geteuid() == 0:  # root sees every process: the socket outlives its owner for a moment
+        return PortHolder(None, "no process any more: the kernel is still releasing it after its owner ended")
     return PortHolder(None, "a process this user cannot see")
+
+
+def wait_free(needs: list[PortNeed], timeout_s: float, *, poll_s: float = 0.1) -> bool:
+    """Wait up to ``timeout_s`` for every port of ``needs`` to be free; whether they are.
+
+    A process that was just killed may hold its sockets for a moment after it is gone from
+    the process table; starting in that moment fails for no reason a person can act on.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if all(is_free(need) for need in needs):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll_s)
 
 
 def require_free(needs: list[PortNeed]) -> None:

@@ -32,6 +32,19 @@ class NotifyResult:
     journey_key: str
     receipt: SendReceipt
 
+    def to_text(self) -> str:
+        """What the admin who ran ``ivr notify`` reads."""
+        parts = "1 SMS" if self.segments.count == 1 else f"{self.segments.count} SMS parts"
+        return (f"sent to {self.to} ({parts}, {self.segments.encoding}, {self.language}): {self.text}\n"
+                f"template {self.template}; interaction {self.interaction} in the journey of {self.journey_key}; "
+                f"smsbox: {self.receipt.status} {self.receipt.detail}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"to": self.to, "template": self.template, "text": self.text, "language": self.language,
+                "segments": self.segments.count, "encoding": self.segments.encoding,
+                "interaction": self.interaction, "journey_key": self.journey_key,
+                "receipt": {"status": self.receipt.status, "detail": self.receipt.detail}}
+
 
 async def notify(service: SmsService, to: str, template: str, **vars: Any) -> NotifyResult:
     """Send notification ``template`` to ``to`` with ``vars``; the journey records ``sms_sent``.

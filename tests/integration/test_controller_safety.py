@@ -105,7 +105,7 @@ def test_invalid_tree_is_refused_and_the_live_tree_keeps_answering(asterisk, sta
     assert any("refers to unknown node 'no_such_node'" in p for p in body["problems"])
     assert ctl.health()["tree_generation"] == 1
     assert record.queue is not None and record.queue.name == "support"
-    assert "menu tree NOT reloaded" in ctl.log_path.read_text()
+    assert "configuration NOT reloaded" in ctl.log_path.read_text()
 
 
 def test_exception_inside_a_session_sends_the_caller_to_the_fallback_queue(asterisk, start_controller, tmp_path):

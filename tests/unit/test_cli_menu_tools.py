@@ -95,3 +95,17 @@ def test_after_an_action_changes_the_customer_the_menu_shows_them_as_they_are_no
     before, after = out.split("[action] service_off -> ok")
     assert "To turn off caller ID, press 1." in before
     assert "To turn on caller ID, press 1." in after
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
+    """`ivr report --json | head`: the pipe closes early; no BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "ivr", "simulate", "--to", "100", "--keys", "0", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the command writes
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in err and "BrokenPipeError" not in err

@@ -65,3 +65,30 @@ def test_docker_asterisk_comes_from_the_same_debian_packages_as_the_local_root()
     assert re.search(r"^FROM debian:sid", text, re.MULTILINE)
     for package in PACKAGES:
         assert package in text
+
+
+def _environments() -> dict[str, dict[str, str]]:
+    out = {}
+    for name, service in compose()["services"].items():
+        env = service.get("environment") or {}
+        out[name] = {str(k): str(v) for k, v in (env.items() if isinstance(env, dict) else [])}
+    return out
+
+
+def test_every_ivr_variable_compose_sets_is_a_real_setting():
+    """A typo (or IVR_DATABASE_URL, which nothing reads) would be silently ignored by the controller."""
+    from ivr.sms.config import SECRET_ENV
+
+    known = {f"IVR_{name}".upper() for name in load_settings(env={}).flat()}
+    known |= set(SECRET_ENV.values()) | {"IVR_HOME", "IVR_CONFIG"}
+    unknown = sorted({var for env in _environments().values() for var in env
+                      if var.startswith("IVR_") and var not in known})
+    assert unknown == []
+
+
+def test_the_controller_in_compose_uses_postgresql_and_needs_its_secrets_set():
+    env = _environments()["controller"]
+    assert env["IVR_JOURNEY_BACKEND"] == "postgres"
+    assert env["IVR_JOURNEY_POSTGRES_DSN"].startswith("postgresql://") and "@postgres/" in env["IVR_JOURNEY_POSTGRES_DSN"]
+    for secret in ("IVR_TOKENS_SECRET", "IVR_AGENT_API_KEY"):
+        assert ":?" in env[secret], f"{secret} must have no default: compose refuses to start without it"
