@@ -13,13 +13,15 @@ import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ivr.crm.action_catalog import ACTION_ARGS
 from ivr.crm.actions import CrmActions
 from ivr.crm.breaker import CircuitBreaker
+from ivr.crm.directory import OpenDirectory
 from ivr.crm.identify import AccountIdentifier
 from ivr.crm.lookup import CrmLookup
+from ivr.crm.names import DirectoryNames
+from ivr.crm.ports import ActionService, CallerLookup
 from ivr.errors import ConfigError
 from ivr.flow.loader import load_tree
 from ivr.flow.model import Tree
@@ -37,6 +39,7 @@ from ivr.runtime.kannel import controller_url
 from ivr.settings import Settings
 from ivr.sms import KannelSender, SmsService, load_sms_config
 from ivr.sms.config import SmsConfig
+from ivr.sms.service import SmsJourney
 from ivr.ussd import UssdGateway, load_ussd_config
 from ivr.voice.agent_events import AgentEventRecorder
 from ivr.voice.controller import CallController, minimal_flow
@@ -96,7 +99,7 @@ async def open_journey(settings: Settings) -> JourneyStore:
     raise ConfigError(f"unknown [journey] backend {backend!r}", hint="use sqlite or postgres")
 
 
-def open_directory(settings: Settings) -> Any:
+def open_directory(settings: Settings) -> OpenDirectory:
     backend = settings.crm.backend
     if backend == "sqlite":
         from ivr.crm.seed import seed_demo
@@ -142,6 +145,7 @@ class Controller:
     kpis: KpiAccumulator
     sms: SmsService
     ussd: UssdGateway
+    names: DirectoryNames
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
 
     async def close(self) -> None:
@@ -160,9 +164,7 @@ async def build_controller(settings: Settings) -> Controller:
         kpis = KpiAccumulator()
         journey = MeteredJourney(store, kpis)  # /metrics counts what was stored, nothing else
         directory = open_directory(settings)
-        if hasattr(directory, "close"):
-            closer = directory.close
-            stack.push_async_callback(_maybe_async, closer)
+        stack.push_async_callback(directory.aclose)
         breaker = CircuitBreaker()
         budget = settings.crm.budget_ms / 1000
         lookup = CrmLookup(directory, budget_s=budget, breaker=breaker, default_region=settings.crm.default_region)
@@ -174,12 +176,11 @@ async def build_controller(settings: Settings) -> Controller:
         flow = EngineFlow(trees, speaker, actions, journey, lookup=lookup, router=routing, tokens=tokens,
                           agent_events=agent_events, identifier=AccountIdentifier(directory, budget_s=max(budget, 2.0)),
                           journey_window_s=settings.journey.context_days * DAY_S)
-        sms = build_sms_service(settings, lookup, actions, journey)
-        if sms.sender is not None and hasattr(sms.sender, "close"):
-            stack.push_async_callback(sms.sender.close)
+        sms, sender = build_sms_service(settings, lookup, actions, journey)
+        stack.push_async_callback(sender.close)
         ussd = UssdGateway(load_ussd_config(settings.home / "config" / "ussd.yaml"), trees, lookup, actions, journey)
         return Controller(trees, Reloader(trees, routing_rules), CallController(flow), CallController(minimal_flow), journey, tokens,
-                          agent_events, lookup, routing, kpis, sms, ussd, stack)
+                          agent_events, lookup, routing, kpis, sms, ussd, DirectoryNames(directory), stack)
     except BaseException:
         await stack.aclose()
         raise
@@ -194,15 +195,12 @@ def load_sms_settings(settings: Settings) -> SmsConfig:
     return load_sms_config(sms_config_path(settings), env=os.environ)
 
 
-def build_sms_service(settings: Settings, lookup: Any, actions: Any, journey: Any) -> SmsService:
-    """SMS commands on the same CRM and journey; replies and notifications go out via smsbox."""
+def build_sms_service(settings: Settings, lookup: CallerLookup, actions: ActionService,
+                      journey: SmsJourney) -> tuple[SmsService, KannelSender]:
+    """SMS commands on the same CRM and journey; replies and notifications go out via smsbox (the sender,
+    returned too, is closed by the caller)."""
     config = load_sms_settings(settings)
     sender = KannelSender.from_config(config.kannel, controller_url(settings, config.kannel),
                                       dlr_secret=config.security.hmac_secret)
-    return SmsService(config, lookup, actions, journey, sender=sender, default_region=settings.crm.default_region)
-
-
-async def _maybe_async(fn: Any) -> None:
-    result = fn()
-    if hasattr(result, "__await__"):
-        await result
+    return SmsService(config, lookup, actions, journey, sender=sender,
+                      default_region=settings.crm.default_region), sender

@@ -193,11 +193,23 @@ def _zone(at: float, tz: tzinfo | None) -> str:
 
 
 def _ago(seconds: float) -> str:
-    """How long before this call, in the unit an agent would say it."""
+    """When, against the moment this call reached the agent, in the unit an agent would say it.
+
+    ``seconds`` is how long before the call; negative for what happened after it was put
+    through (a USSD session the customer opened while waiting, an SMS they sent).
+    """
+    if seconds < 0:
+        return f"{_span(-seconds)} after this call was put through"
     if seconds < 90:
         return "just before"
+    return f"{_span(seconds)} earlier"
+
+
+def _span(seconds: float) -> str:
+    if seconds < 90:
+        return f"{round(seconds)} s"
     if seconds < 55 * 60:
-        return f"{round(seconds / 60)} min earlier"
+        return f"{round(seconds / 60)} min"
     if seconds < 36 * 3600:
-        return f"{round(seconds / 3600)} h earlier"
-    return f"{round(seconds / 86400)} days earlier"
+        return f"{round(seconds / 3600)} h"
+    return f"{round(seconds / 86400)} days"

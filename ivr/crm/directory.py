@@ -51,6 +51,16 @@ class NumberDirectory(Protocol):
         ...
 
 
+class IdDirectory(Protocol):
+    async def by_id(self, customer_id: str) -> Customer | None:
+        """The customer with this CRM id (the journey key of a known customer), or None.
+
+        Raises :class:`ivr.crm.errors.CrmError` when the CRM cannot answer (or cannot be
+        asked: an HTTP CRM whose mapping has no ``by_id``).
+        """
+        ...
+
+
 class CustomerDirectory(NumberDirectory, Protocol):
     async def by_account(self, account: str, pin: str) -> Customer | None:
         """The customer with this account number if ``pin`` is theirs; None otherwise.
@@ -67,3 +77,9 @@ class CustomerDirectory(NumberDirectory, Protocol):
         Raises :class:`ivr.crm.errors.CrmError` when the CRM cannot answer.
         """
         ...
+
+
+class OpenDirectory(CustomerDirectory, IdDirectory, Protocol):
+    """A directory the composition root opened and must close: the embedded SQLite one or an HTTP CRM."""
+
+    async def aclose(self) -> None: ...

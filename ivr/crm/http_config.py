@@ -61,6 +61,7 @@ class HttpCrmConfig:
     fields: Mapping[str, FieldSpec]
     record_path: str = ""  # where the customer record sits in a lookup reply; "" = the whole body
     by_account_url: str | None = None  # POST {"account", "pin"}; 404 = no such account or wrong PIN
+    by_id_url: str | None = None  # GET; the customer by CRM id, for the agent's page (404 = unknown)
     account_record_path: str = ""
     action_url: str | None = None  # POST {"args": {...}} with an Idempotency-Key header
     action_ok_path: str = "ok"
@@ -97,7 +98,9 @@ def _checked(config: HttpCrmConfig | None, problems: list[Problem]) -> HttpCrmCo
     return config
 
 
-TOP_FIELDS = frozenset({"base_url", "token_env", "headers", "timeout_s", "max_body_bytes", "by_number", "by_account",
+ID_PLACEHOLDERS = frozenset({"customer_id"})
+TOP_FIELDS = frozenset({"base_url", "token_env", "headers", "timeout_s", "max_body_bytes", "by_number", "by_id",
+                        "by_account",
                         "action", "fields"})
 FIELD_SPEC_FIELDS = frozenset({"path", "map", "default", "key", "enabled"})
 
@@ -110,6 +113,7 @@ class _HttpReader(ConfigReader):
             self.problem(raw.value_loc("base_url"), f"base_url {base_url!r} must start with http:// or https://")
         by_number = self.section(raw, "by_number", "the CRM HTTP mapping", allowed={"url", "record"})
         by_account = self.section(raw, "by_account", "the CRM HTTP mapping", allowed={"url", "record"})
+        by_id = self.section(raw, "by_id", "the CRM HTTP mapping", allowed={"url"})
         action = self.section(raw, "action", "the CRM HTTP mapping", allowed={"url", "ok", "data", "error"})
         headers = self.headers(raw)
         timeout_s = self.number(raw, "timeout_s", DEFAULT_TIMEOUT_S, 0.001, 600)
@@ -118,6 +122,7 @@ class _HttpReader(ConfigReader):
         by_number_url = self.url(by_number, "by_number", NUMBER_PLACEHOLDERS)
         fields = self.mapping_fields(raw)
         by_account_url = self.url(by_account, "by_account", ACCOUNT_PLACEHOLDERS)
+        by_id_url = self.url(by_id, "by_id", ID_PLACEHOLDERS)
         action_url = self.url(action, "action", ACTION_PLACEHOLDERS)
         if self.problems or by_number_url is None or fields is None:
             return None
@@ -126,6 +131,7 @@ class _HttpReader(ConfigReader):
             by_number_url=by_number_url,
             record_path=self.path(by_number, "record", ""),
             by_account_url=by_account_url,
+            by_id_url=by_id_url,
             account_record_path=self.path(by_account, "record", ""),
             action_url=action_url,
             action_ok_path=self.path(action, "ok", "ok"),

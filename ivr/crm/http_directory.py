@@ -57,6 +57,9 @@ class HttpDirectory:
                         tb: TracebackType | None) -> None:
         await self.close()
 
+    async def aclose(self) -> None:
+        await self.close()
+
     async def close(self) -> None:
         if self._owns_session and self._session is not None:
             await self._session.close()
@@ -68,6 +71,19 @@ class HttpDirectory:
         operation = "by_number"
         url = self._url(self.config.by_number_url, number=e164, digits=e164.lstrip("+"))
         status, body, _ = await self._request(operation, "GET", url)
+        if status == 404:
+            return None
+        self._raise_for_status(operation, status)
+        return self._customer(operation, body, self.config.record_path)
+
+    async def by_id(self, customer_id: str) -> Customer | None:
+        """The record by CRM id (``by_id.url``), read with the same field mapping as by number."""
+        operation = "by_id"
+        if self.config.by_id_url is None:
+            raise CrmUnavailable("lookup by customer id is not configured (by_id.url)",
+                                 operation=operation, error_id="crm-not-configured")
+        status, body, _ = await self._request(operation, "GET", self._url(self.config.by_id_url,
+                                                                          customer_id=customer_id))
         if status == 404:
             return None
         self._raise_for_status(operation, status)

@@ -100,6 +100,9 @@ class SqliteDirectory:
     async def by_number(self, e164: str) -> Customer | None:
         return await asyncio.to_thread(self._locked, "by_number", self._by_number, e164)
 
+    async def by_id(self, customer_id: str) -> Customer | None:
+        return await asyncio.to_thread(self._locked, "by_id", self._by_id, customer_id)
+
     async def by_account(self, account: str, pin: str) -> Customer | None:
         return await asyncio.to_thread(self._locked, "by_account", self._by_account, account, pin)
 
@@ -119,6 +122,9 @@ class SqliteDirectory:
         rows = [(name,) for name in names]
         self._locked("put_tariffs", lambda conn: conn.executemany(
             "INSERT OR IGNORE INTO tariffs (name) VALUES (?)", rows))
+
+    async def aclose(self) -> None:
+        self.close()
 
     def close(self) -> None:
         with self._lock:
@@ -151,6 +157,10 @@ class SqliteDirectory:
 
     def _by_number(self, conn: sqlite3.Connection, e164: str) -> Customer | None:
         row = conn.execute(f"SELECT {_COLUMNS} FROM customers WHERE number = ?", (e164,)).fetchone()
+        return None if row is None else self._customer(conn, row)
+
+    def _by_id(self, conn: sqlite3.Connection, customer_id: str) -> Customer | None:
+        row = conn.execute(f"SELECT {_COLUMNS} FROM customers WHERE id = ?", (customer_id,)).fetchone()
         return None if row is None else self._customer(conn, row)
 
     def _by_account(self, conn: sqlite3.Connection, account: str, pin: str) -> Customer | None:

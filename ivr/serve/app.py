@@ -98,7 +98,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         return await reloader.reload_async("admin request")
 
     app = build_app(health, admin_reload,
-                    agent_api=AgentApiParts(controller.tokens, controller.journey, settings.agent_api.key),
+                    agent_api=AgentApiParts(controller.tokens, controller.journey, settings.agent_api.key,
+                                                  controller.names),
                     kpis=controller.kpis.snapshot, sms=controller.sms,
                     ussd=controller.ussd)
     runner = web.AppRunner(app, access_log=None)

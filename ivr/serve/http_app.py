@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ivr.agent.http import mount_agent_api
+from ivr.agent.ports import CustomerNames, JourneyReader, TokenResolver
 from ivr.journey.kpi import Kpis
-from ivr.journey.ports import JourneyStore
-from ivr.journey.tokens import TokenService
 from ivr.live.reload import ReloadResult
 from ivr.metrics.prometheus import mount_metrics
 from ivr.sms import SmsService, mount_sms
@@ -25,9 +24,12 @@ HealthProbe = Callable[[], Mapping[str, object]]
 
 @dataclass(frozen=True)
 class AgentApiParts:
-    tokens: TokenService
-    journey: JourneyStore
+    tokens: TokenResolver
+    journey: JourneyReader
     api_key: str
+    names: CustomerNames | None = None
+
+
 Reloader = Callable[[], Awaitable[ReloadResult]]
 
 
@@ -40,7 +42,7 @@ def build_app(health: HealthProbe, reload: Reloader, *, agent_api: AgentApiParts
     if ussd is not None:
         mount_ussd(app, ussd)
     if agent_api is not None:
-        mount_agent_api(app, agent_api.tokens, agent_api.journey, agent_api.api_key)
+        mount_agent_api(app, agent_api.tokens, agent_api.journey, agent_api.api_key, names=agent_api.names)
     if kpis is not None:
         mount_metrics(app, kpis)
 

@@ -10,11 +10,12 @@ import html
 import re
 from datetime import UTC
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from ivr.agent.screen_pop import render_refusal, render_screen_pop
-from ivr.agent.service import AgentContext, JourneyEntry
+from ivr.agent.service import AgentAccess, AgentContext, JourneyEntry
 from ivr.journey.memory import MemoryJourney
 from ivr.journey.tokens import TokenService
 
@@ -189,3 +190,39 @@ async def test_screen_pop_refusal_does_not_echo_the_token(client: Client) -> Non
     status, page = await open_pop(client, "<i>probe</i>")
 
     assert status == 404 and "probe" not in page
+
+
+async def test_what_came_after_the_call_was_put_through_is_said_to_be_after(
+        client: Client, tokens: TokenService, journey: MemoryJourney, clock: FakeClock) -> None:
+    token = await tokens.issue(claim())
+    await journey.append(CUSTOMER, [ev(T0 + 25, "ussd_request", "ussd-9", "ussd", code="*100#", service="balance")])
+    clock.advance(30)
+
+    _, page = await open_pop(client, token)
+
+    assert "25 s after this call was put through" in text_of(page)
+    assert "just before" not in text_of(page)
+
+
+class CrmNames:
+    def __init__(self, names: dict[str, str], *, fail: bool = False) -> None:
+        self.names, self.fail = names, fail
+
+    async def name_of(self, customer_key: str) -> str | None:
+        if self.fail:
+            raise ConnectionError("CRM down")
+        return self.names.get(customer_key)
+
+
+@pytest.mark.parametrize(("names", "shown"), [
+    (CrmNames({CUSTOMER: "Ivan Petrov"}), "Ivan Petrov"),
+    (CrmNames({}, fail=True), None),
+])
+async def test_the_page_asks_the_crm_for_the_name_the_journey_does_not_hold(
+        tokens: TokenService, journey: MemoryJourney, names: CrmNames, shown: str | None) -> None:
+    access = AgentAccess(tokens, journey, API_KEY, names=names)
+
+    found = await access.context(await tokens.issue(claim()))
+
+    assert found.customer_name == shown
+    assert (shown or "") in text_of(render_screen_pop(found))
