@@ -53,7 +53,7 @@ sys.path.insert(0, str(REPO))
 from ivr.crm.action_catalog import ACTION_ARGS  # noqa: E402
 from ivr.crm.actions import CrmActions  # noqa: E402
 from ivr.crm.customer import Customer  # noqa: E402
-from ivr.crm.directory import ActionOutcome  # noqa: E402
+from ivr.crm.directory_ports import ActionOutcome  # noqa: E402
 from ivr.crm.lookup import CrmLookup  # noqa: E402
 from ivr.flow.loader import load_tree  # noqa: E402
 from ivr.journey.memory import MemoryJourney  # noqa: E402

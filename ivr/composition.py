@@ -17,7 +17,7 @@ from pathlib import Path
 from ivr.crm.action_catalog import ACTION_ARGS
 from ivr.crm.actions import CrmActions
 from ivr.crm.breaker import CircuitBreaker
-from ivr.crm.directory import OpenDirectory
+from ivr.crm.directory_ports import OpenDirectory
 from ivr.crm.identify import AccountIdentifier
 from ivr.crm.lookup import CrmLookup
 from ivr.crm.names import DirectoryNames

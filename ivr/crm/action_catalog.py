@@ -3,7 +3,7 @@ controller reject a tree that calls anything else at load time, never during a c
 
 from __future__ import annotations
 
-from ivr.crm.directory import BALANCE, SERVICE_OFF, SERVICE_ON, TARIFF_CHANGE
+from ivr.crm.directory_ports import BALANCE, SERVICE_OFF, SERVICE_ON, TARIFF_CHANGE
 from ivr.crm.identify import IDENTIFY_ACTION
 
 ACTION_ARGS: dict[str, tuple[str, ...]] = {

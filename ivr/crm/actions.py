@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ivr.crm.breaker import CircuitBreaker
-from ivr.crm.directory import WRITE_ACTIONS, CustomerDirectory
+from ivr.crm.directory_ports import WRITE_ACTIONS, CustomerDirectory
 from ivr.crm.errors import CrmError
 from ivr.crm.lookup import DEFAULT_BUDGET_S
 from ivr.deadlines import within

@@ -20,7 +20,7 @@ import aiohttp
 from yarl import URL
 
 from ivr.crm.customer import Customer
-from ivr.crm.directory import ActionOutcome
+from ivr.crm.directory_ports import ActionOutcome
 from ivr.crm.errors import CrmBadResponse, CrmUnavailable
 from ivr.crm.http_config import HttpCrmConfig
 from ivr.crm.http_mapping import MISSING, customer_from_record, dig
@@ -34,7 +34,7 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 class HttpDirectory:
-    """:class:`ivr.crm.directory.CustomerDirectory` for a CRM with a JSON HTTP API.
+    """:class:`ivr.crm.directory_ports.CustomerDirectory` for a CRM with a JSON HTTP API.
 
     Pass ``session`` to share a connection pool; otherwise one is opened on first use
     (inside the running loop) and closed by :meth:`close`.

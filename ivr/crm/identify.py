@@ -10,7 +10,7 @@ import logging
 import re
 
 from ivr.crm.customer import Customer
-from ivr.crm.directory import CustomerDirectory
+from ivr.crm.directory_ports import CustomerDirectory
 from ivr.crm.errors import CrmError
 from ivr.deadlines import within
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from ivr.crm.breaker import CircuitBreaker
 from ivr.crm.cache import DEFAULT_MAX_ENTRIES, TtlCache
 from ivr.crm.customer import Customer
-from ivr.crm.directory import NumberDirectory
+from ivr.crm.directory_ports import NumberDirectory
 from ivr.crm.errors import CrmError
 from ivr.crm.numbers import normalise
 from ivr.deadlines import within

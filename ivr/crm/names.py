@@ -7,7 +7,7 @@ page without a name when the CRM cannot answer.
 
 from __future__ import annotations
 
-from ivr.crm.directory import IdDirectory
+from ivr.crm.directory_ports import IdDirectory
 from ivr.deadlines import within
 
 #: The page waits this long for a name at most; a slower CRM costs the name, not the page.

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ivr.crm.customer import Customer
-from ivr.crm.directory import (
+from ivr.crm.directory_ports import (
     ACTIONS,
     BALANCE,
     SERVICE_OFF,
@@ -87,7 +87,7 @@ _COLUMNS = ("id, number, name, language, segment, balance, currency, debt, overd
 
 
 class SqliteDirectory:
-    """:class:`ivr.crm.directory.CustomerDirectory` over a SQLite file (or ``":memory:"``)."""
+    """:class:`ivr.crm.directory_ports.CustomerDirectory` over a SQLite file (or ``":memory:"``)."""
 
     def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time) -> None:
         self.path = str(path)

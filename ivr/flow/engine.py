@@ -47,9 +47,7 @@ from ivr.flow.journey import JourneyEvent
 from ivr.flow.model import (
     CHANNELS,
     MAX_HISTORY,
-    MORE_KEY,
     TEXT_CHANNELS,
-    USSD_SCREEN_LIMIT,
     ActionNode,
     BackNode,
     CollectNode,
@@ -64,7 +62,7 @@ from ivr.flow.model import (
     Tree,
 )
 from ivr.flow.prompts import Prompt
-from ivr.flow.render_text import CONFIRM_LABELS, format_parts, more_choice, paginate
+from ivr.flow.render_text import CONFIRM_LABELS
 
 #: Nodes a single event may run before the session must wait; validation rejects
 #: loops without input, so reaching this means a bug, reported as LoopDetected.
@@ -106,7 +104,6 @@ class Session:
         "_visible",
         "_noinput",
         "_nomatch",
-        "_page",
         "_menus",
         "_journey",
         "_outcome",
@@ -150,7 +147,6 @@ class Session:
         self._visible: tuple[Option, ...] = ()
         self._noinput = 0
         self._nomatch = 0
-        self._page = 0
         self._menus: list[str] = []
         self._journey: list[JourneyEvent] = []
         self._outcome: Outcome | None = None
@@ -297,7 +293,6 @@ class Session:
 
     def _enter_menu(self, node: MenuNode, out: list[Action]) -> str | None:
         self._wait_input(node)
-        self._page = 0
         menus = self._menus
         if not menus or menus[-1] != node.id:
             menus.append(node.id)
@@ -379,17 +374,10 @@ class Session:
         """The Collect for the visible options, built once per shape and shared via the tree."""
         lang = self.language
         visible = self._visible
-        if self._text and node.paginate and title is not None:
-            choices = self._choices(visible)
-            pages = paginate(format_parts(title.parts), choices, USSD_SCREEN_LIMIT, more_choice(lang, MORE_KEY))
-            page = pages[self._page % len(pages)]
-            key: Any = (lang, page)
-        else:
-            page = None
-            key = shape
+        key: Any = shape
         collect = node.collect_cache.get(key)
         if collect is None:
-            choices = page if page is not None else self._choices(visible)
+            choices = self._choices(visible)
             grammar: list[str] = []
             for option in visible:
                 grammar.extend(option.keywords.get(lang, ()))
@@ -430,10 +418,6 @@ class Session:
             return self._on_noinput(out)
         node = self._input_node()
         if isinstance(node, MenuNode):
-            if digits == MORE_KEY and node.paginate and self._text:
-                self._page += 1
-                self._present(node, out, None)
-                return None
             for option in self._visible:
                 if option.key == digits:
                     self._journey.append(JourneyEvent(J.KEY_PRESSED, {"node": node.id, "key": digits}))

@@ -25,11 +25,9 @@ DEFAULT_TERMINATOR = "#"
 DEFAULT_MIN_CONFIDENCE = 0.5
 DEFAULT_PRIORITY = 0
 DEFAULT_HANGUP_REASON = "completed"
-USSD_SCREEN_LIMIT = 182
 MAX_HISTORY = 32
 
 VALID_KEYS = "0123456789*#"
-MORE_KEY = "#"  # next page of a paginated menu on text channels
 CHANNELS = ("voice", "ussd", "sms")
 TEXT_CHANNELS = frozenset({"ussd", "sms"})
 
@@ -79,7 +77,6 @@ class MenuNode(Node):
     title: Prompt | None = None
     options: tuple[Option, ...]
     input: InputPolicy
-    paginate: bool = False
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     conditional: bool = False  # some option has `when`: visibility is decided per call
     # Built Collect actions per (language, visible option indexes, page); filled lazily,

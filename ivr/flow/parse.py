@@ -10,7 +10,7 @@ length) live in :mod:`ivr.flow.validate`; they read the :class:`Draft`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,6 @@ from ivr.flow.model import (
     DEFAULT_PRIORITY,
     DEFAULT_TERMINATOR,
     DEFAULT_TIMEOUT_S,
-    MORE_KEY,
     NODE_TYPES,
     VALID_KEYS,
     ActionNode,
@@ -128,15 +127,6 @@ class SoundUse:
 
 
 @dataclass(frozen=True, slots=True)
-class MenuText:
-    node: str
-    loc: Loc
-    title: Mapping[str, str]
-    labels: tuple[tuple[str, Mapping[str, str]], ...]
-    paginate: bool
-
-
-@dataclass(frozen=True, slots=True)
 class ActionUse:
     name: str
     args: frozenset[str]
@@ -162,7 +152,6 @@ class Draft:
     templates: list[TemplateUse] = field(default_factory=list)
     texts: list[TextUse] = field(default_factory=list)
     sounds: list[SoundUse] = field(default_factory=list)
-    menus: list[MenuText] = field(default_factory=list)
     actions: list[ActionUse] = field(default_factory=list)
     stores: dict[str, bool] = field(default_factory=dict)  # variable -> masked
     numbers: dict[str, str] = field(default_factory=dict)
@@ -429,32 +418,22 @@ class _Parser:
     def _menu(self, node_id: str, f: _Fields, **common: Any) -> MenuNode:
         prompt = self.prompt(f, "prompt", f"{node_id}.prompt")
         title = self.prompt(f, "title", f"{node_id}.title") if f.has("title") else None
-        paginate = f.boolean("paginate", False)
-        options = self.options(node_id, f, paginate)
+        f.boolean("paginate", False)  # accepted from older trees: text channels now page every screen themselves
+        options = self.options(node_id, f)
         policy = self.input_policy(node_id, f)
         min_conf = f.number("min_confidence", DEFAULT_MIN_CONFIDENCE, maximum=1.0)
-        self.draft.menus.append(
-            MenuText(
-                node_id,
-                self.draft.node_locs[node_id],
-                _screen_title(title or prompt),
-                tuple((o.key, o.label) for o in options),
-                paginate,
-            )
-        )
         return MenuNode(
             id=node_id,
             prompt=prompt,
             title=title,
             options=options,
             input=policy,
-            paginate=paginate,
             min_confidence=min_conf,
             conditional=any(o.when is not None for o in options),
             **common,
         )
 
-    def options(self, node_id: str, f: _Fields, paginate: bool) -> tuple[Option, ...]:
+    def options(self, node_id: str, f: _Fields) -> tuple[Option, ...]:
         raw = f.raw("options")
         if raw is None:
             return ()
@@ -471,7 +450,7 @@ class _Parser:
                 self.problem(raw.item_loc(i - 1), f"{what} must be a mapping, not {type_name(item)}")
                 continue
             of = _Fields(self, item, what, *OPTION_FIELDS)
-            key = self.option_key(of, node_id, paginate)
+            key = self.option_key(of, node_id)
             when = self.expression(of, "when", f"{node_id}.option.{i}.when")
             if key:
                 if key in seen and not (seen[key][1] and when is not None):
@@ -493,7 +472,7 @@ class _Parser:
             )
         return tuple(out)
 
-    def option_key(self, of: _Fields, node_id: str, paginate: bool) -> str:
+    def option_key(self, of: _Fields, node_id: str) -> str:
         value = of.raw("key", _MISSING)
         if value is _MISSING:
             return ""
@@ -505,11 +484,6 @@ class _Parser:
             return ""
         if len(value) != 1 or value not in VALID_KEYS:
             self.problem(of.loc("key"), f"key '{value}' in {of.what} must be one of {KEYS_TEXT}")
-            return ""
-        if paginate and value == MORE_KEY:
-            self.problem(
-                of.loc("key"), f"key '{MORE_KEY}' in {of.what} is reserved for the next page of a paginated menu"
-            )
             return ""
         return value
 
@@ -951,17 +925,3 @@ class _Parser:
         draft.nodes[node_id] = node
         draft.numbers[dnis] = node_id
         draft.roots.append(node_id)
-
-
-def _screen_title(prompt: Prompt) -> dict[str, str]:
-    """A menu's title per language as written (templates counted as their source text)."""
-    out: dict[str, str] = {}
-    for lang, parts in prompt.parts.items():
-        words: list[str] = []
-        for part in parts:
-            if isinstance(part, TextTemplate):
-                words.append(part.source.strip())
-            elif isinstance(part, TypedTemplate):
-                words.append(part.value.source + (f" {part.code.source}" if part.code is not None else ""))
-        out[lang] = " ".join(w for w in words if w)
-    return out

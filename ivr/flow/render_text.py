@@ -9,13 +9,11 @@ USSD limit.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from decimal import Decimal
 
 from ivr.flow.actions import Action, Collect, MenuChoice, Play, PromptPart, Sound, Text, Typed
 
-#: Label of the "next page" line of a paginated menu, by language.
-MORE_LABELS = {"en": "More", "ru": "Далее"}
 #: Labels of the two choices of a `confirm:` prompt (keys 1 and 2), by language.
 CONFIRM_LABELS = {"en": ("Yes", "No"), "ru": ("Да", "Нет")}
 _NO_SPACE_BEFORE = ".,!?;:)»"
@@ -73,29 +71,3 @@ def render_screen(actions: Iterable[Action], *, sounds: bool = False) -> str:
         elif isinstance(action, Collect):
             lines.extend(option_lines(action.options))
     return "\n".join(lines)
-
-
-def more_choice(language: str, key: str) -> MenuChoice:
-    return MenuChoice(key, MORE_LABELS.get(language, MORE_LABELS["en"]))
-
-
-def paginate(title: str, choices: Sequence[MenuChoice], limit: int, more: MenuChoice) -> list[tuple[MenuChoice, ...]]:
-    """Split options into screens of at most ``limit`` characters, each but the last ending in ``more``.
-
-    Every page repeats the title. An option too long for any page still gets a
-    page of its own rather than being dropped.
-    """
-    pages: list[tuple[MenuChoice, ...]] = []
-    current: list[MenuChoice] = []
-    more_line = f"\n{more.key}. {more.label}"
-    size = len(title)
-    for choice in choices:
-        line = f"\n{choice.key}. {choice.label}" if title or current else f"{choice.key}. {choice.label}"
-        if current and size + len(line) + len(more_line) > limit:
-            pages.append((*current, more))
-            current, size = [], len(title)
-            line = f"\n{choice.key}. {choice.label}" if title else f"{choice.key}. {choice.label}"
-        current.append(choice)
-        size += len(line)
-    pages.append(tuple(current))
-    return pages

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from ivr.config.problems import Problem, did_you_mean
 from ivr.config.templates import CONTEXT_NAMES
-from ivr.flow.model import USSD_SCREEN_LIMIT
 from ivr.flow.parse import Draft, build_draft, expand_paths
 
 SOUND_EXTENSIONS = ("wav", "gsm", "ulaw", "sln")
@@ -71,7 +70,6 @@ def analyse(
             problems.extend(check_templates(draft))
             problems.extend(check_languages(draft))
             problems.extend(check_sounds(draft, sound_dirs, extra_sound_dirs))
-            problems.extend(check_screens(draft))
             if known_actions is not None:
                 problems.extend(check_actions(draft, known_actions))
     except Exception as exc:  # a validator bug must still not become a traceback for the user
@@ -213,31 +211,6 @@ def check_sounds(
         for lang in use.languages or draft.languages:
             if find_sound(use.name, lang, sound_dirs, extra_sound_dirs) is None:
                 out.append(Problem.at(use.loc, f"sound '{use.name}' not found for language '{lang}'"))
-    return out
-
-
-def screen_length(title: str, lines: Iterable[str]) -> int:
-    """Characters of a text screen: the title, then one line per option, newline-separated."""
-    return len("\n".join([title, *lines]) if title else "\n".join(lines))
-
-
-def check_screens(draft: Draft) -> list[Problem]:
-    out = []
-    for menu in draft.menus:
-        if menu.paginate:
-            continue
-        for lang in draft.languages:
-            title = menu.title.get(lang) or menu.title.get(draft.languages[0], "")
-            lines = [f"{key}. {labels.get(lang) or labels.get(draft.languages[0], '')}" for key, labels in menu.labels]
-            size = screen_length(title, lines)
-            if size > USSD_SCREEN_LIMIT:
-                out.append(
-                    Problem.at(
-                        menu.loc,
-                        f"node '{menu.node}' renders to {size} characters in '{lang}', over the USSD limit "
-                        f"of {USSD_SCREEN_LIMIT}; shorten it or set 'paginate: true'",
-                    )
-                )
     return out
 
 

@@ -24,7 +24,7 @@ from ivr.config.problems import Loc, Problem, did_you_mean, type_name
 from ivr.config.reader import ConfigReader, FieldRule, Number, Text, Whole
 from ivr.config.source import YList, YMap, parse_yaml, read_yaml
 from ivr.crm.action_catalog import ACTION_ARGS
-from ivr.crm.directory import ACTIONS
+from ivr.crm.directory_ports import ACTIONS
 from ivr.sms import keyword_fold as skel
 from ivr.sms import templates
 from ivr.sms.errors import SmsConfigInvalid

@@ -357,8 +357,8 @@ def _state_key(session: Session, keep_result: bool) -> Hashable:
     """What decides the session's future: two paths ending in equal keys behave alike from here on.
 
     The engine has no public snapshot, so this reads the few slots that hold that
-    state (retry counters, menu history for ``back``, the last action result, the
-    text-menu page). If they are renamed, this fails loudly in the tests.
+    state (retry counters, menu history for ``back``, the last action result). If
+    they are renamed, this fails loudly in the tests.
     ``keep_result`` is False when no template can read ``result`` before the next
     action replaces it; leaving it out then merges states that only differ there.
     """
@@ -367,7 +367,6 @@ def _state_key(session: Session, keep_result: bool) -> Hashable:
         session.waiting_for,
         session._noinput,
         session._nomatch,
-        session._page,
         tuple(session._menus),
         _freeze(session.variables),
         _freeze(session._ctx["result"]) if keep_result else None,

@@ -21,7 +21,6 @@ from typing import Literal
 from ivr.config.problems import Problem
 from ivr.config.reader import ConfigReader, FieldRule, Number, Whole
 from ivr.config.source import YList, YMap, read_yaml_mapping
-from ivr.flow.model import USSD_SCREEN_LIMIT
 from ivr.ussd.errors import UssdConfigInvalid
 
 Mode = Literal["balance", "tree"]
@@ -95,6 +94,9 @@ class ServiceCode:
     inputs: tuple[str, ...] = ()
     where: str = field(default="", compare=False)  # path:line:col in the file, for later checks
 
+#: Characters of one USSD screen most handsets show (GSM 03.90 allows 182 in the 7-bit alphabet).
+DEFAULT_SCREEN_CHARS = 182
+
 
 @dataclass(frozen=True)
 class Keys:
@@ -123,7 +125,7 @@ class Limits:
     max_text: int = DEFAULT_MAX_TEXT
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     deadline_s: float = DEFAULT_DEADLINE_S
-    screen_chars: int = USSD_SCREEN_LIMIT
+    screen_chars: int = DEFAULT_SCREEN_CHARS
 
 
 @dataclass(frozen=True)

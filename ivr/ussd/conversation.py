@@ -24,7 +24,7 @@ from typing import Any
 from ivr.crm.ports import ActionService
 from ivr.flow.actions import MenuChoice, RunAction
 from ivr.flow.events import ActionResult
-from ivr.flow.model import MORE_KEY, Tree
+from ivr.flow.model import Tree
 from ivr.journey.events import HANGUP, USSD_RESUMED, USSD_SCREEN
 from ivr.ussd.config import ServiceCode, UssdConfig
 from ivr.ussd.errors import ReplayFailed
@@ -144,14 +144,7 @@ class TreeSessions:
             return
         if walk.finished:
             return  # an ended session only pages
-        if value == keys.back and walk.engine_back(step.record.preset):
-            step.drain()
-            taken_back = step.record.advance(inputs=tuple(walk.inputs[:-1]), results=results_of(walk.results))
-            step.walk = await self._rebuild(taken_back, walk.tree, request.inputs)
-            step.page = len(self._pages(step)) - 1
-            return
-        engine_value = MORE_KEY if value == keys.more and walk.engine_more else value
-        await walk.feed(engine_value, masked_at=index if walk.waits_masked else None)
+        await walk.feed(value, masked_at=index if walk.waits_masked else None)
         step.page = 0
 
     # -- sessions -------------------------------------------------------------------------
@@ -224,8 +217,7 @@ class TreeSessions:
             else:
                 screen = screen_of(walk.turn, keys)
             return paginate(screen, keys, limit, final=True)
-        screen = screen_of(walk.turn, keys, engine_more=walk.engine_more)
-        return paginate(screen, keys, limit, back_on_first=walk.engine_back(step.record.preset))
+        return paginate(screen_of(walk.turn, keys), keys, limit)
 
     def _language(self, record: SessionRecord, walk: Walk | None = None) -> str:
         if walk is not None:

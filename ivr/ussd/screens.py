@@ -1,13 +1,12 @@
-"""One engine turn as USSD pages of at most 182 characters, with "more" and "back" keys.
+"""One engine turn as USSD pages of the channel's screen size, with "more" and "back" keys.
 
-The engine renders menus for text channels and paginates a menu that sets
-``paginate: true`` (its own ``#`` key). But a screen is more than a menu: a ``say``
-before it (the tariff list, a debt notice) can push it far over the limit, and the
-validator cannot see that. So the gateway pages every screen itself: paragraphs first,
-then the block the subscriber answers (prompt and options), kept together when it fits
-on one page. Every page but the last ends with the ``more`` line, every page after the
-first with the ``back`` line. The engine's own "next page" option is shown with the
-configured ``more`` key, so "more" always means "next page" to the subscriber.
+Paging is a property of the channel, not of the menus: the engine renders a turn as text
+(a menu's title and every visible option) and knows no screen size; the gateway pages
+every screen itself to ``limits.screen_chars`` (182 by default, what most handsets show):
+paragraphs first, then the block the subscriber answers (prompt and options), kept
+together when it fits on one page. Every page but the last ends with the ``more`` line,
+every page after the first with the ``back`` line; an option on a later page is chosen
+by its own key, as on the first.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ivr.flow.actions import Action, Collect, MenuChoice, Play
-from ivr.flow.model import MORE_KEY
 from ivr.flow.render_text import format_parts
 
 
@@ -55,13 +53,12 @@ class PageKeys:
         return f"{self.back}. {self.back_label}"
 
 
-def screen_of(turn: Sequence[Action], keys: PageKeys, *, engine_more: bool = False,
-              skip_prompts_of: str | None = None, tail: str | None = None) -> Screen:
+def screen_of(turn: Sequence[Action], keys: PageKeys, *, skip_prompts_of: str | None = None,
+              tail: str | None = None) -> Screen:
     """The screen for one turn's actions.
 
-    ``engine_more``: the last option of the Collect is the engine's own next-page choice,
-    shown with the configured ``more`` key. ``skip_prompts_of`` drops the prompts of that
-    node (a route's "connecting you" makes no sense on USSD); ``tail`` is a last paragraph.
+    ``skip_prompts_of`` drops the prompts of that node (a route's "connecting you" makes
+    no sense on USSD); ``tail`` is a last paragraph.
     """
     paragraphs: list[str] = []
     collect: Collect | None = None
@@ -78,10 +75,7 @@ def screen_of(turn: Sequence[Action], keys: PageKeys, *, engine_more: bool = Fal
         paragraphs.append(tail)
     if collect is None or not collect.options:
         return Screen(tuple(paragraphs[:-1]), tuple(paragraphs[-1:]))
-    options = list(collect.options)
-    if engine_more and options and options[-1].key == MORE_KEY:
-        options[-1] = MenuChoice(keys.more, keys.more_label)
-    lines = [f"{c.key}. {c.label}" for c in options]
+    lines = [f"{c.key}. {c.label}" for c in collect.options]
     return Screen(tuple(paragraphs[:-1]), (*paragraphs[-1:], *lines))
 
 
@@ -90,12 +84,10 @@ def choice_screen(prompt: str, choices: Sequence[MenuChoice]) -> Screen:
     return Screen((), (prompt, *(f"{c.key}. {c.label}" for c in choices)))
 
 
-def paginate(screen: Screen, keys: PageKeys, limit: int, *, back_on_first: bool = False,
-             final: bool = False) -> tuple[str, ...]:
+def paginate(screen: Screen, keys: PageKeys, limit: int, *, final: bool = False) -> tuple[str, ...]:
     """The screen as pages of at most ``limit`` characters.
 
-    ``back_on_first``: the first page offers ``back`` too (the engine is past its first
-    page). ``final``: the session ends with the last page, which then carries no ``back``
+    ``final``: the session ends with the last page, which then carries no ``back``
     line (an END screen takes no answer). A paragraph moves whole to the next page when it
     fits there, and is cut between words only when it fits on no page; the answer block
     stays together unless it is longer than a page itself. Nothing is dropped.
@@ -103,14 +95,14 @@ def paginate(screen: Screen, keys: PageKeys, limit: int, *, back_on_first: bool 
     more_len = len(keys.more_line) + 1
     back_len = len(keys.back_line) + 1
     whole = "\n".join(screen.lines)
-    if len(whole) + (back_len if back_on_first and not final else 0) <= limit:
-        return (_with_nav(whole, more=False, back=back_on_first and not final, keys=keys),)
+    if len(whole) <= limit:
+        return (_with_nav(whole, more=False, back=False, keys=keys),)
     items = deque([*screen.body, "\n".join(screen.block)])
     pages: list[list[str]] = []
     current: list[str] = []
     while items:
         item = items.popleft()
-        has_back = bool(pages) or back_on_first
+        has_back = bool(pages)
         follows = bool(items)
         used = len("\n".join(current)) + 1 if current else 0
         if used + len(item) + (back_len if has_back else 0) + (more_len if follows else 0) <= limit:
@@ -142,7 +134,7 @@ def paginate(screen: Screen, keys: PageKeys, limit: int, *, back_on_first: bool 
         pages.append(current)
     last = len(pages) - 1
     return tuple(
-        _with_nav("\n".join(lines), more=i < last, back=(i > 0 or back_on_first) and not (final and i == last),
+        _with_nav("\n".join(lines), more=i < last, back=i > 0 and not (final and i == last),
                   keys=keys)
         for i, lines in enumerate(pages))
 

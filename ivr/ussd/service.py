@@ -31,7 +31,7 @@ from functools import partial
 from typing import Any
 
 from ivr.config.errors import TemplateFailed
-from ivr.crm.directory import BALANCE
+from ivr.crm.directory_ports import BALANCE
 from ivr.crm.ports import ActionService, CallerLookup
 from ivr.crm.session_start import CallerSessions
 from ivr.deadlines import within

@@ -18,7 +18,7 @@ from ivr.flow.context import CallerContext
 from ivr.flow.engine import Session
 from ivr.flow.errors import FlowError
 from ivr.flow.events import ActionResult, Digits, Event, Started
-from ivr.flow.model import MORE_KEY, MenuNode, Tree
+from ivr.flow.model import Tree
 from ivr.ussd.errors import ReplayFailed
 from ivr.ussd.sessions import Input
 
@@ -86,23 +86,6 @@ class Walk:
     def waits_masked(self) -> bool:
         collect = self.collect
         return collect is not None and collect.masked
-
-    @property
-    def engine_more(self) -> bool:
-        """The screen's last option is the engine's own "next page" of a paginated menu."""
-        collect = self.collect
-        if collect is None or not collect.options or collect.options[-1].key != MORE_KEY:
-            return False
-        node = self.tree.nodes.get(collect.node)
-        return isinstance(node, MenuNode) and node.paginate
-
-    def engine_back(self, preset: int) -> bool:
-        """The last input turned the engine's page: taking it back shows the previous page."""
-        collect = self.collect
-        if collect is None or len(self.inputs) <= preset or self.inputs[-1] != MORE_KEY:
-            return False
-        node = self.tree.nodes.get(collect.node)
-        return isinstance(node, MenuNode) and node.paginate
 
     async def _handle(self, event: Event) -> None:
         actions = self.session.handle(event)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ivr.crm.directory import WRITE_ACTIONS
+from ivr.crm.directory_ports import WRITE_ACTIONS
 from ivr.crm.identify import IDENTIFY_ACTION, AccountIdentifier
 from ivr.crm.ports import ActionService, CallerLookup
 from ivr.crm.session_start import NOT_ASKED, CallerSessions, CallerStart, clean_caller_field, local_now

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ivr.crm.customer import Customer
-from ivr.crm.directory import ActionOutcome
+from ivr.crm.directory_ports import ActionOutcome
 
 
 class FakeClock:

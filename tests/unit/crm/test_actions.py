@@ -8,7 +8,7 @@ import pytest
 
 from ivr.crm.actions import CrmActions, idempotency_key
 from ivr.crm.breaker import CircuitBreaker
-from ivr.crm.directory import ActionOutcome
+from ivr.crm.directory_ports import ActionOutcome
 from ivr.crm.errors import CrmUnavailable
 from ivr.crm.ports import ActionService
 from ivr.crm.sqlite_directory import SqliteDirectory

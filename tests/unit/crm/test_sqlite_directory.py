@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ivr.crm.customer import Customer
-from ivr.crm.directory import BALANCE, SERVICE_OFF, SERVICE_ON, TARIFF_CHANGE
+from ivr.crm.directory_ports import BALANCE, SERVICE_OFF, SERVICE_ON, TARIFF_CHANGE
 from ivr.crm.seed import seed_demo
 from ivr.crm.sqlite_directory import SqliteDirectory
 from tests.unit.crm.fakes import anna

@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 from ivr.flow.actions import Collect, MenuChoice, Play, Sound, Text, Typed
-from ivr.flow.render_text import format_parts, format_typed, paginate, render_screen
+from ivr.flow.render_text import format_parts, format_typed, render_screen
 
 
 def test_currency_has_two_decimals_grouping_and_code() -> None:
@@ -40,14 +40,3 @@ def test_screen_is_prompt_then_one_line_per_option() -> None:
     )
     screen = render_screen([Play((Text("Main menu"),), "main.title", "en"), collect])
     assert screen == "Main menu\n1. Balance\n0. Operator"
-
-
-def test_pagination_keeps_each_page_within_the_limit() -> None:
-    choices = [MenuChoice(str(k), "x" * 30) for k in range(1, 10)]
-    more = MenuChoice("#", "More")
-    pages = paginate("Title", choices, 100, more)
-    assert [c for page in pages for c in page if c != more] == choices
-    for page in pages:
-        lines = ["Title", *(f"{c.key}. {c.label}" for c in page)]
-        assert len("\n".join(lines)) <= 100
-    assert all(page[-1] == more for page in pages[:-1]) and pages[-1][-1] != more

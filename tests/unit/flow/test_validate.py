@@ -72,11 +72,6 @@ TABLE = [
         "unknown_language.yaml",
         "unknown_language.yaml:9:7: unknown language 'de' in 'prompt' in node 'main'; the tree's languages are en",
     ),
-    (
-        "ussd_screen_too_long.yaml",
-        "ussd_screen_too_long.yaml:6:3: node 'main' renders to 194 characters in 'en', over the USSD limit of 182; "
-        "shorten it or set 'paginate: true'",
-    ),
     ("when_without_else.yaml", "when_without_else.yaml:7:11: 'when' in node 'main' needs an 'else' target"),
     (
         "no_fallback.yaml",
@@ -212,9 +207,10 @@ def test_duplicate_keys_are_allowed_when_every_option_has_a_condition(tmp_path: 
     assert validate(menu) == []
 
 
-def test_paginated_menu_may_exceed_the_ussd_limit(tmp_path: Path) -> None:
+@pytest.mark.parametrize("paginate", ["", "    paginate: true\n"])
+def test_a_menu_longer_than_a_ussd_screen_is_valid_the_channel_pages_it(tmp_path: Path, paginate: str) -> None:
     options = "".join(f"      - {{key: {k}, label: '{'x' * 40}', goto: bye}}\n" for k in range(1, 8))
-    body = "nodes:\n  main:\n    type: menu\n    prompt: Menu\n    paginate: true\n    options:\n" + options
+    body = "nodes:\n  main:\n    type: menu\n    prompt: Menu\n" + paginate + "    options:\n" + options
     menu = write(tmp_path, "t.yaml", HEADER + "fallback: bye\n" + body + "  bye: {type: hangup}\n")
     assert validate(menu) == []
 

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.crm.actions import CrmActions
 from ivr.crm.customer import Customer
-from ivr.crm.directory import ActionOutcome
+from ivr.crm.directory_ports import ActionOutcome
 from ivr.crm.errors import CrmUnavailable
 from ivr.crm.lookup import CrmLookup
 from ivr.crm.sqlite_directory import SqliteDirectory

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from ivr.crm.directory import SERVICE_ON
+from ivr.crm.directory_ports import SERVICE_ON
 from ivr.crm.lookup import CrmLookup
 from ivr.crm.sqlite_directory import SqliteDirectory
 from ivr.flow.context import CallerContext

@@ -1,4 +1,4 @@
-"""Long screens as pages: the gateway's own pages and a menu the engine paginates itself."""
+"""Long screens as pages: the USSD channel pages every screen, long menus included, to its own size."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ PAGED_TREE = Path(__file__).parent / "data" / "paged_tree.yaml"
 @pytest.fixture
 async def paged(config: UssdConfig, lookup: CrmLookup, actions: CountingActions, journey: MemoryJourney,
                 clock: FakeClock) -> AsyncIterator[Client]:
-    """The paginated tree, with "98"/"99" as the page keys (the engine's own key is '#')."""
+    """A menu too long for one screen, with "98"/"99" as the page keys."""
     keyed = dataclasses.replace(config, keys=Keys(more="98", back="99"))
     trees = TreeStore(lambda: load_tree(PAGED_TREE))
     client = await serve(UssdGateway(keyed, trees, lookup, actions, journey, clock=clock))
@@ -39,7 +39,7 @@ async def paged(config: UssdConfig, lookup: CrmLookup, actions: CountingActions,
     await client.close()
 
 
-async def test_an_engine_paginated_menu_shows_the_configured_more_key(paged: Client) -> None:
+async def test_a_long_menu_shows_the_configured_more_key(paged: Client) -> None:
     first = await Phone(paged, ANNA).dial("*111#")
     assert first.startswith("CON Add-ons\n1. Unlimited social networks")
     assert first.endswith("\n98. More")
@@ -80,10 +80,6 @@ def test_a_screen_that_fits_is_one_page() -> None:
     assert paginate(Screen(("Hello.",), ("Menu", "1. A")), KEYS, 182) == ("Hello.\nMenu\n1. A",)
 
 
-def test_the_first_page_offers_back_when_the_engine_is_past_its_first_page() -> None:
-    assert paginate(Screen((), ("Menu", "1. A")), KEYS, 182, back_on_first=True) == ("Menu\n1. A\n00. Previous",)
-
-
 def test_a_paragraph_that_fits_a_page_is_not_cut() -> None:
     first, long = "x" * 40, ("word " * 30).strip()  # 40 and 149 characters: not both on one page
     pages = paginate(Screen((first, long), ("Menu", "1. A", "2. B")), KEYS, 182)
@@ -101,10 +97,9 @@ _words = st.text(alphabet="abcdefghij ", min_size=1, max_size=300).map(str.strip
 
 @settings(max_examples=300, deadline=None)
 @given(body=st.lists(_words, max_size=5), block=st.lists(_words, min_size=1, max_size=8),
-       back_on_first=st.booleans(), final=st.booleans(), limit=st.integers(min_value=60, max_value=200))
-def test_every_page_fits_and_nothing_is_lost(body: list[str], block: list[str], back_on_first: bool, final: bool,
-                                             limit: int) -> None:
-    pages = paginate(Screen(tuple(body), tuple(block)), KEYS, limit, back_on_first=back_on_first, final=final)
+       final=st.booleans(), limit=st.integers(min_value=60, max_value=200))
+def test_every_page_fits_and_nothing_is_lost(body: list[str], block: list[str], final: bool, limit: int) -> None:
+    pages = paginate(Screen(tuple(body), tuple(block)), KEYS, limit, final=final)
     assert all(len(page) <= limit for page in pages)
     nav = {KEYS.more_line, KEYS.back_line}
     shown = "".join(line for page in pages for line in page.split("\n") if line not in nav)
