@@ -44,21 +44,3 @@ def normalise(raw: str | None, default_region: str = "RU") -> str | None:
     if not phonenumbers.is_possible_number(parsed):
         return None
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-
-
-def area_region(e164: str, language: str = "en") -> str | None:
-    """The geographic area of a fixed-line number (``+7812...`` -> ``St Petersburg``), else None.
-
-    For routing callers the CRM does not know. Mobile numbers carry no area, so
-    the country name the library answers with for them is reported as None.
-    """
-    # Imported here: the geocoder's tables take a third of a second to load.
-    from phonenumbers import geocoder
-
-    try:
-        parsed = phonenumbers.parse(e164, None)
-    except phonenumbers.NumberParseException:
-        return None
-    area = geocoder.description_for_number(parsed, language)
-    country = geocoder.country_name_for_number(parsed, language)
-    return area if area and area != country else None

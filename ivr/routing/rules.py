@@ -12,11 +12,14 @@ from the reasons of the rules that shaped it, so the agent and the reports can r
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
 
 from ivr.config.problems import Loc, Problem, did_you_mean, type_name
 from ivr.config.reader import ConfigReader
@@ -99,11 +102,27 @@ class RouteDecision:
         return self.announcement.get(language) or next(iter(self.announcement.values()), "")
 
 
-def area_code(e164: str | None) -> str | None:
-    """The area code of a Russian number (+7 812 ... -> "812"); None for others or unknown numbers."""
-    if e164 and e164.startswith("+7") and len(e164) == 12:
-        return e164[2:5]
-    return None
+#: The country whose area codes ``area_codes`` rules name (+7: "812" is St Petersburg).
+HOME_REGION = "RU"
+
+
+@functools.lru_cache(maxsize=65_536)
+def area_code(e164: str | None, region: str = HOME_REGION) -> str | None:
+    """The area (national destination) code of a number of the home country, by phonenumbers' tables.
+
+    ``+7 812 123-45-67`` -> ``"812"``, ``+7 999 ...`` -> ``"999"`` (a mobile operator's code);
+    None for a number of another country, a number too short to have one, or no number.
+    """
+    if not e164:
+        return None
+    try:
+        parsed = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if parsed.country_code != phonenumbers.country_code_for_region(region):
+        return None
+    length = phonenumbers.length_of_national_destination_code(parsed)
+    return phonenumbers.national_significant_number(parsed)[:length] if length > 0 else None
 
 
 def decide(config: RoutingConfig, request: RouteRequest, moment: dt.datetime) -> RouteDecision:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine, Mapping
 
 from aiohttp import web
 
+from ivr.backoff import Backoff
 from ivr.composition import build_controller, edited_files
 from ivr.errors import IvrError
 from ivr.flow.errors import TreeInvalid
@@ -45,27 +46,26 @@ async def watch_files(reloader: Reloader, watch: FileWatch, interval: float) -> 
             log.exception("file watcher failed; next check in %.0f s", interval)
 
 
-AMI_RETRY_S = 5.0
-
-
 async def follow_ami(settings: Settings, on_event: Callable[[Mapping[str, str]], None]) -> None:
     """Agent events for the journey. Calls never wait on AMI: while it is down, only the
     "which agent answered" events are missed, and the connection is retried."""
     host = "127.0.0.1" if settings.ami.bind in ("0.0.0.0", "") else settings.ami.bind
     ami = AmiClient(host, settings.ami.port, settings.ami.user, settings.ami.secret)
     ami.subscribe(on_event)
+    backoff = Backoff()
     while True:
         try:
             await ami.connect()
+            backoff.reset()
             log.info("following AMI events on %s:%d", host, settings.ami.port)
             await asyncio.Event().wait()  # panoramisk reconnects by itself once connected
         except asyncio.CancelledError:
             ami.close()
             raise
         except Exception as exc:  # noqa: BLE001
-            log.warning("AMI not available (%s); agent events are not recorded, retrying in %.0f s", exc,
-                        AMI_RETRY_S)
-            await asyncio.sleep(AMI_RETRY_S)
+            delay = backoff.next_delay()
+            log.warning("AMI not available (%s); agent events are not recorded, retrying in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
 
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:

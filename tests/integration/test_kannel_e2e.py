@@ -250,8 +250,8 @@ async def test_the_journey_records_what_was_texted_and_answered(gateway: Gateway
     # Delivery reports of an earlier test's replies may land too: look at this message's interaction.
     first = next(e for e in app.journey.events("C-100231") if e.type == "sms_received")
     events = [e for e in app.journey.events("C-100231") if e.interaction == first.interaction]
-    assert [e.type for e in events][:3] == ["sms_received", "action_result", "sms_sent"]
-    received, _, sent = events[:3]
+    assert [e.type for e in events][:4] == ["sms_received", "caller_identified", "action_result", "sms_sent"]
+    received, _, _, sent = events[:4]
     assert (received.data["text"], received.data["command"]) == ("BAL", "balance")
     assert sent.data["text"] == "Your balance is 15,420.75 RUB."
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ivr.crm.numbers import area_region, normalise
+from ivr.crm.numbers import normalise
 
 
 @pytest.mark.parametrize("raw", ["8 999 123-45-67", "+7 (999) 1234567", "79991234567", "+79991234567",
@@ -43,11 +43,3 @@ def test_garbage_and_control_characters_are_no_number(raw: str) -> None:
 def test_any_text_gives_e164_or_none_and_never_raises(raw: str) -> None:
     result = normalise(raw)
     assert result is None or (result.startswith("+") and result[1:].isdigit())
-
-
-def test_fixed_line_area_is_known_for_routing() -> None:
-    assert area_region("+78124000518") == "St Petersburg"
-
-
-def test_mobile_numbers_have_no_area() -> None:
-    assert area_region("+79991234567") is None

@@ -166,3 +166,22 @@ async def test_metrics_endpoint_reads_the_kpis_at_each_scrape() -> None:
         text = await (await client.get("/metrics")).text()
 
     assert parse(text)[1][("ivr_ended_total", ())] == 3
+
+
+def test_prometheus_clients_own_parser_reads_every_family_and_sample() -> None:
+    """The exposition is hand-written (bench/bench_metrics.py: faster than prometheus_client's
+    registry); the library's own text-format parser is the judge that a scraper accepts it."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    hostile = 'say "hi"\\now\nnext'
+    kpis = fold([("C-1", e) for e in [ev("route_decided", "x", kind="queue", queue="q", reason=hostile)]]
+                + [("C-1", e) for e in [ev("caller_identified", "a", crm_ms=12.0), ev("hangup", "c", by="flow")]])
+    text = render_prometheus(kpis)
+    _, ours = parse(text)
+
+    theirs = {(s.name, tuple(sorted(s.labels.items()))): s.value
+              for family in text_string_to_metric_families(text) for s in family.samples}
+
+    assert {(name, tuple(sorted(labels))): value for (name, labels), value in ours.items()
+            if not math.isnan(value)} == {k: v for k, v in theirs.items() if not math.isnan(v)}
+    assert theirs[("ivr_routes_total", (("queue", "q"), ("reason", hostile)))] == 1

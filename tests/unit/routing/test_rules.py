@@ -111,8 +111,17 @@ def test_a_holiday_is_closed_all_day():
     assert route(moment=dt.datetime(2027, 1, 7, 9, 0, tzinfo=dt.UTC)).kind == "hangup"
 
 
-def test_area_code_is_read_from_russian_e164_numbers_only():
-    assert (area_code("+78121234567"), area_code("+4930123456"), area_code(None)) == ("812", None, None)
+@pytest.mark.parametrize(("number", "code"), [
+    ("+78121234567", "812"),  # St Petersburg landline
+    ("+74951234567", "495"),  # Moscow landline
+    ("+79991234567", "999"),  # a mobile operator's code
+    ("+4930123456", None),  # Berlin: not a number of the home country
+    ("+7812", None),  # too short to carry an area code
+    ("not a number", None),
+    (None, None),
+])
+def test_area_code_is_the_home_countrys_national_destination_code(number, code):
+    assert area_code(number) == code
 
 
 def write(tmp_path, text):
