@@ -23,8 +23,12 @@ from ivr.config.reader import ConfigReader, FieldRule, Number, Whole
 from ivr.config.source import YList, YMap, read_yaml_mapping
 from ivr.ussd.errors import UssdConfigInvalid
 
-Mode = Literal["balance", "tree"]
-MODES: tuple[str, ...] = ("balance", "tree")
+#: How a code is answered. One mode today: the menu tree, from the code's ``entry`` (or where
+#: config/numbers.yaml maps the code, or the tree's entry). The balance shortcut of earlier
+#: versions is a node of the tree now (``balance_only``), so it is validated, simulated and
+#: journaled like every other step.
+Mode = Literal["tree"]
+MODES: tuple[str, ...] = ("tree",)
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 #: A service code as subscribers dial it: ``*100#``, ``*111*2#``.
@@ -44,15 +48,12 @@ DEFAULT_PER_MINUTE = 30.0
 DEFAULT_SIGNATURE_HEADER = "X-IVR-Signature"
 
 #: Screens the gateway itself shows, per language; the file may override any of them.
-#: ``{code}`` is the dialled service code, ``{balance}`` the formatted balance.
+#: ``{code}`` is the dialled service code.
 DEFAULT_TEXTS: Mapping[str, Mapping[str, str]] = {
     "try_later": {"en": "Sorry, the service is busy. Please try again later.",
                   "ru": "Извините, сервис перегружен. Попробуйте позже."},
     "unknown_code": {"en": "Sorry, this service code is not in use.",
                      "ru": "Извините, этот код не обслуживается."},
-    "not_customer": {"en": "Sorry, this number is not registered with us.",
-                     "ru": "Извините, этот номер у нас не зарегистрирован."},
-    "balance": {"en": "Your balance is {balance}.", "ru": "Ваш баланс: {balance}."},
     "expired": {"en": "Your session has timed out. Please dial {code} again.",
                 "ru": "Время сеанса истекло. Наберите {code} ещё раз."},
     "restart": {"en": "Sorry, the menu has changed. Please dial {code} again.",
@@ -68,9 +69,7 @@ DEFAULT_TEXTS: Mapping[str, Mapping[str, str]] = {
     # Not "Back": menus have their own "9. Back" to the previous menu; this is the previous page.
     "back": {"en": "Previous", "ru": "Предыдущая"},
 }
-TEXT_PLACEHOLDERS: Mapping[str, frozenset[str]] = {
-    "balance": frozenset({"balance", "code"}),
-}
+TEXT_PLACEHOLDERS: Mapping[str, frozenset[str]] = {}
 _ANY_PLACEHOLDERS = frozenset({"code"})
 
 TOP_FIELDS = frozenset({"version", "path", "events_path", "language", "codes", "keys", "session", "limits",
@@ -100,10 +99,13 @@ DEFAULT_SCREEN_CHARS = 182
 
 @dataclass(frozen=True)
 class Keys:
-    """Page keys: ``more`` shows the next page of a long screen, ``back`` the previous one."""
+    """The gateway's own keys: ``more``/``back`` page a long screen; ``resume``/``restart``
+    answer the offer to continue a session that broke off."""
 
     more: str = "#"
     back: str = "00"
+    resume: str = "1"
+    restart: str = "2"
 
 
 @dataclass(frozen=True)
@@ -257,20 +259,22 @@ class _Reader(ConfigReader):
                 self.problem(raw.value_loc(code), f"service code {code}: expected a mapping with 'mode'")
                 continue
             self.fields(spec, CODE_FIELDS, (), f"service code {code}")
-            mode = spec.get("mode")
+            mode = spec.get("mode", "tree")
+            if mode == "balance":
+                self.problem(spec.value_loc("mode"), f"service code {code}: mode 'balance' is now a node of the menu "
+                             "tree: use mode tree and map the code to 'balance_only' in config/numbers.yaml")
+                continue
             if mode not in MODES:
                 self.problem(spec.value_loc("mode") if "mode" in spec else spec.loc,
-                         f"service code {code}: 'mode' must be one of {', '.join(MODES)}, not {mode!r}")
+                             f"service code {code}: 'mode' must be one of {', '.join(MODES)}, not {mode!r}")
                 continue
-            default_service = "balance" if mode == "balance" else "self-service menu"
+            default_service = "self-service menu"
             service = self.text(spec, "service", default_service) or default_service
             entry = spec.get("entry")
             if entry is not None and (not isinstance(entry, str) or not entry):
                 self.problem(spec.value_loc("entry"), f"service code {code}: 'entry' must be a node id")
                 entry = None
             inputs = self.presets(spec, code)
-            if mode == "balance" and (entry is not None or inputs):
-                self.problem(spec.loc, f"service code {code}: 'entry' and 'inputs' apply to mode 'tree' only")
             codes[code] = ServiceCode(code, mode, service, entry, inputs, str(loc))
         return codes
 
@@ -290,9 +294,10 @@ class _Reader(ConfigReader):
         return tuple(out)
 
     def keys(self, data: YMap) -> Keys:
-        section = self.area(data, "keys", frozenset({"more", "back"}))
+        section = self.area(data, "keys", frozenset({"more", "back", "resume", "restart"}))
         keys = {}
-        for name, default in (("more", Keys.more), ("back", Keys.back)):
+        for name, default in (("more", Keys.more), ("back", Keys.back), ("resume", Keys.resume),
+                              ("restart", Keys.restart)):
             value = section.get(name, default)
             if not isinstance(value, str) or not NAV_KEY.match(value):
                 self.problem(section.value_loc(name), f"keys.{name} must be 1 to 3 quoted keys from 0-9 and # "
@@ -301,6 +306,8 @@ class _Reader(ConfigReader):
             keys[name] = value
         if keys["more"] == keys["back"]:
             self.problem(section.loc, "keys.more and keys.back must differ")
+        if len({keys["resume"], keys["restart"], keys["more"], keys["back"]}) < 4:
+            self.problem(section.loc, "keys.resume and keys.restart must differ from each other and from more and back")
         return Keys(**keys)
 
     def session(self, data: YMap) -> SessionPolicy:

@@ -33,7 +33,6 @@ from ivr.ussd.screens import PageKeys, Screen, choice_screen, paginate, screen_o
 from ivr.ussd.sessions import DONE, OFFER, RUN, SessionRecord, results_of
 from ivr.ussd.walk import RunActionFn, Walk
 
-CONTINUE, RESTART = "1", "2"
 MAX_TITLE = 60
 #: Engine sessions kept in this process between requests, so the usual next request (to
 #: the same process) needs no replay. Each is checked against the record before use: one
@@ -115,7 +114,8 @@ class TreeSessions:
 
     async def _answer_offer(self, step: _Step, value: str, request: UssdRequest, tree: Tree,
                             old: SessionRecord | None) -> None:
-        if value == CONTINUE and old is not None and old.resumable and old.tree == tree.version:
+        keys = self.config.keys
+        if value == keys.resume and old is not None and old.resumable and old.tree == tree.version:
             record = step.record.advance(
                 state=RUN, offer_from=None, code=old.code, journey_key=old.journey_key, context=old.context,
                 context_data=old.context_data, entry=old.entry, preset=old.preset, inputs=old.inputs, results=old.results, tree=old.tree)
@@ -123,7 +123,7 @@ class TreeSessions:
             step.walk = await self._rebuild(record, tree, request.inputs)
             step.page = 0
             step.events.append((USSD_RESUMED, {"from": old.session_id, "node": step.walk.session.current_node}))
-        elif value in (CONTINUE, RESTART):
+        elif value in (keys.resume, keys.restart):
             code = self.config.codes.get(step.record.code)
             if code is None:
                 raise ReplayFailed(f"service code {step.record.code} is no longer configured")
@@ -205,8 +205,8 @@ class TreeSessions:
         walk = step.walk
         if walk is None:
             offer = choice_screen(texts.get("resume", language),
-                                  [MenuChoice(CONTINUE, texts.get("resume_continue", language)),
-                                   MenuChoice(RESTART, texts.get("resume_restart", language))])
+                                  [MenuChoice(self.config.keys.resume, texts.get("resume_continue", language)),
+                                   MenuChoice(self.config.keys.restart, texts.get("resume_restart", language))])
             return paginate(offer, keys, limit)
         if walk.finished:
             outcome = walk.session.outcome

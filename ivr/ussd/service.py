@@ -7,9 +7,9 @@ any request: nothing about a session lives in process memory between requests) a
 - a repeated request (same ``text`` as last time) gets the stored reply: nothing runs;
 - a known session goes on (:class:`~ivr.ussd.conversation.TreeSessions`), or
   answers "timed out" after ``session.timeout_s`` of inactivity;
-- an unknown session starts: a ``balance`` code answers from the CRM in one END screen,
-  a ``tree`` code looks the caller up and opens the menus (or offers to continue a session
-  that broke off). An unknown session whose ``text`` is not empty is a new session with
+- an unknown session starts: the caller is looked up and the code opens the menus at its
+  entry (or offers to continue a session that broke off); ``*100#``'s one END screen with
+  the balance is the tree's ``balance_only`` node. An unknown session whose ``text`` is not empty is a new session with
   those inputs, replayed in order: that is how aggregators deliver a dial-through code
   (``*111*3*1#`` arrives as ``*111#`` with text ``3*1``).
 
@@ -31,20 +31,16 @@ from functools import partial
 from typing import Any
 
 from ivr.config.errors import TemplateFailed
-from ivr.crm.directory_ports import BALANCE
 from ivr.crm.ports import ActionService, CallerLookup
 from ivr.crm.session_start import CallerSessions
 from ivr.deadlines import within
 from ivr.errors import ConfigError
-from ivr.flow.actions import Typed
 from ivr.flow.context import CallerContext
 from ivr.flow.errors import FlowError
 from ivr.flow.events import ActionResult
 from ivr.flow.ports import CurrentTree
-from ivr.flow.render_text import format_typed
 from ivr.journey.errors import JourneyError, WriteConflict
 from ivr.journey.events import (
-    ACTION_RESULT,
     HANGUP,
     USSD_REQUEST,
     USSD_RESUMED,
@@ -221,9 +217,6 @@ class UssdGateway:
             reply = self.try_later(caller.language)
             record = record.advance(state=DONE, context=CallerContext(), reply=reply)
             events.append((USSD_SCREEN, {"title": reply.screen, "text": reply.screen, "end": True}))
-        elif code.mode == "balance":
-            record, more = await self._balance(record, caller, code)
-            events.extend(more)
         else:
             # A dial-through or a deep link names where to go: no offer to continue elsewhere,
             # however the aggregator delivers it (preset inputs of the code, or ``text``).
@@ -239,33 +232,6 @@ class UssdGateway:
             dialled["input"] = blank(request.text, record.masked_positions)
         await self._store(record, events, now)
         return record.reply
-
-    # -- balance ------------------------------------------------------------------------
-
-    async def _balance(self, record: SessionRecord, caller: _Caller, code: ServiceCode
-                       ) -> tuple[SessionRecord, list[Event]]:
-        """One END screen straight from the CRM: the balance, fresh (not the cached lookup)."""
-        texts, language = self.config.texts, caller.language
-        events: list[Event] = []
-        if caller.status != "found":
-            screen = texts.get("not_customer", language)
-            reason = "not a customer"
-        else:
-            result = await self.actions.run(BALANCE, {}, caller.context, interaction=record.session_id)
-            events.append((ACTION_RESULT, {"name": BALANCE, "ok": result.ok}))
-            amount = _money(result.data.get("balance")) if result.ok else None
-            if amount is None:
-                screen = texts.get("try_later", language)
-                reason = "balance unavailable"
-            else:
-                currency = str(result.data.get("currency") or caller.context.customer.get("currency") or "")
-                shown = format_typed(Typed("currency", amount, currency or None))
-                screen = texts.get("balance", language, balance=shown, code=code.code)
-                reason = "balance shown"
-        reply = UssdReply(True, screen)
-        events.append((USSD_SCREEN, {"title": screen.split("\n", 1)[0], "text": screen, "end": True}))
-        events.append((HANGUP, {"node": None, "by": "flow", "reason": reason}))
-        return record.advance(state=DONE, context=CallerContext(), reply=reply, finished=True), events
 
     # -- helpers --------------------------------------------------------------------------
 

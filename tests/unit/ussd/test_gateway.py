@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -425,3 +426,18 @@ class _NoActions:
     async def run(self, name: str, args: Mapping[str, Any], context: CallerContext, *,
                   interaction: str) -> ActionResult:
         raise AssertionError("no action expected")
+
+
+async def test_the_resume_offer_keys_come_from_the_configuration(
+        config: UssdConfig, trees: TreeStore, lookup: CrmLookup, actions: CountingActions, journey: MemoryJourney,
+        clock: FakeClock) -> None:
+    keyed = dataclasses.replace(config, keys=dataclasses.replace(config.keys, resume="7", restart="8"))
+    client = await serve(UssdGateway(keyed, trees, lookup, actions, journey, clock=clock))
+    try:
+        anna = Phone(client, ANNA)
+        await broken_off_after(anna, "3", clock)  # in Services when the network drops the session
+        offer = await anna.dial("*111#")
+        assert offer.endswith("7. Continue\n8. Start over")
+        assert (await anna.send("7")).startswith("CON Services")
+    finally:
+        await client.close()
