@@ -198,7 +198,9 @@ def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:
         profiles = load_profiles(args.callers or settings.home / "config" / "callers.yaml")
     except ProfilesInvalid as exc:
         raise IvrError(str(exc), error_id=exc.error_id) from None
-    result = diff_trees(old, new, profiles)
+    from ivr.tools.as_caller import rules_router
+
+    result = diff_trees(old, new, profiles, router=rules_router(settings))
     print(json.dumps(result.to_json(), indent=2, ensure_ascii=False, default=str) if args.json else result.to_text())
     return 1 if result.changed and args.exit_code else 0
 

@@ -17,7 +17,9 @@ from collections.abc import Callable
 DEFAULT_MAX_NUMBERS = 100_000
 
 
-class RateLimiter:
+class SlidingWindowLimiter:
+    """At most ``count`` messages per number in any ``window_s`` (USSD uses a token bucket instead)."""
+
     def __init__(self, count: int, window_s: float, *, clock: Callable[[], float],
                  max_numbers: int = DEFAULT_MAX_NUMBERS) -> None:
         if count < 1 or window_s <= 0:

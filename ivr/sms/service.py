@@ -29,7 +29,7 @@ from ivr.sms.config import Command, LocalText, SmsConfig
 from ivr.sms.dlr import DeliveryReport
 from ivr.sms.errors import RateLimited, TemplateFailed
 from ivr.sms.grammar import Grammar, Match
-from ivr.sms.ratelimit import RateLimiter
+from ivr.sms.ratelimit import SlidingWindowLimiter
 from ivr.sms.segments import Segments, measure, shorten
 from ivr.sms.sendsms import SmsSender
 
@@ -94,7 +94,7 @@ class SmsService:
         self.default_region = default_region
         self.callers = CallerSessions(lookup)
         self.grammar = Grammar.of(config.commands, config.fallback)
-        self._limiter = RateLimiter(config.limits.rate_count, config.limits.rate_window_s, clock=clock)
+        self._limiter = SlidingWindowLimiter(config.limits.rate_count, config.limits.rate_window_s, clock=clock)
 
     # -- incoming -------------------------------------------------------------------
     async def handle(self, sms: InboundSms) -> SmsReply:

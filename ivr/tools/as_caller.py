@@ -11,17 +11,21 @@ sees no earlier call), which the routing line says.
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ivr.composition import load_routing_config, open_directory
 from ivr.crm.lookup import CrmLookup
+from ivr.crm.numbers import normalise
 from ivr.crm.session_start import CallerSessions, CallerStart
 from ivr.flow.engine import Outcome
-from ivr.routing.rules import RouteDecision
+from ivr.routing.rules import RouteDecision, RouteRequest, decide
 from ivr.routing.service import RoutingService
 from ivr.settings import Settings
+from ivr.tools.diff import CallerProfile, Destination, Router
 
 #: A person running a tool waits longer than a caller would; a CRM slower than this is "unavailable".
 TOOL_CRM_BUDGET_S = 2.0
@@ -75,3 +79,37 @@ async def route_as_call(settings: Settings, outcome: Outcome | None, start: Call
                                     customer=start.customer, caller_number=start.number, dnis=dnis,
                                     journey_key=start.journey_key, crm_status=start.status)
     return Routed(decision)
+
+
+def rules_router(settings: Settings) -> Router:
+    """The configured routing rules as ``ivr diff`` applies them to each profile's routes.
+
+    Pure and synchronous (``ivr.routing.rules.decide``): the profile is the caller, its
+    ``now`` the moment, and the journey is not read (no last-agent rule), as in simulate.
+    """
+    config = load_routing_config(settings)
+
+    def route(profile: CallerProfile, reached: Destination) -> Destination:
+        context = profile.caller_context()
+        customer = dict(context.customer)
+        request = RouteRequest(reached.queue or "", reached.priority or 0, reached.reason or "", customer,
+                               normalise(str(context.caller.get("number") or ""), settings.crm.default_region),
+                               profile.dnis, None, "found" if customer else "unknown")
+        decision = decide(config, request, _moment(context.now))
+        if decision.kind == "hangup":
+            return Destination("hung_up", reason=f"routing: {decision.reason}")
+        rules = f" [rules: {', '.join(decision.rules)}]" if decision.rules else ""
+        return Destination("routed", decision.queue, decision.priority, f"{decision.reason}{rules}")
+
+    return route
+
+
+def _moment(now: Mapping[str, Any]) -> dt.datetime:
+    """The profile's ``now`` (date, hour, minute) as a local time; today at that hour without a date."""
+    base = dt.datetime.now().astimezone()
+    try:
+        day = dt.date.fromisoformat(str(now["date"])) if now.get("date") else base.date()
+    except ValueError:
+        day = base.date()
+    return base.replace(year=day.year, month=day.month, day=day.day, hour=int(now.get("hour", base.hour)),
+                        minute=int(now.get("minute", 0)), second=0, microsecond=0)

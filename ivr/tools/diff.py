@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -252,6 +252,10 @@ class Destination:
         return f"error: {self.reason}"
 
 
+Router = Callable[["CallerProfile", Destination], Destination]
+"""Where a routed call really goes: the menu's queue in, the routing rules' decision out."""
+
+
 @dataclass(frozen=True, slots=True)
 class Reached:
     destination: Destination
@@ -291,6 +295,7 @@ def explore(
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_states: int = DEFAULT_MAX_STATES,
     runner: ActionRunner | None = None,
+    router: Router | None = None,
 ) -> Exploration:
     """Try every choice ``profile`` could make in ``tree``, breadth first, within the bounds.
 
@@ -298,6 +303,8 @@ def explore(
     timeout; at a digits entry one valid-looking entry and a timeout; at an action the
     runner's success (``DemoActionRunner`` by default) and a plain failure.
     ``max_depth`` counts caller inputs; ``max_states`` counts distinct waiting states.
+    ``router`` turns the menu's route into the routing rules' decision for this profile
+    (:func:`ivr.tools.as_caller.rules_router`), as a real call's would be.
     """
     runner = runner or DemoActionRunner()
     ctx = profile.caller_context()
@@ -315,7 +322,10 @@ def explore(
             continue
         outcome = session.outcome
         if session.finished and outcome is not None:
-            walker.reach(Destination(outcome.kind, outcome.queue, outcome.priority, outcome.reason), outcome.node, path)
+            reached = Destination(outcome.kind, outcome.queue, outcome.priority, outcome.reason)
+            if router is not None and reached.kind == "routed":
+                reached = router(profile, reached)
+            walker.reach(reached, outcome.node, path)
             continue
         keep_result = session.waiting_for == "input" and session.current_node in walker.result_sensitive
         state = _state_key(session, keep_result)
@@ -751,12 +761,13 @@ def diff_trees(
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_states: int = DEFAULT_MAX_STATES,
     runner: ActionRunner | None = None,
+    router: Router | None = None,
 ) -> TreeDiff:
     """Explore both trees as each profile and compare what the caller hears and where they can go."""
     out = []
     for profile in profiles:
-        before = explore(old, profile, max_depth=max_depth, max_states=max_states, runner=runner)
-        after = explore(new, profile, max_depth=max_depth, max_states=max_states, runner=runner)
+        before = explore(old, profile, max_depth=max_depth, max_states=max_states, runner=runner, router=router)
+        after = explore(new, profile, max_depth=max_depth, max_states=max_states, runner=runner, router=router)
         out.append(compare(before, after))
     return TreeDiff(old.version, new.version, tuple(out), max_depth)
 

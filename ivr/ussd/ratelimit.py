@@ -16,7 +16,9 @@ from ivr.ussd.config import RateLimit
 MAX_BUCKETS = 100_000
 
 
-class RateLimiter:
+class TokenBucketLimiter:
+    """One token bucket per number: ``burst`` at once, ``per_minute`` sustained (the SMS side uses a sliding window)."""
+
     def __init__(self, policy: RateLimit, clock: Callable[[], float], *, max_buckets: int = MAX_BUCKETS) -> None:
         self.policy = policy
         self._clock = clock

@@ -51,7 +51,7 @@ from ivr.ussd.config import ServiceCode, UssdConfig, check_entries
 from ivr.ussd.conversation import Event, TreeSessions
 from ivr.ussd.errors import ReplayFailed, SessionMismatch
 from ivr.ussd.protocol import SEPARATOR, UssdReply, UssdRequest, UssdSessionEnd, split_text
-from ivr.ussd.ratelimit import RateLimiter
+from ivr.ussd.ratelimit import TokenBucketLimiter
 from ivr.ussd.session_end import END_NAMESPACE, end_events
 from ivr.ussd.sessions import DONE, NAMESPACE, OFFER, RUN, SessionRecord, SessionStore, blank
 from ivr.ussd.walk import CHANNEL
@@ -94,7 +94,7 @@ class UssdGateway:
         self.journey = journey
         self.clock = clock
         self.sessions = SessionStore(journey, config.session, clock=clock)
-        self.limiter = RateLimiter(config.rate_limit, clock)
+        self.limiter = TokenBucketLimiter(config.rate_limit, clock)
         self.menus = TreeSessions(config, _CheckedActions(actions, self._before_action))
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._unchecked: dict[str, SessionRecord] = {}  # records answered from memory, by session

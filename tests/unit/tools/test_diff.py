@@ -315,3 +315,19 @@ def test_json_report_is_stable_and_serialisable(demo: Tree, profiles: list[Calle
     (change,) = vip["destinations"]["changed"]
     assert (change["old"]["priority"], change["new"]["priority"], change["new"]["keys"]) == (10, 8, ["0"])
     assert first["changed"] is True
+
+
+def test_diff_applies_the_routing_rules_to_each_profiles_route_as_a_call_would() -> None:
+    """The debtor's "0 for an operator" goes to collections, as a real call from them does."""
+    from ivr.settings import load_settings
+    from ivr.tools.as_caller import rules_router
+    from ivr.tools.diff import Destination, load_profiles
+
+    settings = load_settings(env={})
+    profiles = {p.name: p for p in load_profiles(settings.home / "config" / "callers.yaml")}
+    route = rules_router(settings)
+
+    decided = route(profiles["debtor"], Destination("routed", "support", 0, "caller asked for an operator"))
+
+    assert (decided.kind, decided.queue, decided.priority) == ("routed", "collections", 5)
+    assert "[rules: collections]" in (decided.reason or "")

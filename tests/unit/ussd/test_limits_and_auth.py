@@ -6,38 +6,38 @@ import ipaddress
 
 from ivr.ussd.auth import peer_allowed, sign, signature_ok
 from ivr.ussd.config import Auth, RateLimit
-from ivr.ussd.ratelimit import RateLimiter
+from ivr.ussd.ratelimit import TokenBucketLimiter
 from tests.clock import FakeClock
 
 SECRET = b"k" * 32
 
 
 def test_a_burst_is_allowed_then_refused() -> None:
-    limiter = RateLimiter(RateLimit(burst=3, per_minute=6), FakeClock())
+    limiter = TokenBucketLimiter(RateLimit(burst=3, per_minute=6), FakeClock())
     assert [limiter.allow("+7999") for _ in range(4)] == [True, True, True, False]
 
 
 def test_the_bucket_refills_at_the_sustained_rate() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(RateLimit(burst=1, per_minute=6), clock)
+    limiter = TokenBucketLimiter(RateLimit(burst=1, per_minute=6), clock)
     assert limiter.allow("+7999") and not limiter.allow("+7999")
     clock.advance(10)
     assert limiter.allow("+7999")
 
 
 def test_numbers_have_buckets_of_their_own() -> None:
-    limiter = RateLimiter(RateLimit(burst=1, per_minute=1), FakeClock())
+    limiter = TokenBucketLimiter(RateLimit(burst=1, per_minute=1), FakeClock())
     assert limiter.allow("+7999") and limiter.allow("+7888")
 
 
 def test_a_burst_of_zero_turns_the_limit_off() -> None:
-    limiter = RateLimiter(RateLimit(burst=0), FakeClock())
+    limiter = TokenBucketLimiter(RateLimit(burst=0), FakeClock())
     assert all(limiter.allow("+7999") for _ in range(1000))
 
 
 def test_the_buckets_are_bounded() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(RateLimit(burst=2, per_minute=60), clock, max_buckets=100)
+    limiter = TokenBucketLimiter(RateLimit(burst=2, per_minute=60), clock, max_buckets=100)
     for n in range(1000):
         limiter.allow(f"+7{n}")
         clock.advance(0.01)
