@@ -93,6 +93,10 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
         routing = Path(args.routing) if args.routing else settings.path(settings.routing.rules)
         problems += analyse_routing(routing, known_queues(settings))[1]
         checked.append(str(routing))
+    if not args.paths:
+        found, files = _channel_config_problems(settings)
+        problems += found
+        checked += files
     for problem in problems:
         print(problem)
     if problems:
@@ -100,6 +104,34 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     print(f"ok: {', '.join(checked)}")
     return 0
+
+
+def _channel_config_problems(settings: Settings) -> tuple[list[Any], list[str]]:
+    """The USSD and SMS settings and, with an HTTP CRM, its mapping: the other files an admin edits."""
+    import os
+
+    from ivr.composition import load_sms_settings, sms_config_path
+    from ivr.crm.errors import CrmConfigError
+    from ivr.sms.errors import SmsConfigInvalid
+    from ivr.ussd.config import analyse_ussd_config
+
+    ussd = settings.home / "config" / "ussd.yaml"
+    problems: list[Any] = list(analyse_ussd_config(ussd, env=os.environ)[1])
+    files = [str(ussd), str(sms_config_path(settings))]
+    try:
+        load_sms_settings(settings)
+    except SmsConfigInvalid as exc:
+        problems += exc.problems
+    if settings.crm.backend == "http":
+        from ivr.crm.http_config import load_http_config
+
+        path = settings.path(settings.crm.http_config)
+        files.append(str(path))
+        try:
+            load_http_config(path)
+        except CrmConfigError as exc:
+            problems += exc.message.splitlines()[1:]
+    return problems, files
 
 
 def _load_tree_or_exit(settings: Settings, menus: str | None = None, numbers: str | None = None):  # noqa: ANN202

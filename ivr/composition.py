@@ -42,9 +42,10 @@ from ivr.sms.config import SmsConfig
 from ivr.sms.service import SmsJourney
 from ivr.ussd import UssdGateway, load_ussd_config
 from ivr.voice.agent_events import AgentEventRecorder
-from ivr.voice.controller import CallController, minimal_flow
+from ivr.voice.controller import CallController
 from ivr.voice.engine_flow import EngineFlow
 from ivr.voice.prompt_files import PromptFiles
+from ivr.voice.selftest import agi_selftest
 from ivr.voice.speaker import Speaker
 
 log = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ async def build_controller(settings: Settings) -> Controller:
         sms, sender = build_sms_service(settings, lookup, actions, journey)
         stack.push_async_callback(sender.close)
         ussd = UssdGateway(load_ussd_config(settings.home / "config" / "ussd.yaml"), trees, lookup, actions, journey)
-        return Controller(trees, Reloader(trees, routing_rules), CallController(flow), CallController(minimal_flow), journey, tokens,
+        return Controller(trees, Reloader(trees, routing_rules), CallController(flow), CallController(agi_selftest), journey, tokens,
                           agent_events, lookup, routing, kpis, sms, ussd, DirectoryNames(directory), stack)
     except BaseException:
         await stack.aclose()

@@ -42,19 +42,3 @@ async def _fallback(channel: AgiChannel, reason: str, exc: Exception) -> None:
     except AgiError:
         # The socket is gone too: the dialplan still falls back, on its own (no decision).
         log.warning("call %s: could not record the fallback reason (%s)", channel.request.uniqueid, exc)
-
-
-async def minimal_flow(channel: AgiChannel) -> None:
-    """Issue-2 proof of the loop: answer, play a sound, read one digit, set a variable.
-
-    0 asks for an operator (the default queue); any other digit or none ends the call.
-    """
-    await channel.answer()
-    digits, _timed_out = await channel.get_data("beep", timeout_ms=5000, max_digits=1)
-    await channel.set_variable(cv.DIGIT, digits)
-    if digits == "0":
-        await channel.set_variable(cv.QUEUE, "support")
-        await channel.set_variable(cv.ROUTE_REASON, "caller pressed 0 for an operator")
-        await channel.set_variable(cv.RESULT, cv.RESULT_QUEUE)
-    else:
-        await channel.set_variable(cv.RESULT, cv.RESULT_HANGUP)

@@ -109,3 +109,18 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141
     assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+def test_validate_checks_the_ussd_and_sms_settings_too(tmp_path, monkeypatch, capsys):
+    import shutil
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    shutil.copytree(repo / "config", tmp_path / "config")
+    (tmp_path / "sounds").mkdir()
+    ussd = tmp_path / "config" / "ussd.yaml"
+    ussd.write_text(ussd.read_text().replace("  timeout_s: 180 ", "  timeout_s: 5 "))
+    monkeypatch.setenv("IVR_HOME", str(tmp_path))
+
+    assert main(["validate"]) == 1
+    assert f"{ussd}:30:14: 'timeout_s' must be from 10 to 3600, got 5" in capsys.readouterr().out
