@@ -10,7 +10,7 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -305,30 +305,64 @@ def cmd_kannel(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
+    """Through the running controller when there is one (its journey and its /metrics see the
+    message, as for every other SMS); sent from this process only when none answers."""
     import asyncio
-
-    from ivr.composition import build_controller
-    from ivr.sms import notify
+    import urllib.error
+    import urllib.request
 
     variables = dict(v.split("=", 1) for v in args.var)
+    url = f"http://{_admin_host(settings)}:{settings.http.port}/admin/notify"
+    request = urllib.request.Request(url, method="POST", headers={"Content-Type": "application/json"},
+                                     data=json.dumps({"to": args.to, "template": args.template,
+                                                      "vars": variables}).encode())
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            body = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        body = json.loads(exc.read() or b"{}")
+        raise IvrError(body.get("message") or f"the controller refused: HTTP {exc.code}",
+                       hint=body.get("hint", ""), error_id=body.get("error")) from None
+    except OSError:
+        body = None
+    if body is None:
+        from ivr.composition import build_controller
+        from ivr.sms import notify
 
-    async def run() -> str:
-        controller = await build_controller(settings)
-        try:
-            result = await notify(controller.sms, args.to, args.template, **variables)
-        finally:
-            await controller.close()
-        return json.dumps(result.to_dict(), ensure_ascii=False, indent=2) if args.json else result.to_text()
+        print(f"note: no controller answers at {url}; sending from this process "
+              "(the journey records it; a running controller's /metrics will not count it)", file=sys.stderr)
 
-    print(asyncio.run(run()))
+        async def run() -> dict[str, object]:
+            controller = await build_controller(settings)
+            try:
+                return (await notify(controller.sms, args.to, args.template, **variables)).to_dict()
+            finally:
+                await controller.close()
+
+        body = asyncio.run(run())
+    print(json.dumps(body, ensure_ascii=False, indent=2) if args.json else _notify_text(body))
     return 0
+
+
+def _admin_host(settings: Settings) -> str:
+    """Where this machine reaches its own controller's HTTP listener."""
+    host = settings.http.host
+    return "127.0.0.1" if host in ("", "0.0.0.0") else "[::1]" if host == "::" else host
+
+
+def _notify_text(body: Mapping[str, Any]) -> str:
+    parts = "1 SMS" if body.get("segments") == 1 else f"{body.get('segments')} SMS parts"
+    receipt = body.get("receipt") or {}
+    return (f"sent to {body.get('to')} ({parts}, {body.get('encoding')}, {body.get('language')}): {body.get('text')}\n"
+            f"template {body.get('template')}; interaction {body.get('interaction')} in the journey of "
+            f"{body.get('journey_key')}; smsbox: {receipt.get('status')} {receipt.get('detail')}")
 
 
 def cmd_reload(args: argparse.Namespace, settings: Settings) -> int:
     import urllib.error
     import urllib.request
 
-    url = f"http://{settings.http.host}:{settings.http.port}/admin/reload"
+    url = f"http://{_admin_host(settings)}:{settings.http.port}/admin/reload"
     try:
         with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=30) as resp:
             body = json.loads(resp.read())

@@ -32,13 +32,6 @@ class NotifyResult:
     journey_key: str
     receipt: SendReceipt
 
-    def to_text(self) -> str:
-        """What the admin who ran ``ivr notify`` reads."""
-        parts = "1 SMS" if self.segments.count == 1 else f"{self.segments.count} SMS parts"
-        return (f"sent to {self.to} ({parts}, {self.segments.encoding}, {self.language}): {self.text}\n"
-                f"template {self.template}; interaction {self.interaction} in the journey of {self.journey_key}; "
-                f"smsbox: {self.receipt.status} {self.receipt.detail}")
-
     def to_dict(self) -> dict[str, Any]:
         return {"to": self.to, "template": self.template, "text": self.text, "language": self.language,
                 "segments": self.segments.count, "encoding": self.segments.encoding,
