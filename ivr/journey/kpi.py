@@ -383,7 +383,8 @@ def _report(k: Kpis) -> list[str]:
     lines.append(f"Interactions      {sum(k.interactions.values()):>8,}   {channels}")
     lines.append(f"Ended             {k.ended:>8,}")
     lines.append(f"  self-service    {k.contained:>8,}   {_pct(k.contained, k.ended)} contained")
-    lines.append(f"  routed          {k.routed:>8,}   {_pct(k.routed, k.ended)}")
+    lines.append(f"  routed          {k.routed:>8,}   {_pct(k.routed, k.ended)}"
+                 " (sent to a person and did not give up waiting)")
     lines.append(f"  abandoned       {k.abandoned:>8,}   {_pct(k.abandoned, k.ended)}"
                  f" (of them {k.queue_abandons:,} gave up waiting in a queue)")
     lines.append(f"Agent connects    {k.agent_connects:>8,}")
@@ -394,7 +395,9 @@ def _report(k: Kpis) -> list[str]:
         p50, p95 = k.crm_latency_ms.quantile_bound(0.5), k.crm_latency_ms.quantile_bound(0.95)
         lines.append(f"  latency         p50 <= {_ms(p50)}, p95 <= {_ms(p95)}, "
                      f"mean {k.crm_latency_ms.sum / k.crm_latency_ms.count:.0f} ms")
-    lines += _table("Routes by reason", ["reason", "queue", "calls"],
+    sent = sum(k.routes.values())
+    lines += _table(f"Routes by reason: {sent:,} sent to a queue, whatever happened next (the abandoned included)"
+                    if sent else "Routes by reason", ["reason", "queue", "calls"],
                     [[r, q, f"{n:,}"] for (r, q), n in _biggest(k.routes)])
     lines += _table("Routing rules applied", ["rule", "calls"], [[r, f"{n:,}"] for r, n in _biggest(k.rules)])
     funnel = sorted(k.nodes.items(), key=lambda item: (-item[1].entries, item[0]))

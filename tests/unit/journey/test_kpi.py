@@ -308,3 +308,17 @@ async def test_metered_journey_delegates_reads_and_kv() -> None:
     assert await store.last_agent(KEY, within_s=1e11) == "anna"
     assert await store.kv_get("token", "t") == {"x": 1}
     assert [k for k, _ in await store.between(0, 2e10)] == [KEY]
+
+
+def test_a_call_that_gave_up_in_the_queue_is_abandoned_and_still_listed_among_the_routes() -> None:
+    """The report once read "routed 0" beside a routes table of one: both are right, and now say so."""
+    from ivr.journey.ports import StampedEvent
+
+    events = [("C-1", StampedEvent(1.0, "voice", "c1", "route_decided",
+                                   {"kind": "queue", "queue": "support", "reason": "asked"})),
+              ("C-1", StampedEvent(2.0, "voice", "c1", "queue_abandoned", {"queue": "support", "hold_s": 40}))]
+    kpis = fold(events)
+    text = kpis.to_text()
+    assert (kpis.routed, kpis.abandoned, sum(kpis.routes.values())) == (0, 1, 1)
+    assert "Routes by reason: 1 sent to a queue, whatever happened next (the abandoned included)" in text
+    assert "(of them 1 gave up waiting in a queue)" in text
