@@ -95,7 +95,8 @@ class UssdGateway:
         self.clock = clock
         self.sessions = SessionStore(journey, config.session, clock=clock)
         self.limiter = TokenBucketLimiter(config.rate_limit, clock)
-        self.menus = TreeSessions(config, _CheckedActions(actions, self._before_action))
+        self.menus = TreeSessions(config, _CheckedActions(actions, self._before_action),
+                                  customer_now=self._customer_now)
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._unchecked: dict[str, SessionRecord] = {}  # records answered from memory, by session
 
@@ -242,6 +243,14 @@ class UssdGateway:
             start = replace(start, context=replace(start.context, caller={"number": start.number}))
         return _Caller(start.context, start.journey_key, start.language or self.config.language, start.status,
                        start.events)
+
+    async def _customer_now(self, context: CallerContext) -> Mapping[str, Any] | None:
+        """The subscriber as the CRM holds them after an action (CrmActions dropped the cached copy)."""
+        number = context.caller.get("number")
+        if not isinstance(number, str) or not context.customer:
+            return None
+        result = await self.lookup.lookup(number)
+        return dict(result.customer_fields()) if result.customer is not None else None
 
     async def _journey_key(self, number: str) -> str:
         """The journey a session with no record left belongs to: the customer's, else the number's."""

@@ -249,7 +249,7 @@ def encode_record(r: SessionRecord) -> dict[str, Any]:
         "updated": r.updated,
         "inputs": list(r.inputs),
         "preset": r.preset,
-        "results": [[a.name, a.ok, encode_value(a.data)] for a in r.results],
+        "results": [_result_json(a) for a in r.results],
         "text": blank(r.last_text, r.masked_positions),
         "reply": r.reply.render(),
     }
@@ -281,8 +281,7 @@ def decode_record(data: Mapping[str, Any]) -> SessionRecord:
     if state not in (RUN, OFFER, DONE):
         raise ValueError(f"state {state!r}")
     inputs = tuple(_input(i) for i in data["inputs"])
-    results = tuple(ActionResult(str(name), bool(ok), MappingProxyType(dict(decode_value(values))))
-                    for name, ok, values in data["results"])
+    results = tuple(_result_of(item) for item in data["results"])
     return SessionRecord(
         session_id=str(data["sid"]),
         code=str(data["code"]),
@@ -387,5 +386,21 @@ def decode_value(value: Any) -> Any:
 
 
 def results_of(values: Sequence[ActionResult]) -> tuple[ActionResult, ...]:
-    """Action results as the record keeps them: data copied and frozen."""
-    return tuple(ActionResult(r.name, r.ok, MappingProxyType(dict(r.data))) for r in values)
+    """Action results as the record keeps them: data (and the refreshed customer) copied and frozen."""
+    return tuple(ActionResult(r.name, r.ok, MappingProxyType(dict(r.data)),
+                              None if r.customer is None else MappingProxyType(dict(r.customer))) for r in values)
+
+
+def _result_json(result: ActionResult) -> list[Any]:
+    """``[name, ok, data]``, plus the customer as the action left them when it changed them,
+    so a replayed session shows the same menus the live one did."""
+    out = [result.name, result.ok, encode_value(result.data)]
+    if result.customer is not None:
+        out.append(encode_value(result.customer))
+    return out
+
+
+def _result_of(item: Sequence[Any]) -> ActionResult:
+    name, ok, values, *customer = item
+    return ActionResult(str(name), bool(ok), MappingProxyType(dict(decode_value(values))),
+                        MappingProxyType(dict(decode_value(customer[0]))) if customer else None)

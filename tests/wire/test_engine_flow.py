@@ -6,6 +6,9 @@ import asyncio
 from pathlib import Path
 
 from ivr.composition import load_menu_tree
+from ivr.crm.actions import CrmActions
+from ivr.crm.lookup import CrmLookup
+from ivr.flow.render_text import format_parts
 from ivr.harness.fake_asterisk import fake_call
 from ivr.journey.memory import MemoryJourney
 from ivr.live.trees import TreeStore
@@ -88,3 +91,36 @@ async def test_control_characters_in_the_caller_id_never_reach_the_flow(tmp_path
     _sent, journey = await run_call(Script(keys="0"), tmp_path, caller="7999\x1b1234567")
 
     assert journey.events("7999 1234567")
+
+
+class TranscriptSpeaker(Speaker):
+    """Says nothing on the wire: keeps the text of every prompt, so a test reads what the caller heard."""
+
+    def __init__(self, files: PromptFiles) -> None:
+        super().__init__(files)
+        self.heard: list[str] = []
+
+    async def play(self, channel, play, escape_digits):  # type: ignore[no-untyped-def, override]
+        self.heard.append(format_parts(play.parts))
+        return ""
+
+
+async def test_after_an_action_changes_the_customer_the_call_offers_what_is_true_now(tmp_path, demo_directory):
+    """Anna switches caller ID off; the Services menu she returns to offers to turn it on."""
+    settings = load_settings(env={})
+    lookup = CrmLookup(demo_directory)
+    actions = CrmActions(demo_directory, on_change=lookup.forget)
+    speaker = TranscriptSpeaker(PromptFiles(tmp_path / "sounds"))
+    flow = EngineFlow(TreeStore(lambda: load_menu_tree(settings)), speaker, actions, MemoryJourney(), lookup=lookup)
+    app = FastAgiServer(read_timeout=2)
+    app.add_route("call", CallController(flow))
+    server = await asyncio.start_server(app.handler, "127.0.0.1", 0)
+    try:
+        await asyncio.wait_for(fake_call(server.sockets[0].getsockname()[1], Script(keys="311")), 20)
+        await asyncio.sleep(0.05)
+    finally:
+        server.close()
+
+    done = next(i for i, text in enumerate(speaker.heard) if text.startswith("Done."))
+    assert any("To turn off caller ID" in text for text in speaker.heard[:done])
+    assert any("To turn on caller ID" in text for text in speaker.heard[done:])

@@ -441,3 +441,14 @@ async def test_the_resume_offer_keys_come_from_the_configuration(
         assert (await anna.send("7")).startswith("CON Services")
     finally:
         await client.close()
+
+
+async def test_after_an_action_changes_the_customer_the_menu_shows_them_as_they_are_now(
+        phone: Callable[..., Phone]) -> None:
+    anna = phone(ANNA)
+    await anna.dial("*111#")
+    assert "1. Caller ID off" in await anna.send("3")  # Services
+    await anna.send("1")  # switch caller ID off...
+    after = await anna.send("1")  # ...confirmed
+    assert "Done." in after
+    assert "1. Caller ID on" in after and "Caller ID off" not in after
