@@ -1,32 +1,16 @@
 """The live menu tree, swapped whole on reload.
 
 A call takes the tree that is current when it starts and keeps it to the end, so a
-reload never changes a call in progress. :meth:`TreeStore.load` parses without touching
-the live tree (safe in a worker thread); :meth:`TreeStore.swap` installs a parsed tree.
+reload never changes a call in progress. Channels see it through
+:class:`ivr.flow.ports.CurrentTree`; a tree that fails to load raises
+:class:`~ivr.flow.errors.TreeInvalid` from :meth:`~ivr.live.value.LiveValue.load`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from ivr.flow.model import Tree
+from ivr.live.value import LiveValue
 
-Loader = Callable[[], Tree]
 
-
-class TreeStore:
-    def __init__(self, loader: Loader) -> None:
-        self._loader = loader
-        self._tree = loader()  # the first load must succeed: there is nothing to fall back to
-        self.generation = 1
-
-    def current(self) -> Tree:
-        return self._tree
-
-    def load(self) -> Tree:
-        """A freshly parsed tree (:class:`~ivr.flow.errors.TreeInvalid` with every problem); nothing swapped."""
-        return self._loader()
-
-    def swap(self, tree: Tree) -> None:
-        self._tree = tree
-        self.generation += 1
+class TreeStore(LiveValue[Tree]):
+    """The live :class:`~ivr.flow.model.Tree`."""
