@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from ivr.crm.directory_ports import WRITE_ACTIONS
@@ -115,13 +116,14 @@ class _Call:
         if customer is None:
             return ActionResult(action.name, False, {"error": "account and PIN do not match"})
         await self._flush()  # what happened so far stays with the number it happened under
-        self.customer = dict(customer.template_fields())
-        self.journey_key = str(customer.id)
-        self.crm_status = "found"
-        self.context = CallerContext(customer=self.customer, caller=self.context.caller, dnis=self.dnis,
-                                     now=self.context.now)
+        fields = dict(customer.template_fields())
+        self._begin(CallerStart(CallerContext(customer=fields, caller=self.context.caller, dnis=self.dnis,
+                                              now=self.context.now), str(customer.id), self.e164, "found", (),
+                                MappingProxyType(fields)))
         self._note(CALLER_IDENTIFIED, {"by": "account", "customer": customer.id, "number": self.e164 or ""})
-        return ActionResult(action.name, True, {"name": customer.name or "", "customer": customer.id})
+        # The menus from here on are this customer's, as if the CRM had known the number.
+        return ActionResult(action.name, True, {"name": customer.name or "", "customer": customer.id},
+                            customer=fields)
 
     async def _run_action(self, action: RunAction) -> ActionResult:
         result = await self.flow.actions.run(action.name, action.args, self.context, interaction=self.call_id)

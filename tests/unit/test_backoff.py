@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ivr.backoff import Backoff
@@ -28,6 +30,6 @@ def test_jitter_shortens_a_delay_by_at_most_its_share(draw: float, delay: float)
 
 @pytest.mark.parametrize("bad", [{"initial_s": 0}, {"initial_s": 5, "maximum_s": 1}, {"factor": 0.5},
                                  {"jitter": 1.0}])
-def test_a_nonsense_backoff_is_refused(bad: dict[str, float]) -> None:
+def test_a_nonsense_backoff_is_refused(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="bad backoff"):
         Backoff(**bad)

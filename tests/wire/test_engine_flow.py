@@ -8,6 +8,7 @@ from pathlib import Path
 from ivr.composition import load_menu_tree
 from ivr.crm.actions import CrmActions
 from ivr.crm.lookup import CrmLookup
+from ivr.flow.actions import Play
 from ivr.flow.render_text import format_parts
 from ivr.harness.fake_asterisk import fake_call
 from ivr.journey.memory import MemoryJourney
@@ -16,7 +17,7 @@ from ivr.settings import load_settings
 from ivr.tools.simulate import DemoActions
 from ivr.voice.controller import CallController
 from ivr.voice.engine_flow import EngineFlow
-from ivr.voice.fastagi import FastAgiServer
+from ivr.voice.fastagi import AgiChannel, FastAgiServer
 from ivr.voice.prompt_files import PromptFiles
 from ivr.voice.speaker import Speaker
 
@@ -100,7 +101,7 @@ class TranscriptSpeaker(Speaker):
         super().__init__(files)
         self.heard: list[str] = []
 
-    async def play(self, channel, play, escape_digits):  # type: ignore[no-untyped-def, override]
+    async def play(self, channel: AgiChannel, play: Play, escape_digits: str) -> str:
         self.heard.append(format_parts(play.parts))
         return ""
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pytest
 
 from ivr.config.problems import Problem
-from ivr.config.reader import ConfigReader, Number, Text, Whole
+from ivr.config.reader import ConfigReader, FieldRule, Number, Text, Whole
 from ivr.config.source import YMap, parse_yaml
 
 
@@ -18,7 +19,7 @@ class Limits:
     header: str = "X-Sig"
 
 
-RULES = {"burst": Whole(0, 100), "per_minute": Number(0.1, 1000), "header": Text()}
+RULES: Mapping[str, FieldRule] = {"burst": Whole(0, 100), "per_minute": Number(0.1, 1000), "header": Text()}
 
 
 def read(text: str) -> tuple[Limits, list[str]]:

@@ -82,7 +82,8 @@ async def test_refresh_reads_the_customer_again_under_the_same_journey_key(
         callers: CallerSessions, directory: FakeDirectory) -> None:
     start = await callers.start("+79991234567")
     directory.customers["+79991234567"] = anna(services={"caller_id": True})
-    callers.lookup.forget("+79991234567")  # type: ignore[union-attr] - what CrmActions does after a write
+    assert isinstance(callers.lookup, CrmLookup)
+    callers.lookup.forget("+79991234567")  # what CrmActions does after a write
     fresh = await callers.refresh(start)
     assert fresh.customer["services"] == ["caller_id"] and fresh.journey_key == start.journey_key
     assert fresh.events == ()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from ivr.flow.loader import load_tree
+from ivr.flow.model import Tree
 from ivr.live.reload import Reloader
 from ivr.live.routing import RoutingStore
 from ivr.live.trees import TreeStore
@@ -65,7 +66,7 @@ async def test_the_files_are_parsed_off_the_event_loop(reloader: Reloader, monke
     threads: list[str] = []
     load = reloader.trees.load
 
-    def recording_load():  # type: ignore[no-untyped-def]
+    def recording_load() -> Tree:
         threads.append(threading.current_thread().name)
         return load()
 
