@@ -149,7 +149,7 @@ def _group(ctx: AgentContext, entries: list[JourneyEntry], tz: tzinfo | None) ->
     first = entries[-1]  # the run is newest first
     label, symbol, _ = CHANNELS.get(first.channel, (first.channel, "", first.channel))
     current = first.interaction == ctx.claim.interaction
-    when = "this call" if current and first.channel == "voice" else "this interaction" if current else \
+    when = "this call" if current and first.channel == E.VOICE else "this interaction" if current else \
         _ago(ctx.claim.issued_at - first.at)
     flag = f'<span class="current">{_e(when)}</span>' if current else f"· {_e(when)}"
     items = "".join(_item(entry, tz) for entry in entries)

@@ -18,8 +18,6 @@ from ivr.journey.errors import RequestInvalid
 Clock = Callable[[], float]
 """Unix time in seconds; injected so tests can move time (expiry, windows)."""
 
-"""The event a channel appends when a person takes the interaction; ``data["agent"]`` is their id."""
-
 MAX_RANGE_LIMIT = 1_000_000
 """The most events one :meth:`JourneyStore.between` call returns: a day of a busy centre, not a year."""
 

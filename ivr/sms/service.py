@@ -4,8 +4,10 @@ Knows no HTTP and no Kannel: the edge (:mod:`ivr.sms.kannel_http`) turns the
 gateway's query into an :class:`InboundSms` and the :class:`SmsReply` back into a
 response. For each text: rate limit, CRM lookup (the caller's number is the identity),
 grammar, the named action or the opt-out, the reply in the right language, shortened to
-the segment budget, then one journey append (``sms_received``, ``action_result``,
-``sms_sent``) so the agent who takes this customer's next call sees what they texted.
+the segment budget, then one journey append (``sms_received``, the caller-session
+start's ``caller_identified`` or ``crm_unavailable``, ``action_result``, ``sms_sent``: the
+kinds of :mod:`ivr.journey.events`) so the agent who takes this customer's next call sees
+what they texted.
 
 Like the voice side it fails soft. A CRM that is down, an action refused, a template
 that breaks for one customer: the subscriber gets the ``failed`` reply, which names the
@@ -23,7 +25,15 @@ from typing import Any, Protocol
 from ivr.crm.ports import ActionService, CallerLookup
 from ivr.crm.session_start import CallerSessions, CallerStart
 from ivr.flow.context import CallerContext
-from ivr.journey.events import ACTION_RESULT, SMS_DELIVERY, SMS_OPT_IN, SMS_OPT_OUT, SMS_RECEIVED, SMS_SENT
+from ivr.journey.events import (
+    ACTION_RESULT,
+    SMS,
+    SMS_DELIVERY,
+    SMS_OPT_IN,
+    SMS_OPT_OUT,
+    SMS_RECEIVED,
+    SMS_SENT,
+)
 from ivr.journey.ports import JourneySink, KvStore, StampedEvent
 from ivr.sms.config import Command, LocalText, SmsConfig
 from ivr.sms.dlr import DeliveryReport
@@ -35,8 +45,7 @@ from ivr.sms.sendsms import SmsSender
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "sms"
-#: Journey event types; ``sms_received``/``sms_sent`` are summarised by the agent screen pop.
+CHANNEL = SMS
 #: Where opt-outs live in the shared kv table, keyed by E.164.
 OPT_OUT_NAMESPACE = "sms_opt_out"
 #: An opt-out stands until the subscriber texts START: ten years is "until then".

@@ -19,11 +19,12 @@ from ivr.flow.engine import Session
 from ivr.flow.errors import FlowError
 from ivr.flow.events import ActionResult, Digits, Event, Started
 from ivr.flow.model import Tree
+from ivr.journey.events import USSD
 from ivr.ussd.errors import ReplayFailed
 from ivr.ussd.sessions import Input
 
 RunActionFn = Callable[[RunAction], Awaitable[ActionResult]]
-CHANNEL = "ussd"
+CHANNEL = USSD
 
 
 class Walk:

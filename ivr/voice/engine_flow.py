@@ -25,7 +25,7 @@ from ivr.flow.context import CallerContext
 from ivr.flow.engine import Session
 from ivr.flow.events import ActionResult, Digits, Event, Hangup, Started, Timeout
 from ivr.flow.ports import CurrentTree
-from ivr.journey.events import CALLER_IDENTIFIED, ROUTE_DECIDED
+from ivr.journey.events import CALLER_IDENTIFIED, ROUTE_DECIDED, VOICE
 from ivr.journey.ports import JourneySink, StampedEvent
 from ivr.journey.tokens import ContextClaim
 from ivr.routing.rules import RouteDecision
@@ -38,6 +38,7 @@ from ivr.voice.speaker import Speaker
 log = logging.getLogger(__name__)
 
 ALL_KEYS = "0123456789*#"
+CHANNEL = VOICE
 
 Clock = Callable[[], dt.datetime]
 JOURNEY_WINDOW_S = 7 * 86400
@@ -134,11 +135,11 @@ class _Call:
         return ActionResult(result.name, result.ok, result.data, customer=self.customer)
 
     def _note(self, kind: str, data: dict[str, Any]) -> None:
-        self.pending.append(StampedEvent(time.time(), "voice", self.call_id, kind, data))
+        self.pending.append(StampedEvent(time.time(), CHANNEL, self.call_id, kind, data))
 
     async def run(self) -> None:
         await self._identify()
-        self._session = Session(self.tree, self.context, channel="voice")
+        self._session = Session(self.tree, self.context, channel=CHANNEL)
         try:
             await self.channel.answer()
             caller = self.context.caller
@@ -229,7 +230,7 @@ class _Call:
         if token:
             variables[cv.CONTEXT_TOKEN] = token
         if self.flow.agent_events is not None:
-            self.flow.agent_events.track(self.call_id, RoutedCall(self.journey_key, "voice", decision.queue))
+            self.flow.agent_events.track(self.call_id, RoutedCall(self.journey_key, CHANNEL, decision.queue))
         await self._finish(cv.RESULT_QUEUE, variables)
 
     @property
@@ -253,7 +254,7 @@ class _Call:
         if self.flow.tokens is None:
             return None
         claim = ContextClaim(customer_key=self.journey_key, interaction=self.call_id, queue=decision.queue,
-                             priority=decision.priority, route_reason=decision.reason, channel="voice",
+                             priority=decision.priority, route_reason=decision.reason, channel=CHANNEL,
                              journey_since=self.started_at - self.flow.journey_window_s)
         try:
             return await self.flow.tokens.issue(claim)
@@ -275,7 +276,7 @@ class _Call:
         for ev in events:
             if ev.type == J.NODE_ENTERED:
                 self.path.append(str(ev.data.get("node", "")))
-            stamped.append(StampedEvent(at, "voice", self.call_id, ev.type, dict(ev.data)))
+            stamped.append(StampedEvent(at, CHANNEL, self.call_id, ev.type, dict(ev.data)))
         if stamped:
             await self.flow.journey.append(self.journey_key, stamped)
 
