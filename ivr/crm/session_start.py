@@ -110,7 +110,9 @@ class CallerSessions:
         if self.lookup is None or not start.found or not start.number:
             return start
         result = await self.lookup.lookup(start.number)
-        if result.customer is None:
+        if result.customer is None or str(result.customer.id) != start.journey_key:
+            # Nobody, or somebody else: a caller identified by account and PIN may call from
+            # another customer's phone, and must never become that customer.
             return start
         fields = dict(result.customer_fields())
         context = CallerContext(customer=fields, caller=start.context.caller, dnis=start.context.dnis,

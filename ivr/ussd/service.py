@@ -250,7 +250,9 @@ class UssdGateway:
         if not isinstance(number, str) or not context.customer:
             return None
         result = await self.lookup.lookup(number)
-        return dict(result.customer_fields()) if result.customer is not None else None
+        if result.customer is None or str(result.customer.id) != str(context.customer.get("id")):
+            return None  # nobody, or somebody else: keep the customer the session began with
+        return dict(result.customer_fields())
 
     async def _journey_key(self, number: str) -> str:
         """The journey a session with no record left belongs to: the customer's, else the number's."""
