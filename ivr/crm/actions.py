@@ -5,6 +5,11 @@ fails soft: an unknown action, an unidentified caller, a slow or down CRM all co
 back as ``ActionResult(name, False, {"error": ...})``, which the menu turns into its
 ``on_failure`` branch ("Sorry, the change could not be made").
 
+A write that succeeded comes back with the customer as the CRM holds them afterwards
+(``ActionResult.customer``), read by the customer's own number and checked by id: every
+channel's next menu then offers what is true now, and a caller identified by account
+while calling from another customer's phone never turns into that customer.
+
 Each request carries an idempotency key built from the interaction, the action and
 its arguments, so a retry after a timeout (the CRM may have applied the change just
 as we gave up) cannot apply it twice.
@@ -84,9 +89,26 @@ class CrmActions:
             self.breaker.release()
             raise
         self.breaker.record_success()
-        if outcome.ok:
-            self._changed(name, context)
-        return ActionResult(name, outcome.ok, outcome.data)
+        if not outcome.ok:
+            return ActionResult(name, False, outcome.data)
+        self._changed(name, context)
+        customer = await self._customer_after(context) if name in WRITE_ACTIONS else None
+        return ActionResult(name, True, outcome.data, customer)
+
+    async def _customer_after(self, context: CallerContext) -> Mapping[str, Any] | None:
+        """The customer re-read after a write, or None (the CRM did not answer: the change stands)."""
+        number, customer_id = context.customer.get("number"), context.customer.get("id")
+        if not number:
+            return None
+        try:
+            async with within(self.budget_s):
+                customer = await self.directory.by_number(str(number))
+        except (TimeoutError, CrmError) as exc:
+            log.warning("customer %s not re-read after a change: %s", customer_id, exc)
+            return None
+        if customer is None or customer.id != str(customer_id):
+            return None
+        return customer.template_fields()
 
     def _changed(self, name: str, context: CallerContext) -> None:
         """A write may have happened: whatever was cached about this customer is stale."""

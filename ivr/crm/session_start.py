@@ -101,24 +101,6 @@ class CallerSessions:
         result = await self.lookup.lookup(shown or None)
         return started(result, caller, dnis=dnis, now=now, fallback_key=key_default)
 
-    async def refresh(self, start: CallerStart) -> CallerStart:
-        """The same session with the customer re-read from the CRM (after an action changed them).
-
-        Keeps the session's journey key, caller and clock fields; adds no journey events.
-        A CRM that cannot answer now leaves the start as it was.
-        """
-        if self.lookup is None or not start.found or not start.number:
-            return start
-        result = await self.lookup.lookup(start.number)
-        if result.customer is None or str(result.customer.id) != start.journey_key:
-            # Nobody, or somebody else: a caller identified by account and PIN may call from
-            # another customer's phone, and must never become that customer.
-            return start
-        fields = dict(result.customer_fields())
-        context = CallerContext(customer=fields, caller=start.context.caller, dnis=start.context.dnis,
-                                now=start.context.now)
-        return CallerStart(context, start.journey_key, start.number, start.status, (), MappingProxyType(fields))
-
 
 def started(result: LookupResult, caller: Mapping[str, Any], *, dnis: str | None, now: Mapping[str, Any],
             fallback_key: str) -> CallerStart:

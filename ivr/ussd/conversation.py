@@ -17,14 +17,12 @@ to store together. Nothing here touches the network, the kv table or the clock.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ivr.crm.directory_ports import WRITE_ACTIONS
 from ivr.crm.ports import ActionService
 from ivr.flow.actions import MenuChoice, RunAction
-from ivr.flow.context import CallerContext
 from ivr.flow.events import ActionResult
 from ivr.flow.model import Tree
 from ivr.journey.events import HANGUP, USSD_RESUMED, USSD_SCREEN
@@ -59,18 +57,12 @@ class _Step:
             self.events.extend((e.type, dict(e.data)) for e in self.walk.session.drain_journey())
 
 
-CustomerNow = Callable[[CallerContext], Awaitable[Mapping[str, Any] | None]]
-"""The customer's fields as the CRM holds them now (None when it cannot say)."""
-
-
 class TreeSessions:
     """Runs menu sessions for the gateway; one instance serves every session."""
 
-    def __init__(self, config: UssdConfig, actions: ActionService, *, walk_cache: int = WALK_CACHE,
-                 customer_now: CustomerNow | None = None) -> None:
+    def __init__(self, config: UssdConfig, actions: ActionService, *, walk_cache: int = WALK_CACHE) -> None:
         self.config = config
         self.actions = actions
-        self.customer_now = customer_now
         self._walks: OrderedDict[str, tuple[tuple[Any, ...], Walk]] = OrderedDict()
         self._walk_cache = walk_cache
 
@@ -174,16 +166,11 @@ class TreeSessions:
         return walk
 
     def _runner(self, record: SessionRecord) -> RunActionFn:
-        context, interaction, actions, customer_now = record.context, record.session_id, self.actions, \
-            self.customer_now
+        context, interaction, actions = record.context, record.session_id, self.actions
 
         async def run(request: RunAction) -> ActionResult:
             # The interaction is the USSD sessionId: a retried request cannot write twice.
-            result = await actions.run(request.name, request.args, context, interaction=interaction)
-            if customer_now is None or not result.ok or request.name not in WRITE_ACTIONS or result.customer:
-                return result
-            # The action changed the customer: the menus that follow show them as they are now.
-            return ActionResult(result.name, result.ok, result.data, await customer_now(context))
+            return await actions.run(request.name, request.args, context, interaction=interaction)
 
         return run
 

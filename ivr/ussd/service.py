@@ -95,8 +95,7 @@ class UssdGateway:
         self.clock = clock
         self.sessions = SessionStore(journey, config.session, clock=clock)
         self.limiter = TokenBucketLimiter(config.rate_limit, clock)
-        self.menus = TreeSessions(config, _CheckedActions(actions, self._before_action),
-                                  customer_now=self._customer_now)
+        self.menus = TreeSessions(config, _CheckedActions(actions, self._before_action))
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._unchecked: dict[str, SessionRecord] = {}  # records answered from memory, by session
 
@@ -243,16 +242,6 @@ class UssdGateway:
             start = replace(start, context=replace(start.context, caller={"number": start.number}))
         return _Caller(start.context, start.journey_key, start.language or self.config.language, start.status,
                        start.events)
-
-    async def _customer_now(self, context: CallerContext) -> Mapping[str, Any] | None:
-        """The subscriber as the CRM holds them after an action (CrmActions dropped the cached copy)."""
-        number = context.caller.get("number")
-        if not isinstance(number, str) or not context.customer:
-            return None
-        result = await self.lookup.lookup(number)
-        if result.customer is None or str(result.customer.id) != str(context.customer.get("id")):
-            return None  # nobody, or somebody else: keep the customer the session began with
-        return dict(result.customer_fields())
 
     async def _journey_key(self, number: str) -> str:
         """The journey a session with no record left belongs to: the customer's, else the number's."""

@@ -11,11 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
-from ivr.crm.directory_ports import WRITE_ACTIONS
 from ivr.crm.identify import IDENTIFY_ACTION, AccountIdentifier
 from ivr.crm.ports import ActionService, CallerLookup
 from ivr.crm.session_start import NOT_ASKED, CallerSessions, CallerStart, clean_caller_field, local_now
@@ -91,7 +90,6 @@ class _Call:
         # Pinned for the whole call: a reload never changes a call in progress.
         self.tree = flow.trees.current()
         self._session: Session | None = None
-        self.start = CallerStart(self.context, self.journey_key, None, NOT_ASKED)
 
     async def _identify(self) -> None:
         """Look the caller up before anything is played; a slow or dead CRM means a generic menu."""
@@ -103,7 +101,6 @@ class _Call:
             self._note(kind, data)
 
     def _begin(self, start: CallerStart) -> None:
-        self.start = start
         self.crm_status, self.e164 = start.status, start.number
         self.customer = dict(start.customer)
         self.journey_key = start.journey_key
@@ -117,10 +114,8 @@ class _Call:
         if customer is None:
             return ActionResult(action.name, False, {"error": "account and PIN do not match"})
         await self._flush()  # what happened so far stays with the number it happened under
-        fields = dict(customer.template_fields())
-        self._begin(CallerStart(CallerContext(customer=fields, caller=self.context.caller, dnis=self.dnis,
-                                              now=self.context.now), str(customer.id), self.e164, "found", (),
-                                MappingProxyType(fields)))
+        fields = customer.template_fields()
+        self._become(fields, str(customer.id))
         self._note(CALLER_IDENTIFIED, {"by": "account", "customer": customer.id, "number": self.e164 or ""})
         # The menus from here on are this customer's, as if the CRM had known the number.
         return ActionResult(action.name, True, {"name": customer.name or "", "customer": customer.id},
@@ -128,11 +123,14 @@ class _Call:
 
     async def _run_action(self, action: RunAction) -> ActionResult:
         result = await self.flow.actions.run(action.name, action.args, self.context, interaction=self.call_id)
-        if not (result.ok and action.name in WRITE_ACTIONS) or result.customer is not None or not self.start.found:
-            return result
-        # The action changed the customer: the rest of the call must see them as they are now.
-        self._begin(await self.flow.callers.refresh(self.start))
-        return ActionResult(result.name, result.ok, result.data, customer=self.customer)
+        if result.customer is not None:  # the action changed the customer: routing sees them as they are now
+            self._become(result.customer, self.journey_key)
+        return result
+
+    def _become(self, fields: Mapping[str, Any], journey_key: str) -> None:
+        """From now on the call is this customer's, as the CRM holds them."""
+        context = CallerContext(customer=fields, caller=self.context.caller, dnis=self.dnis, now=self.context.now)
+        self._begin(CallerStart(context, journey_key, self.e164, "found", (), MappingProxyType(dict(fields))))
 
     def _note(self, kind: str, data: dict[str, Any]) -> None:
         self.pending.append(StampedEvent(time.time(), CHANNEL, self.call_id, kind, data))

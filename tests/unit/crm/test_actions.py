@@ -32,7 +32,8 @@ def test_crm_actions_is_an_action_service(sqlite: SqliteDirectory) -> None:
 
 async def test_service_on_turns_the_service_on(sqlite: SqliteDirectory) -> None:
     result = await CrmActions(sqlite).run("service_on", {"service": "roaming"}, DEBTOR, interaction="call-1")
-    assert result == ActionResult("service_on", True, {"service": "roaming", "enabled": True, "changed": True})
+    assert (result.name, result.ok, result.data) == ("service_on", True,
+                                                     {"service": "roaming", "enabled": True, "changed": True})
     customer = await sqlite.by_number("+79992088812")
     assert customer is not None and customer.services["roaming"]
 
@@ -121,3 +122,31 @@ async def test_a_write_tells_on_change_the_customers_number_so_the_cache_can_dro
     await actions.run("balance", {}, DEBTOR, interaction="call-1")
     await actions.run("service_on", {"service": "roaming"}, DEBTOR, interaction="call-1")
     assert changed == ["+79992088812"]
+
+
+async def test_a_write_comes_back_with_the_customer_as_the_crm_holds_them_now(sqlite: SqliteDirectory) -> None:
+    result = await CrmActions(sqlite).run("service_on", {"service": "roaming"}, DEBTOR, interaction="call-1")
+    assert result.customer is not None and result.customer["id"] == "C-208812"
+    assert "roaming" in result.customer["services"]
+
+
+async def test_a_read_brings_no_customer_back(sqlite: SqliteDirectory) -> None:
+    assert (await CrmActions(sqlite).run("balance", {}, DEBTOR, interaction="call-1")).customer is None
+
+
+async def test_a_write_never_hands_back_another_customer_under_the_same_number() -> None:
+    """The number now belongs to somebody else (or the record was rewritten): keep the caller as they were."""
+    actions = CrmActions(FakeDirectory({"+79992088812": anna()}))
+    result = await actions.run("service_on", {"service": "roaming"}, DEBTOR, interaction="call-1")
+    assert result.ok and result.customer is None
+
+
+async def test_a_crm_that_cannot_be_reread_keeps_the_write_and_brings_no_customer() -> None:
+    directory = FakeDirectory({"+79992088812": anna(id="C-208812", number="+79992088812")})
+
+    async def down(e164: str) -> None:
+        raise CrmUnavailable("connection refused", operation="by_number")
+
+    directory.by_number = down  # type: ignore[method-assign, assignment]
+    result = await CrmActions(directory).run("service_on", {"service": "roaming"}, DEBTOR, interaction="call-1")
+    assert result.ok and result.customer is None

@@ -8,7 +8,7 @@ import pytest
 
 from ivr.crm.errors import CrmUnavailable
 from ivr.crm.lookup import CrmLookup
-from ivr.crm.session_start import NOT_ASKED, CallerSessions, CallerStart, clean_caller_field
+from ivr.crm.session_start import NOT_ASKED, CallerSessions, clean_caller_field
 from ivr.journey.events import CALLER_IDENTIFIED, CRM_UNAVAILABLE
 from tests.unit.crm.fakes import FakeClock, FakeDirectory, anna
 
@@ -76,22 +76,3 @@ def test_caller_supplied_fields_lose_control_characters_and_excess_length(raw: s
 async def test_a_caller_id_name_is_kept_cleaned(callers: CallerSessions) -> None:
     start = await callers.start("+79990001122", caller_name="Ann\x07a")
     assert start.context.caller == {"number": "+79990001122", "name": "Ann a"}
-
-
-async def test_refresh_reads_the_customer_again_under_the_same_journey_key(
-        callers: CallerSessions, directory: FakeDirectory) -> None:
-    start = await callers.start("+79991234567")
-    directory.customers["+79991234567"] = anna(services={"caller_id": True})
-    assert isinstance(callers.lookup, CrmLookup)
-    callers.lookup.forget("+79991234567")  # what CrmActions does after a write
-    fresh = await callers.refresh(start)
-    assert fresh.customer["services"] == ["caller_id"] and fresh.journey_key == start.journey_key
-    assert fresh.events == ()
-
-
-async def test_refresh_never_turns_a_caller_into_the_owner_of_the_phone_they_call_from(
-        callers: CallerSessions) -> None:
-    """Identified by account and PIN as C-999 while calling from Anna's number: still C-999."""
-    start = await callers.start("+79991234567")
-    identified = CallerStart(start.context, "C-999", start.number, "found")
-    assert await callers.refresh(identified) is identified
