@@ -12,10 +12,13 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ivr.errors import IvrError
 from ivr.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from ivr.crm.session_start import CallerStart
 
 
 def _say(msg: str) -> None:
@@ -108,8 +111,6 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
 
 def _channel_config_problems(settings: Settings) -> tuple[list[Any], list[str]]:
     """The USSD and SMS settings and, with an HTTP CRM, its mapping: the other files an admin edits."""
-    import os
-
     from ivr.composition import load_sms_settings, sms_config_path
     from ivr.crm.errors import CrmConfigError
     from ivr.sms.errors import SmsConfigInvalid
@@ -187,7 +188,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _caller_line(start: Any) -> str:
+def _caller_line(start: CallerStart) -> str:
     if start.found:
         return f"customer {start.journey_key} ({start.customer.get('segment', '')}) from {start.number}"
     if start.status == "unavailable":
@@ -304,50 +305,56 @@ def cmd_kannel(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
-    """Through the running controller when there is one (its journey and its /metrics see the
-    message, as for every other SMS); sent from this process only when none answers."""
-    import asyncio
+def _post_admin(settings: Settings, path: str, body: Mapping[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+    """POST to the running controller's admin endpoint: its status and JSON answer.
+
+    :class:`OSError` when no controller answers (the caller decides what that means).
+    """
     import urllib.error
     import urllib.request
 
-    variables = dict(v.split("=", 1) for v in args.var)
-    url = f"http://{_admin_host(settings)}:{settings.http.port}/admin/notify"
-    request = urllib.request.Request(url, method="POST", headers={"Content-Type": "application/json"},
-                                     data=json.dumps({"to": args.to, "template": args.template,
-                                                      "vars": variables}).encode())
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{settings.http.local_url}{path}", method="POST", data=data,
+                                     headers={"Content-Type": "application/json"} if data else {})
     try:
         with urllib.request.urlopen(request, timeout=30) as resp:
-            body = json.loads(resp.read())
+            return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as exc:
-        body = json.loads(exc.read() or b"{}")
-        raise IvrError(body.get("message") or f"the controller refused: HTTP {exc.code}",
-                       hint=body.get("hint", ""), error_id=body.get("error")) from None
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
+    """Through the running controller when there is one (its journey and its /metrics see the
+    message, as for every other SMS); sent from this process only when none answers."""
+    variables = dict(v.split("=", 1) for v in args.var)
+    try:
+        status, body = _post_admin(settings, "/admin/notify",
+                                   {"to": args.to, "template": args.template, "vars": variables})
     except OSError:
-        body = None
-    if body is None:
-        from ivr.composition import build_controller
-        from ivr.sms import notify
-
-        print(f"note: no controller answers at {url}; sending from this process "
-              "(the journey records it; a running controller's /metrics will not count it)", file=sys.stderr)
-
-        async def run() -> dict[str, object]:
-            controller = await build_controller(settings)
-            try:
-                return (await notify(controller.sms, args.to, args.template, **variables)).to_dict()
-            finally:
-                await controller.close()
-
-        body = asyncio.run(run())
+        body = _notify_here(settings, args.to, args.template, variables)
+    else:
+        if status != 200:
+            raise IvrError(body.get("message") or f"the controller refused: HTTP {status}",
+                           hint=body.get("hint", ""), error_id=body.get("error"))
     print(json.dumps(body, ensure_ascii=False, indent=2) if args.json else _notify_text(body))
     return 0
 
 
-def _admin_host(settings: Settings) -> str:
-    """Where this machine reaches its own controller's HTTP listener."""
-    host = settings.http.host
-    return "127.0.0.1" if host in ("", "0.0.0.0") else "[::1]" if host == "::" else host
+def _notify_here(settings: Settings, to: str, template: str, variables: Mapping[str, str]) -> dict[str, Any]:
+    from ivr.composition import build_controller
+    from ivr.sms import notify
+
+    print(f"note: no controller answers at {settings.http.local_url}; sending from this process "
+          "(the journey records it; a running controller's /metrics will not count it)", file=sys.stderr)
+
+    async def run() -> dict[str, Any]:
+        controller = await build_controller(settings)
+        try:
+            return (await notify(controller.sms, to, template, **variables)).to_dict()
+        finally:
+            await controller.close()
+
+    return asyncio.run(run())
 
 
 def _notify_text(body: Mapping[str, Any]) -> str:
@@ -359,17 +366,11 @@ def _notify_text(body: Mapping[str, Any]) -> str:
 
 
 def cmd_reload(args: argparse.Namespace, settings: Settings) -> int:
-    import urllib.error
-    import urllib.request
-
-    url = f"http://{_admin_host(settings)}:{settings.http.port}/admin/reload"
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=30) as resp:
-            body = json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        body = json.loads(exc.read() or b"{}")
+        _status, body = _post_admin(settings, "/admin/reload")
     except OSError as exc:
-        raise IvrError(f"no controller answers at {url}: {exc}", hint="is `ivr serve` running?") from None
+        raise IvrError(f"no controller answers at {settings.http.local_url}: {exc}",
+                       hint="is `ivr serve` running?") from None
     if body.get("ok"):
         print(f"reloaded: tree version {body['version']}, generation {body['generation']}")
         return 0

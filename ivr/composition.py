@@ -180,8 +180,9 @@ async def build_controller(settings: Settings) -> Controller:
         sms, sender = build_sms_service(settings, lookup, actions, journey)
         stack.push_async_callback(sender.close)
         ussd = UssdGateway(load_ussd_config(settings.home / "config" / "ussd.yaml"), trees, lookup, actions, journey)
-        return Controller(trees, Reloader(trees, routing_rules), CallController(flow), CallController(agi_selftest), journey, tokens,
-                          agent_events, lookup, routing, kpis, sms, ussd, DirectoryNames(directory), stack)
+        return Controller(trees, Reloader(trees, routing_rules), CallController(flow), CallController(agi_selftest),
+                          journey, tokens, agent_events, lookup, routing, kpis, sms, ussd, DirectoryNames(directory),
+                          stack)
     except BaseException:
         await stack.aclose()
         raise

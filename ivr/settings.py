@@ -82,6 +82,12 @@ class HttpSettings:
     host: str = "127.0.0.1"
     port: int = 8080
 
+    @property
+    def local_url(self) -> str:
+        """Where this machine reaches the listener: a wildcard bind is reached on loopback."""
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+
 
 @dataclass(frozen=True)
 class RuntimeSettings:

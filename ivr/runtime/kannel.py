@@ -100,16 +100,7 @@ class KannelStatus:
 
 def controller_url(settings: Settings, kannel: KannelLink) -> str:
     """Where Kannel reaches the controller's /sms endpoints: configured, else [http] host:port."""
-    if kannel.controller_url:
-        return kannel.controller_url
-    host = settings.http.host
-    if host in ("", "0.0.0.0"):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{settings.http.port}"
+    return kannel.controller_url or settings.http.local_url
 
 
 def render_kannel_conf(settings: Settings, kannel: KannelLink, *, url: str, state_dir: Path,

@@ -32,10 +32,11 @@ class AgentApiParts:
     names: CustomerNames | None = None
 
 
-Reloader = Callable[[], Awaitable[ReloadResult]]
+ReloadRequest = Callable[[], Awaitable[ReloadResult]]
+"""Runs one reload for ``POST /admin/reload`` (``ivr.live.reload.Reloader.reload_async``)."""
 
 
-def build_app(health: HealthProbe, reload: Reloader, *, agent_api: AgentApiParts | None = None,
+def build_app(health: HealthProbe, reload: ReloadRequest, *, agent_api: AgentApiParts | None = None,
               kpis: Callable[[], Kpis] | None = None, sms: SmsService | None = None,
               ussd: UssdGateway | None = None) -> web.Application:
     app = web.Application()

@@ -49,3 +49,17 @@ def test_no_mirror_is_an_error_with_a_hint(tmp_path):
     with pytest.raises(Exception) as err:
         host_debian_mirror(tmp_path)
     assert "IVR_ASTERISK_MIRROR" in err.value.hint  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("host", "url"), [
+    ("127.0.0.1", "http://127.0.0.1:8080"),
+    ("0.0.0.0", "http://127.0.0.1:8080"),  # a wildcard bind is reached on loopback
+    ("", "http://127.0.0.1:8080"),
+    ("::", "http://[::1]:8080"),
+    ("::1", "http://[::1]:8080"),  # an IPv6 address needs its brackets in a URL
+    ("10.1.2.3", "http://10.1.2.3:8080"),
+])
+def test_the_http_listener_is_reached_from_this_machine_at_its_local_url(host: str, url: str) -> None:
+    from ivr.settings import HttpSettings
+
+    assert HttpSettings(host=host, port=8080).local_url == url
