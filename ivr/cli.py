@@ -172,7 +172,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     if start is not None:
         from ivr.tools.as_caller import route_as_call
 
-        routed = asyncio.run(route_as_call(settings, result.outcome, start, args.to))
+        routed = route_as_call(settings, result.outcome, start, args.to)
     if args.json:
         body = json.loads(result.to_json())
         if start is not None:

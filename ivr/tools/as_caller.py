@@ -3,7 +3,8 @@
 ``ivr simulate --from NUMBER`` must show what a call from that number hears and where it
 goes, so it uses the controller's own pieces: the configured CRM behind the same
 :class:`~ivr.crm.lookup.CrmLookup` and :class:`~ivr.crm.session_start.CallerSessions`, and
-the configured routing rules behind the same :class:`~ivr.routing.service.RoutingService`.
+the configured routing rules through the same pure :func:`ivr.routing.rules.decide` the
+controller's :class:`~ivr.routing.service.RoutingService` calls.
 Only two things differ from a call, on purpose: named actions run offline (a simulation
 never changes a customer in the CRM), and the journey is not read (the last-agent rule
 sees no earlier call), which the routing line says.
@@ -12,7 +13,6 @@ sees no earlier call), which the routing line says.
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -21,9 +21,9 @@ from ivr.composition import load_routing_config, open_directory
 from ivr.crm.lookup import CrmLookup
 from ivr.crm.numbers import normalise
 from ivr.crm.session_start import CallerSessions, CallerStart
+from ivr.errors import IvrError
 from ivr.flow.engine import Outcome
-from ivr.routing.rules import RouteDecision, RouteRequest, decide
-from ivr.routing.service import RoutingService
+from ivr.routing.rules import RouteDecision, RouteRequest, RoutingConfig, RoutingInvalid, decide
 from ivr.settings import Settings
 from ivr.tools.diff import CallerProfile, Destination, Router
 
@@ -63,45 +63,50 @@ async def start_as_caller(settings: Settings, number: str, dnis: str) -> CallerS
                            default_region=settings.crm.default_region)
         return await CallerSessions(lookup).start(number, dnis=dnis, fallback_key=f"simulated:{number}")
     finally:
-        close = getattr(directory, "close", None)
-        if close is not None and inspect.isawaitable(result := close()):
-            await result
+        await directory.aclose()
 
 
-async def route_as_call(settings: Settings, outcome: Outcome | None, start: CallerStart,
-                        dnis: str) -> Routed | None:
-    """The configured rules' decision for a session that ended asking for a queue; else None."""
+def route_as_call(settings: Settings, outcome: Outcome | None, start: CallerStart, dnis: str) -> Routed | None:
+    """The configured rules' decision, now, for a session that ended asking for a queue; else None."""
     if outcome is None or outcome.kind != "routed" or outcome.queue is None:
         return None
-    config = load_routing_config(settings)
-    service = RoutingService(lambda: config)
-    decision = await service.decide(queue=outcome.queue, priority=outcome.priority or 0, reason=outcome.reason or "",
-                                    customer=start.customer, caller_number=start.number, dnis=dnis,
-                                    journey_key=start.journey_key, crm_status=start.status)
-    return Routed(decision)
+    return Routed(_decide(_rules(settings), outcome.queue, outcome.priority or 0, outcome.reason or "",
+                          start.customer, start.number, dnis, start.status, dt.datetime.now(dt.UTC)))
 
 
 def rules_router(settings: Settings) -> Router:
     """The configured routing rules as ``ivr diff`` applies them to each profile's routes.
 
-    Pure and synchronous (``ivr.routing.rules.decide``): the profile is the caller, its
-    ``now`` the moment, and the journey is not read (no last-agent rule), as in simulate.
+    The profile is the caller and its ``now`` the moment.
     """
-    config = load_routing_config(settings)
+    config = _rules(settings)
 
     def route(profile: CallerProfile, reached: Destination) -> Destination:
         context = profile.caller_context()
         customer = dict(context.customer)
-        request = RouteRequest(reached.queue or "", reached.priority or 0, reached.reason or "", customer,
-                               normalise(str(context.caller.get("number") or ""), settings.crm.default_region),
-                               profile.dnis, None, "found" if customer else "unknown")
-        decision = decide(config, request, _moment(context.now))
+        decision = _decide(config, reached.queue or "", reached.priority or 0, reached.reason or "", customer,
+                           normalise(str(context.caller.get("number") or ""), settings.crm.default_region),
+                           profile.dnis, "found" if customer else "unknown", _moment(context.now))
         if decision.kind == "hangup":
             return Destination("hung_up", reason=f"routing: {decision.reason}")
         rules = f" [rules: {', '.join(decision.rules)}]" if decision.rules else ""
         return Destination("routed", decision.queue, decision.priority, f"{decision.reason}{rules}")
 
     return route
+
+
+def _rules(settings: Settings) -> RoutingConfig:
+    try:
+        return load_routing_config(settings)
+    except RoutingInvalid as exc:
+        raise IvrError(str(exc), hint="run `ivr validate` and fix the files it lists",
+                       error_id=exc.error_id) from None
+
+
+def _decide(config: RoutingConfig, queue: str, priority: int, reason: str, customer: Mapping[str, Any],
+            number: str | None, dnis: str | None, crm_status: str, moment: dt.datetime) -> RouteDecision:
+    """:func:`ivr.routing.rules.decide`, pure, as a call's router would ask it; the journey is not read."""
+    return decide(config, RouteRequest(queue, priority, reason, customer, number, dnis, None, crm_status), moment)
 
 
 def _moment(now: Mapping[str, Any]) -> dt.datetime:

@@ -124,3 +124,18 @@ def test_validate_checks_the_ussd_and_sms_settings_too(tmp_path, monkeypatch, ca
 
     assert main(["validate"]) == 1
     assert f"{ussd}:30:14: 'timeout_s' must be from 10 to 3600, got 5" in capsys.readouterr().out
+
+
+def test_simulate_with_broken_routing_rules_says_so_without_a_traceback(tmp_path, monkeypatch, capsys):
+    import shutil
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    shutil.copytree(repo / "config", tmp_path / "config")
+    (tmp_path / "sounds").mkdir()
+    (tmp_path / "config" / "routing.yaml").write_text("rules:\n  - name: broken\n    when: 'customer.segment =='\n")
+    monkeypatch.setenv("IVR_HOME", str(tmp_path))
+
+    assert main(["simulate", "--from", "+79992088812", "--to", "100", "--keys", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "error: routing rules have problems" in err and "routing.yaml" in err and "Traceback" not in err
