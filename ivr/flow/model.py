@@ -20,6 +20,7 @@ from ivr.flow.prompts import Prompt
 # Named defaults, documented in docs/menus.md.
 DEFAULT_TIMEOUT_S = 5.0
 DEFAULT_INTERDIGIT_TIMEOUT_S = 3.0
+DEFAULT_END_OF_SPEECH_S = 0.8
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_TERMINATOR = "#"
 DEFAULT_MIN_CONFIDENCE = 0.5
@@ -38,6 +39,8 @@ class InputPolicy:
 
     timeout_s: float = DEFAULT_TIMEOUT_S
     interdigit_timeout_s: float = DEFAULT_INTERDIGIT_TIMEOUT_S
+    # Spoken input: this much silence after speech ends the utterance (voice calls with speech only)
+    end_of_speech_s: float = DEFAULT_END_OF_SPEECH_S
     noinput: tuple[Prompt, ...] = ()
     nomatch: tuple[Prompt, ...] = ()
     max_noinput: int = DEFAULT_MAX_ATTEMPTS
@@ -170,6 +173,8 @@ class Tree:
     fallback: str | None = None
     numbers: Mapping[str, str] = field(default_factory=dict)
     sources: tuple[str, ...] = ()
+    #: dnis -> the voice driver that answers it ("ari"); numbers not listed use FastAGI
+    drivers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def fallback_language(self) -> str:

@@ -30,6 +30,7 @@ from ivr.flow import speech
 from ivr.flow.actions import Collect, Sound
 from ivr.flow.errors import PromptValueError
 from ivr.flow.model import (
+    DEFAULT_END_OF_SPEECH_S,
     DEFAULT_HANGUP_REASON,
     DEFAULT_INTERDIGIT_TIMEOUT_S,
     DEFAULT_MAX_ATTEMPTS,
@@ -59,6 +60,7 @@ COMMON_FIELDS = ("type", "when", "else", "description")
 INPUT_FIELDS = (
     "timeout",
     "interdigit_timeout",
+    "end_of_speech",
     "noinput",
     "nomatch",
     "max_noinput",
@@ -84,7 +86,9 @@ NODE_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 OPTION_FIELDS = (("key", "label", "goto"), ("keywords", "when", "prompt"))
 NUMBERS_TOP_FIELDS = ("numbers",)
-NUMBER_ENTRY_FIELDS = ("entry", "action", "args", "then", "on_failure", "description")
+NUMBER_ENTRY_FIELDS = ("entry", "action", "args", "then", "on_failure", "description", "driver")
+#: Which controller driver answers a number on a voice call: FastAGI (the default) or the ARI application.
+VOICE_DRIVERS = ("agi", "ari")
 PART_KINDS = ("text", "sound", "number", "digits", "currency", "date")
 TYPED_PART_KINDS = ("number", "digits", "currency", "date")
 KEYS_TEXT = "0-9, *, #"
@@ -155,6 +159,7 @@ class Draft:
     actions: list[ActionUse] = field(default_factory=list)
     stores: dict[str, bool] = field(default_factory=dict)  # variable -> masked
     numbers: dict[str, str] = field(default_factory=dict)
+    drivers: dict[str, str] = field(default_factory=dict)  # dnis -> voice driver, when not the default
     # A file could not be read or parsed: tree-wide checks would only report its absence.
     incomplete: bool = False
 
@@ -542,6 +547,7 @@ class _Parser:
         return InputPolicy(
             timeout_s=f.number("timeout", DEFAULT_TIMEOUT_S),
             interdigit_timeout_s=f.number("interdigit_timeout", DEFAULT_INTERDIGIT_TIMEOUT_S),
+            end_of_speech_s=f.number("end_of_speech", DEFAULT_END_OF_SPEECH_S),
             noinput=self.prompt_list(f, "noinput", node_id),
             nomatch=self.prompt_list(f, "nomatch", node_id),
             max_noinput=f.integer("max_noinput", DEFAULT_MAX_ATTEMPTS, 1),
@@ -626,6 +632,7 @@ class _Parser:
                 min_digits=min_digits,
                 timeout_s=policy.timeout_s,
                 interdigit_timeout_s=policy.interdigit_timeout_s,
+                end_of_speech_s=policy.end_of_speech_s,
                 terminator=terminator,
                 escape_digits="",
                 masked=masked,
@@ -897,6 +904,13 @@ class _Parser:
     def number_entry(self, dnis: str, entry: YMap, what: str, key_loc: Loc) -> None:
         draft = self.draft
         f = _Fields(self, entry, what, (), NUMBER_ENTRY_FIELDS)
+        if f.has("driver"):
+            driver = f.string("driver")
+            if driver not in VOICE_DRIVERS:
+                self.problem(f.loc("driver"), f"'driver' in {what} must be one of {', '.join(VOICE_DRIVERS)}, "
+                                              f"not {driver!r}")
+            elif driver != VOICE_DRIVERS[0]:
+                draft.drivers[dnis] = driver
         if f.has("entry"):
             if f.has("action"):
                 self.problem(entry.loc, f"{what} sets both 'entry' and 'action'; use one")
@@ -915,7 +929,7 @@ class _Parser:
         body = YMap(entry.loc)
         for key, value in entry.items():
             target_key = {"action": "name", "then": "on_success"}.get(key, key)
-            if key in ("entry", "description") or key not in NUMBER_ENTRY_FIELDS:
+            if key in ("entry", "description", "driver") or key not in NUMBER_ENTRY_FIELDS:
                 continue
             body[target_key] = value
             body.key_locs[target_key] = entry.key_loc(key)

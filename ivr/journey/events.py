@@ -75,6 +75,10 @@ CRM_UNAVAILABLE = "crm_unavailable"
 ROUTE_DECIDED = "route_decided"
 AGENT_CONNECTED = "agent_connected"
 QUEUE_ABANDONED = "queue_abandoned"
+CALL_STARTED = "call_started"
+SPEECH_HEARD = "speech_heard"
+SPEECH_UNAVAILABLE = "speech_unavailable"
+CALL_READOPTED = "call_readopted"
 
 # -- USSD -----------------------------------------------------------------------------------
 USSD_REQUEST = "ussd_request"
@@ -118,6 +122,13 @@ REGISTRY: Mapping[str, EventKind] = _kinds(
               "the routing rules' decision, with its reason"),
     EventKind(AGENT_CONNECTED, frozenset({VOICE}), ("agent", "queue", "hold_s"), "an agent answered"),
     EventKind(QUEUE_ABANDONED, frozenset({VOICE}), ("queue", "hold_s"), "the caller gave up waiting"),
+    EventKind(CALL_STARTED, frozenset({VOICE}), ("driver", "dnis"), "a call reached the controller (agi or ari)"),
+    EventKind(SPEECH_HEARD, frozenset({VOICE}), ("node", "text", "confidence", "from_partial", "barge_in"),
+              "what the recogniser heard the caller say, and how sure it was"),
+    EventKind(SPEECH_UNAVAILABLE, frozenset({VOICE}), ("node", "reason"),
+              "spoken input was not possible (recogniser down, repeated low confidence): keys offered"),
+    EventKind(CALL_READOPTED, frozenset({VOICE}), ("outcome", "reason"),
+              "the ARI link came back: the call was resumed, ended, or sent to the fallback queue"),
     EventKind(USSD_REQUEST, frozenset({USSD}), ("code", "service", "input"),
               "one request from the aggregator"),
     EventKind(USSD_SCREEN, frozenset({USSD}), ("title", "text", "node", "end"), "the screen the subscriber saw"),

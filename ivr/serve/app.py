@@ -22,13 +22,18 @@ from ivr.composition import build_controller, edited_files
 from ivr.errors import IvrError
 from ivr.flow.errors import TreeInvalid
 from ivr.live.reload import Reloader, ReloadResult
+from ivr.live.trees import TreeStore
 from ivr.routing.rules import RoutingInvalid
 from ivr.runtime import event_loop
 from ivr.runtime.gc_policy import tune_for_serving
 from ivr.serve.http_app import AgentApiParts, build_app
+from ivr.serve.recogniser import RecogniserProcess
 from ivr.serve.watch import FileWatch
 from ivr.settings import Settings
 from ivr.voice.ami import AmiClient
+from ivr.voice.ari.app import StasisApp
+from ivr.voice.ari.client import AriClient
+from ivr.voice.drivers import publish_drivers, wanted
 from ivr.voice.fastagi import FastAgiServer
 
 DRAIN_TIMEOUT_S = 10.0
@@ -46,18 +51,24 @@ async def watch_files(reloader: Reloader, watch: FileWatch, interval: float) -> 
             log.exception("file watcher failed; next check in %.0f s", interval)
 
 
-async def follow_ami(settings: Settings, on_event: Callable[[Mapping[str, str]], None]) -> None:
+def ami_client(settings: Settings) -> AmiClient:
+    host = "127.0.0.1" if settings.ami.bind in ("0.0.0.0", "") else settings.ami.bind
+    return AmiClient(host, settings.ami.port, settings.ami.user, settings.ami.secret)
+
+
+async def follow_ami(ami: AmiClient, on_event: Callable[[Mapping[str, str]], None],
+                     on_connect: Callable[[], Coroutine[None, None, None]] | None = None) -> None:
     """Agent events for the journey. Calls never wait on AMI: while it is down, only the
     "which agent answered" events are missed, and the connection is retried."""
-    host = "127.0.0.1" if settings.ami.bind in ("0.0.0.0", "") else settings.ami.bind
-    ami = AmiClient(host, settings.ami.port, settings.ami.user, settings.ami.secret)
     ami.subscribe(on_event)
     backoff = Backoff()
     while True:
         try:
             await ami.connect()
             backoff.reset()
-            log.info("following AMI events on %s:%d", host, settings.ami.port)
+            log.info("following AMI events on %s:%d", ami.host, ami.port)
+            if on_connect is not None:
+                await _logged(on_connect)
             await asyncio.Event().wait()  # panoramisk reconnects by itself once connected
         except asyncio.CancelledError:
             ami.close()
@@ -87,10 +98,40 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
                        hint="another `ivr serve` may be running; set [agi] port / IVR_AGI_PORT",
                        error_id="port-in-use") from None
 
+    background: list[asyncio.Task[None]] = []
+    recogniser: RecogniserProcess | None = None
+    speech = controller.speech
+    if speech is not None and speech.model is not None:
+        recogniser = RecogniserProcess(speech.model, settings.speech.host, settings.speech.port,
+                                       settings.speech.threads)
+        background.append(asyncio.create_task(recogniser.run()))
+    ami = ami_client(settings)
+
+    publishing = asyncio.Lock()
+
+    async def publish() -> None:
+        async with publishing:  # AMI and ARI may both (re)connect at once
+            await publish_drivers(ami, wanted(trees.current()))
+
+    stasis: StasisApp | None = None
+    if settings.ari.app:
+        ari = AriClient(settings.ari.local_url, settings.ari.user, settings.ari.password)
+        controller.stack.push_async_callback(ari.close)
+        stasis = StasisApp(ari, settings.ari.app, {"call": controller.call_handler,
+                                                   "selftest": controller.selftest_handler},
+                           controller.journey, speech=speech is not None, on_connect=publish)
+        background.append(asyncio.create_task(stasis.run()))
+    background.append(asyncio.create_task(_republish_on_reload(trees, publish)))
+
+    def live_calls() -> set[asyncio.Task[None]]:
+        return agi.live | (stasis.live if stasis is not None else set())
+
     def health() -> dict[str, object]:
         tree = trees.current()
-        return {"live_calls": len(agi.live), "uptime_s": round(time.monotonic() - started, 1),
-                "tree_version": tree.version, "tree_generation": trees.generation}
+        return {"live_calls": len(live_calls()), "uptime_s": round(time.monotonic() - started, 1),
+                "tree_version": tree.version, "tree_generation": trees.generation,
+                "ari_connected": stasis.connected.is_set() if stasis is not None else None,
+                "recogniser_pid": recogniser.pid if recogniser is not None else None}
 
     reloader = controller.reloader
 
@@ -120,21 +161,43 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     watcher = asyncio.create_task(watch_files(reloader, FileWatch(edited_files(settings)),
                                               settings.menus.watch_interval)) \
         if settings.menus.watch_interval > 0 else None
-    ami_task = asyncio.create_task(follow_ami(settings, controller.agent_events.on_event))
+    ami_task = asyncio.create_task(follow_ami(ami, controller.agent_events.on_event, publish))
     tune_for_serving()
     log.info("FastAGI on %s:%d, HTTP on %s:%d, menu tree version %s", settings.agi.host, settings.agi.port,
              settings.http.host, settings.http.port, trees.current().version)
     await stop.wait()
-    log.info("stopping: no new calls, %d live", len(agi.live))
+    log.info("stopping: no new calls, %d live", len(live_calls()))
     if watcher:
         watcher.cancel()
     agi_server.close()
-    if agi.live:
-        await asyncio.wait(list(agi.live), timeout=DRAIN_TIMEOUT_S)
+    if live_calls():
+        await asyncio.wait(list(live_calls()), timeout=DRAIN_TIMEOUT_S)
     ami_task.cancel()
+    for task in background:
+        task.cancel()
+    await asyncio.gather(*background, return_exceptions=True)
     await runner.cleanup()
     await controller.close()
     log.info("stopped")
+
+
+async def _logged(hook: Callable[[], Coroutine[None, None, None]]) -> bool:
+    try:
+        await hook()
+        return True
+    except Exception as exc:  # noqa: BLE001 - retried after the next reload or reconnect
+        log.warning("could not tell Asterisk which driver answers each number: %s", exc)
+        return False
+
+
+async def _republish_on_reload(trees: TreeStore, publish: Callable[[], Coroutine[None, None, None]],
+                               interval_s: float = 1.0) -> None:
+    """After a reload, Asterisk learns the numbers' drivers again (until it has, every second)."""
+    seen = trees.generation
+    while True:
+        await asyncio.sleep(interval_s)
+        if trees.generation != seen and await _logged(publish):
+            seen = trees.generation
 
 
 _background: set[asyncio.Task[ReloadResult]] = set()

@@ -90,6 +90,39 @@ class AmiClient:
             raise AmiActionFailed(f"AMI {action.get('Action')} failed: {result.get('Message', '')}")
         return result
 
+    async def _listing(self, action: Mapping[str, str], timeout: float = 10.0) -> list[Mapping[str, str]]:
+        """An action answered by a list of events (``EventList``); the events, without the frame."""
+        if self._manager is None:
+            raise AmiUnavailable("AMI is not connected")
+        try:
+            response = await asyncio.wait_for(self._manager.send_action(dict(action)), timeout)
+        except TimeoutError:
+            raise AmiActionFailed(f"AMI {action.get('Action')} got no response within {timeout:.0f} s") from None
+        messages = response if isinstance(response, list) else [response]
+        head = {str(k): str(v) for k, v in dict(messages[0]).items()}
+        if head.get("Response", "").lower() == "error":
+            if "not found" in head.get("Message", "").lower():
+                return []
+            raise AmiActionFailed(f"AMI {action.get('Action')} failed: {head.get('Message', '')}")
+        return [{str(k): str(v) for k, v in dict(m).items()} for m in messages[1:] if "Event" in dict(m)]
+
+    # AstDB, for the number-to-driver table (ivr.voice.drivers)
+    async def db_tree(self, family: str) -> dict[str, str]:
+        prefix = f"/{family}/"
+        rows = await self._listing({"Action": "DBGetTree", "Family": family})
+        return {r["Key"][len(prefix):]: r.get("Val", "") for r in rows
+                if r.get("Event") == "DBGetTreeResponse" and r.get("Key", "").startswith(prefix)}
+
+    async def db_put(self, family: str, key: str, value: str) -> None:
+        await self.action({"Action": "DBPut", "Family": family, "Key": key, "Val": value})
+
+    async def db_del(self, family: str, key: str) -> None:
+        try:
+            await self.action({"Action": "DBDel", "Family": family, "Key": key})
+        except AmiActionFailed as exc:
+            if "could not be deleted" not in str(exc):  # already gone: what we wanted
+                raise
+
     def close(self) -> None:
         if self._manager is not None:
             self._manager.close()

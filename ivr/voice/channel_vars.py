@@ -11,7 +11,9 @@ DNIS = "IVR_DNIS"                  # the dialled number, inherited by every leg 
 CALL_TAG = "IVR_CALL_TAG"          # correlation id from the X-IVR-Call-Tag SIP header (optional)
 FALLBACK_QUEUE = "IVR_FALLBACK_QUEUE"  # global: where calls go when the controller fails
 AGI_URL = "IVR_AGI_URL"            # global: agi://host:port of the controller
-AGI_SCRIPT = "IVR_AGI_SCRIPT"      # the controller route: "call" (menus, default) or "selftest"
+AGI_SCRIPT = "IVR_AGI_SCRIPT"      # the controller route: "call" (menus, default) or "selftest" (both drivers)
+DRIVER = "IVR_DRIVER"              # "ari" sends the call to the Stasis application; else FastAGI
+DRIVER_STATUS = "IVR_DRIVER_STATUS"  # AGISTATUS, or STASISSTATUS as ari-<status>: why there is no decision
 
 # The controller's decision, read by the dialplan after AGI() returns
 RESULT = "IVR_RESULT"              # "queue" | "hangup"; anything else means fallback
@@ -33,5 +35,5 @@ RESULT_HANGUP = "hangup"
 
 ALL = frozenset({
     AGENT, AGENT_TIMEOUT, AGENT_RESULT, AGI_SCRIPT, DNIS, CALL_TAG, FALLBACK_QUEUE, AGI_URL, RESULT, QUEUE, QUEUE_PRIORITY, QUEUE_TIMEOUT,
-    ROUTE_REASON, CONTEXT_TOKEN, HANGUP_CAUSE, FALLBACK, DIGIT, PATH,
+    ROUTE_REASON, CONTEXT_TOKEN, HANGUP_CAUSE, FALLBACK, DIGIT, PATH, DRIVER, DRIVER_STATUS,
 })

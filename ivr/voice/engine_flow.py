@@ -1,9 +1,15 @@
-"""Drive the call-flow engine on a FastAGI call: the engine decides, this module only acts.
+"""Drive the call-flow engine on a voice call, over either driver: the engine decides, this module only acts.
 
-Each engine action becomes AGI commands: Play -> STREAM FILE / SAY *, Collect -> WAIT FOR
-DIGIT, RunAction -> the ActionService, RouteToQueue / HangUp -> channel variables the
-dialplan acts on. Every journey event the session records is stamped and stored before
-the call leaves the controller, the hangup included.
+Each engine action becomes channel commands (:class:`~ivr.voice.ports.VoiceChannel`):
+Play -> prompts, Collect -> keys or speech, RunAction -> the ActionService, RouteToQueue /
+HangUp -> channel variables the dialplan acts on. Every journey event the session records
+is stamped and stored before the call leaves the controller, the hangup included.
+
+Speech: when a Collect lists spoken keywords and the call carries audio (ARI), the flow
+listens from the first prompt on; speech stops the prompt (barge-in) and its transcript
+and confidence go to the journey. A recogniser that is down, or two answers in a row it
+is not sure of, make the flow say so and take keys only for that menu: the keys work
+throughout.
 """
 
 from __future__ import annotations
@@ -22,17 +28,26 @@ from ivr.flow import journey as J
 from ivr.flow.actions import Action, Collect, HangUp, Play, RouteToQueue, RunAction, SetVariable, Text
 from ivr.flow.context import CallerContext
 from ivr.flow.engine import Session
-from ivr.flow.events import ActionResult, Digits, Event, Hangup, Started, Timeout
+from ivr.flow.events import ActionResult, Digits, Event, Hangup, Speech, Started, Timeout
 from ivr.flow.ports import CurrentTree
-from ivr.journey.events import CALLER_IDENTIFIED, ROUTE_DECIDED, VOICE
+from ivr.journey.events import (
+    CALL_STARTED,
+    CALLER_IDENTIFIED,
+    ROUTE_DECIDED,
+    SPEECH_HEARD,
+    SPEECH_UNAVAILABLE,
+    VOICE,
+)
 from ivr.journey.ports import JourneySink, StampedEvent
 from ivr.journey.tokens import ContextClaim
 from ivr.routing.rules import RouteDecision
 from ivr.voice import channel_vars as cv
 from ivr.voice.agent_events import AgentEventRecorder, RoutedCall
-from ivr.voice.fastagi import AgiChannel, AgiHangup
-from ivr.voice.ports import ContextTokens, Router
+from ivr.voice.ports import SPOKEN, CallEnded, ChannelFailed, ContextTokens, Router, VoiceChannel
 from ivr.voice.speaker import Speaker
+from ivr.voice.speech.listening import Listening, open_listening
+from ivr.voice.speech.notices import KEYS_NOTICE, LOW_CONFIDENCE_NOTICE, notice
+from ivr.voice.speech.recogniser import Heard, Recogniser, RecogniserDown
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +56,8 @@ CHANNEL = VOICE
 
 Clock = Callable[[], dt.datetime]
 JOURNEY_WINDOW_S = 7 * 86400
+#: Answers the recogniser is unsure of, on one menu, before that menu takes keys only.
+MAX_SPEECH_MISSES = 2
 
 
 class EngineFlow:
@@ -54,7 +71,8 @@ class EngineFlow:
     def __init__(self, trees: CurrentTree, speaker: Speaker, actions: ActionService, journey: JourneySink,
                  clock: Clock | None = None, *, lookup: CallerLookup | None = None, router: Router | None = None,
                  tokens: ContextTokens | None = None, agent_events: AgentEventRecorder | None = None,
-                 identifier: AccountIdentifier | None = None, journey_window_s: float = JOURNEY_WINDOW_S) -> None:
+                 identifier: AccountIdentifier | None = None, journey_window_s: float = JOURNEY_WINDOW_S,
+                 recogniser: Recogniser | None = None, speech_languages: frozenset[str] = frozenset()) -> None:
         self.trees = trees
         self.speaker = speaker
         self.actions = actions
@@ -66,19 +84,21 @@ class EngineFlow:
         self.agent_events = agent_events
         self.identifier = identifier
         self.journey_window_s = journey_window_s
+        self.recogniser = recogniser
+        self.speech_languages = speech_languages  # what the model understands; other calls take keys only
 
-    async def __call__(self, channel: AgiChannel) -> None:
+    async def __call__(self, channel: VoiceChannel) -> None:
         call = _Call(self, channel)
         await call.run()
 
 
 class _Call:
-    def __init__(self, flow: EngineFlow, channel: AgiChannel) -> None:
+    def __init__(self, flow: EngineFlow, channel: VoiceChannel) -> None:
         self.flow = flow
         self.channel = channel
-        req = channel.request
-        self.call_id = req.uniqueid
-        self.dnis = clean_caller_field(req.arg(1) or req.extension)
+        info = channel.info
+        self.call_id = info.call_id
+        self.dnis = clean_caller_field(info.dnis)
         self.started_at = time.time()
         self.e164: str | None = None
         self.crm_status = NOT_ASKED
@@ -90,11 +110,18 @@ class _Call:
         # Pinned for the whole call: a reload never changes a call in progress.
         self.tree = flow.trees.current()
         self._session: Session | None = None
+        # Spoken input: off for the rest of the call once the recogniser failed; per menu after misses.
+        self.speech_off = channel.audio() is None or flow.recogniser is None
+        self.speech_misses: dict[str, int] = {}
+        self.keys_only: set[str] = set()
+        self.last_input_spoken = ""
+        self.misses_due: list[str] = []
+        self.typeahead = ""
 
     async def _identify(self) -> None:
         """Look the caller up before anything is played; a slow or dead CRM means a generic menu."""
-        req = self.channel.request
-        start = await self.flow.callers.start(req.caller_number, dnis=self.dnis, caller_name=req.caller_name,
+        info = self.channel.info
+        start = await self.flow.callers.start(info.caller_number, dnis=self.dnis, caller_name=info.caller_name,
                                               fallback_key=f"call:{self.call_id}")
         self._begin(start)
         for kind, data in start.events:
@@ -137,12 +164,13 @@ class _Call:
 
     async def run(self) -> None:
         await self._identify()
+        self._note(CALL_STARTED, {"driver": self.channel.info.driver, "dnis": self.dnis or ""})
         self._session = Session(self.tree, self.context, channel=CHANNEL)
         try:
             await self.channel.answer()
             caller = self.context.caller
             # Operators read this in the Asterisk log; the caller ID travels as one quoted argument.
-            await self.channel.verbose(
+            await self.channel.note(
                 f"ivr: call {self.call_id} from {caller.get('name', '')} <{caller.get('number', '')}> "
                 f"to {self.dnis}, menu version {self.tree.version}")
             await self.channel.set_variable("CHANNEL(language)", self.session.language)
@@ -154,7 +182,7 @@ class _Call:
                     break
                 actions = self.session.handle(event)
                 await self._flush()
-        except AgiHangup:
+        except CallEnded:
             if not self.session.finished:
                 self.session.handle(Hangup())
             raise
@@ -163,14 +191,25 @@ class _Call:
 
     async def _perform(self, actions: Sequence[Action]) -> Event | None:
         """Carry out one turn's actions; return the event that answers it, or None at the end."""
-        pressed = ""
+        listening = await self._listen_for(actions)
+        try:
+            return await self._perform_with(actions, listening)
+        finally:
+            if listening is not None:
+                await listening.close()
+
+    async def _perform_with(self, actions: Sequence[Action], listening: Listening | None) -> Event | None:
+        pressed, self.typeahead = self.typeahead, ""
+        barge_in = listening.interrupt if listening is not None else None
         for i, action in enumerate(actions):
             if isinstance(action, Play):
                 if pressed:
                     continue  # the caller already answered: skip the rest of the prompt
                 escape = _escape_for(actions[i + 1:])
-                pressed = await self.flow.speaker.play(self.channel, action, escape)
+                pressed = await self.flow.speaker.play(self.channel, action, escape, barge_in)
             elif isinstance(action, Collect):
+                if listening is not None:
+                    return await self._collect_spoken(action, pressed, listening)
                 return await self._collect(action, pressed)
             elif isinstance(action, RunAction):
                 if action.name == IDENTIFY_ACTION and self.flow.identifier is not None:
@@ -188,7 +227,70 @@ class _Call:
             return None
         raise RuntimeError(f"engine turn ended without a wait: {actions!r}")
 
+    # -- speech ------------------------------------------------------------------------------
+    async def _listen_for(self, actions: Sequence[Action]) -> Listening | None:
+        """Start listening before the prompt when this turn ends in a Collect with spoken keywords."""
+        collect = next((a for a in actions if isinstance(a, Collect)), None)
+        if collect is None or not collect.grammar or self.speech_off or self.flow.recogniser is None:
+            return None
+        if self.session_language not in self.flow.speech_languages:
+            return None
+        if collect.node in self.misses_due:
+            self.misses_due.remove(collect.node)
+            await self._speech_unavailable(collect.node, "the recogniser was unsure twice", LOW_CONFIDENCE_NOTICE,
+                                           whole_call=False)
+        if collect.node in self.keys_only:
+            return None
+        audio = self.channel.audio()
+        if audio is None:
+            return None
+        try:
+            return await open_listening(self.flow.recogniser, audio, collect.grammar, collect.end_of_speech_s)
+        except (RecogniserDown, ChannelFailed) as exc:
+            if isinstance(exc, CallEnded):
+                raise
+            await self._speech_unavailable(collect.node, str(exc), KEYS_NOTICE, whole_call=True)
+            return None
+
+    async def _collect_spoken(self, collect: Collect, first: str, listening: Listening) -> Event:
+        """Keys or speech, whichever comes first; a recogniser failure falls back to keys at once."""
+        if not first:
+            first = await self.channel.wait_for_digit(int(collect.timeout_s * 1000), listening.interrupt)
+        if first != SPOKEN:
+            return await self._collect(collect, first) if first else Timeout()
+        try:
+            heard = await listening.result()
+        except RecogniserDown as exc:
+            await self._speech_unavailable(collect.node, str(exc), KEYS_NOTICE, whole_call=True)
+            first, self.typeahead = self.typeahead, ""
+            return await self._collect(collect, first)
+        return await self._spoken(collect, heard, listening.speech_started)
+
+    async def _spoken(self, collect: Collect, heard: Heard, barge_in: bool) -> Event:
+        self._note(SPEECH_HEARD, {"node": collect.node, "text": heard.text, "confidence": round(heard.confidence, 3),
+                                  "from_partial": heard.from_partial, "barge_in": barge_in})
+        self.last_input_spoken = collect.node
+        return Speech(heard.text, heard.confidence)
+
+    async def _speech_unavailable(self, node: str, reason: str, table: dict[str, str], *, whole_call: bool) -> None:
+        log.warning("call %s: spoken input off (%s): %s", self.call_id, "call" if whole_call else node, reason)
+        if whole_call:
+            self.speech_off = True
+        else:
+            self.keys_only.add(node)
+        self._note(SPEECH_UNAVAILABLE, {"node": node, "reason": reason})
+        language = self.session_language
+        # A key pressed during the notice is the caller's answer to the menu that follows.
+        self.typeahead = await self.flow.speaker.play(
+            self.channel, Play((Text(notice(table, language)),), "speech.keys_only", language), ALL_KEYS)
+
+    def _count_miss(self, node: str) -> bool:
+        """A spoken answer on ``node`` was not understood; True once that menu should take keys only."""
+        self.speech_misses[node] = self.speech_misses.get(node, 0) + 1
+        return self.speech_misses[node] >= MAX_SPEECH_MISSES and node not in self.keys_only
+
     async def _collect(self, collect: Collect, first: str) -> Event:
+        self.last_input_spoken = ""
         digits = first
         if not digits:
             digits = await self.channel.wait_for_digit(int(collect.timeout_s * 1000))
@@ -270,10 +372,15 @@ class _Call:
     async def _flush(self) -> None:
         events = self._session.drain_journey() if self._session is not None else []
         at = time.time()
+        for kind, data in self.channel.take_notes():
+            self._note(kind, dict(data))
         stamped, self.pending = self.pending, []
         for ev in events:
             if ev.type == J.NODE_ENTERED:
                 self.path.append(str(ev.data.get("node", "")))
+            elif ev.type == J.INPUT_INVALID and self.last_input_spoken == ev.data.get("node"):
+                if self._count_miss(self.last_input_spoken):
+                    self.misses_due.append(self.last_input_spoken)
             stamped.append(StampedEvent(at, CHANNEL, self.call_id, ev.type, dict(ev.data)))
         if stamped:
             await self.flow.journey.append(self.journey_key, stamped)

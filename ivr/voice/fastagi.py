@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from panoramisk.fast_agi import Application
 
+from ivr.voice.ports import CallEnded, ChannelFailed
+
 log = logging.getLogger(__name__)
 
 HEADER_TIMEOUT_S = 5.0
@@ -28,11 +30,11 @@ _FIELD = re.compile(r"result=(?P<result>-?\d+|\S*)(?:\s+\((?P<data>[^)]*)\))?(?P
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class AgiError(Exception):
+class AgiError(ChannelFailed):
     """Asterisk answered a command with an error or something unreadable."""
 
 
-class AgiHangup(AgiError):
+class AgiHangup(AgiError, CallEnded):
     """The caller hung up: the session must end, nothing more can be played."""
 
 

@@ -17,7 +17,8 @@ from ivr.settings import load_settings
 from ivr.tools.simulate import DemoActions
 from ivr.voice.controller import CallController
 from ivr.voice.engine_flow import EngineFlow
-from ivr.voice.fastagi import AgiChannel, FastAgiServer
+from ivr.voice.fastagi import FastAgiServer
+from ivr.voice.ports import VoiceChannel
 from ivr.voice.prompt_files import PromptFiles
 from ivr.voice.speaker import Speaker
 
@@ -101,7 +102,8 @@ class TranscriptSpeaker(Speaker):
         super().__init__(files)
         self.heard: list[str] = []
 
-    async def play(self, channel: AgiChannel, play: Play, escape_digits: str) -> str:
+    async def play(self, channel: VoiceChannel, play: Play, escape_digits: str,
+                   barge_in: asyncio.Event | None = None) -> str:
         self.heard.append(format_parts(play.parts))
         return ""
 

@@ -1,0 +1,217 @@
+"""The Stasis application: one events WebSocket, one task per call, reconnect and re-adopt.
+
+Asterisk keeps no events for an application with no client ("Inactive Stasis app ...
+missed message"), so the link is ours to keep: on a drop or an Asterisk restart the
+application reconnects with backoff and asks ``GET /applications/{app}`` which channels are
+still in it. A call this process still runs is resumed (a playback that finished while the
+link was down is counted as finished; a key pressed then is lost, and the menu's no-input
+handling asks again); a call that left meanwhile ends its session; a channel nobody here
+runs (this controller restarted) is sent on to the fallback queue. Each of these is logged
+and journaled.
+
+A dead controller cannot route anyone, so every call carries a dead-man timer: the
+application keeps the channel's ``TIMEOUT(absolute)`` pushed ahead while it runs the
+call; if the controller dies and never comes back, Asterisk ends the Stasis part and
+the dialplan's ``T`` extension sends the caller to the fallback queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from ivr.backoff import Backoff
+from ivr.journey.events import CALL_READOPTED, VOICE
+from ivr.journey.ports import JourneySink, StampedEvent
+from ivr.voice import channel_vars as cv
+from ivr.voice.ari.audio import AUX_PREFIX, AriAudio
+from ivr.voice.ari.call import END, AriCall
+from ivr.voice.ari.client import CONNECTED, AriClient, AriDisconnected, AriError
+from ivr.voice.ports import VoiceChannel
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[VoiceChannel], Awaitable[None]]
+DEADMAN_S = 30          # a call without its controller for this long goes to the fallback queue
+DEADMAN_RENEW_S = 10.0
+ORPHAN_REASON = "controller-restarted"
+DEFAULT_ROUTE = "call"
+_ENDING = ("StasisEnd", "ChannelDestroyed", "ChannelHangupRequest")
+
+
+class StasisApp:
+    def __init__(self, client: AriClient, app: str, handlers: Mapping[str, Handler], journey: JourneySink, *,
+                 speech: bool = False, on_connect: Callable[[], Awaitable[None]] | None = None) -> None:
+        self.client = client
+        self.app = app
+        self.handlers = handlers  # by route (the Stasis() second argument): "call", "selftest"
+        self.on_connect = on_connect
+        self.journey = journey
+        self.speech = speech
+        self.calls: dict[str, AriCall] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.connected = asyncio.Event()
+        self.connections = 0
+
+    @property
+    def live(self) -> set[asyncio.Task[None]]:
+        return self.tasks
+
+    async def run(self) -> None:
+        """Follow the application's events for ever, reconnecting with backoff."""
+        backoff = Backoff()
+        while True:
+            try:
+                async for event in self.client.events(self.app):
+                    if event.get("type") == CONNECTED:  # the application exists again in Asterisk
+                        self.connected.set()
+                        self.connections += 1
+                        backoff.reset()
+                        log.info("ARI application %r connected (connection %d)", self.app, self.connections)
+                        await self._readopt()
+                        if self.on_connect is not None:
+                            await self._safely(self.on_connect)
+                        continue
+                    self.dispatch(event)
+            except AriDisconnected as exc:
+                if self.connected.is_set():
+                    log.warning("ARI events lost: %s", exc)
+                self.connected.clear()
+            except asyncio.CancelledError:
+                self.connected.clear()
+                raise
+            except Exception:  # noqa: BLE001 - the link must outlive any one bad event
+                log.exception("ARI event loop failed; reconnecting")
+                self.connected.clear()
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _safely(self, hook: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await hook()
+        except Exception:  # noqa: BLE001 - a failed hook must not cost the link
+            log.exception("ARI on-connect hook failed")
+
+    # -- events ------------------------------------------------------------------------------
+    def dispatch(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        log.debug("ARI event %s %s", kind, (event.get("channel") or {}).get("id", ""))
+        if kind == "ApplicationReplaced":
+            log.error("another client took over ARI application %r", self.app)
+            return
+        channel = event.get("channel") or {}
+        channel_id = str(channel.get("id", ""))
+        if kind == "StasisStart":
+            self._start(channel, [str(a) for a in event.get("args") or []])
+            return
+        if kind in ("PlaybackFinished", "PlaybackFailed", "PlaybackStarted"):
+            target = str((event.get("playback") or {}).get("target_uri", ""))
+            channel_id = target.partition("channel:")[2]
+        call = self.calls.get(channel_id)
+        if call is None:
+            return
+        if kind in _ENDING:
+            call.deliver({"type": END, "reason": kind})
+        else:
+            call.deliver(event)
+
+    def _start(self, channel: dict[str, Any], args: list[str]) -> None:
+        channel_id = str(channel.get("id", ""))
+        if channel_id.startswith(AUX_PREFIX) or channel_id in self.calls:
+            return  # our own snoop and media channels, or a call that is already ours
+        dnis = args[0] if args else str((channel.get("dialplan") or {}).get("exten", ""))
+        route = args[1] if len(args) > 1 and args[1] else DEFAULT_ROUTE
+        audio = AriAudio(self.client, self.app, channel_id) if self.speech else None
+        call = AriCall(self.client, channel, dnis, audio)
+        self.calls[channel_id] = call
+        handler = self.handlers.get(route)
+        if handler is None:
+            log.error("call %s asks for route %r, which this controller does not have", channel_id, route)
+            handler = self.handlers[DEFAULT_ROUTE]
+        task = asyncio.create_task(self._serve(call, handler), name=f"ari-call-{channel_id}")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _serve(self, call: AriCall, handler: Handler) -> None:
+        deadman = asyncio.create_task(self._deadman(call))
+        try:
+            await handler(call)
+        finally:
+            deadman.cancel()
+            audio = call.audio()
+            if audio is not None:
+                await audio.close()
+            self.calls.pop(call.id, None)
+            await self._leave(call)
+
+    async def _leave(self, call: AriCall) -> None:
+        """Back to the dialplan, which acts on IVR_RESULT (queue, hangup) or falls back."""
+        if call.ended:
+            return
+        try:
+            await self.client.post(f"channels/{call.id}/variable", variable="TIMEOUT(absolute)", value="0")
+            await self.client.post(f"channels/{call.id}/continue")
+        except AriError as exc:
+            log.info("call %s: could not return to the dialplan (%s)", call.id, exc)
+
+    async def _deadman(self, call: AriCall) -> None:
+        while not call.ended:
+            try:
+                await self.client.post(f"channels/{call.id}/variable", variable="TIMEOUT(absolute)",
+                                       value=str(DEADMAN_S))
+            except AriError:
+                pass  # the next renewal tries again; the timer set last still runs
+            await asyncio.sleep(DEADMAN_RENEW_S)
+
+    # -- after a (re)connect -------------------------------------------------------------
+    async def _readopt(self) -> None:
+        try:
+            state = await self.client.get(f"applications/{self.app}")
+        except AriError as exc:
+            log.warning("cannot list the channels of %r after connecting: %s", self.app, exc)
+            return
+        present = {str(c) for c in (state or {}).get("channel_ids", [])}
+        for channel_id, call in list(self.calls.items()):
+            if channel_id not in present:
+                log.info("call %s left the application while the link was down: session ended", channel_id)
+                call.remember(CALL_READOPTED, {"outcome": "ended", "reason": "left while the link was down"})
+                call.deliver({"type": END, "reason": "gone after reconnect"})
+            elif self.connections > 1:
+                await self._resume(call)
+        for channel_id in sorted(present - set(self.calls)):
+            if channel_id.startswith(AUX_PREFIX):
+                if channel_id.split("-snoop")[0].split("-media")[0][len(AUX_PREFIX):] not in self.calls:
+                    await self._hang_up(channel_id)
+                continue
+            await self._fallback_orphan(channel_id)
+
+    async def _resume(self, call: AriCall) -> None:
+        playing = call.playing
+        if playing is not None:
+            try:
+                await self.client.get(f"playbacks/{playing}")
+            except AriError:  # finished while we were away: its event is lost, the answer is not
+                call.deliver({"type": "PlaybackFinished", "playback": {"id": playing}})
+        log.info("call %s resumed after the ARI link came back", call.id)
+        call.remember(CALL_READOPTED, {"outcome": "resumed", "reason": "events link restored"})
+
+    async def _fallback_orphan(self, channel_id: str) -> None:
+        log.warning("channel %s is in %r with no session here (controller restarted): to the fallback queue",
+                    channel_id, self.app)
+        try:
+            await self.client.post(f"channels/{channel_id}/variable", variable=cv.FALLBACK, value=ORPHAN_REASON)
+            await self.client.post(f"channels/{channel_id}/variable", variable="TIMEOUT(absolute)", value="0")
+            await self.client.post(f"channels/{channel_id}/continue")
+        except AriError as exc:
+            log.info("orphan %s could not be sent on (%s)", channel_id, exc)
+            return
+        await self.journey.append(f"call:{channel_id}", [StampedEvent(
+            time.time(), VOICE, channel_id, CALL_READOPTED, {"outcome": "fallback", "reason": ORPHAN_REASON})])
+
+    async def _hang_up(self, channel_id: str) -> None:
+        try:
+            await self.client.delete(f"channels/{channel_id}")
+        except AriError:
+            pass
