@@ -70,6 +70,9 @@ class AriSettings:
     password: str = "demo-ari-secret"
     # The Stasis application the controller runs (dialplan: Stasis(<app>)); "" = no ARI driver
     app: str = "ivr"
+    # Seconds a call in the application survives its controller's death before the dialplan
+    # sends it to the fallback queue (a TIMEOUT(absolute) the controller keeps pushing ahead)
+    deadman: int = 30
 
     @property
     def local_url(self) -> str:

@@ -32,6 +32,7 @@ hypothesis_settings.register_profile("ivr", database=None, derandomize=bool(os.e
 hypothesis_settings.load_profile("ivr")
 #: Where the tests' stores live instead of the checkout's var/ (tests never write into the source tree).
 STATE_ENV = {"IVR_CRM_SQLITE_PATH": "crm.sqlite", "IVR_JOURNEY_SQLITE_PATH": "journey.sqlite"}
+SPEECH_ENV = "IVR_SPEECH_MODEL"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -42,6 +43,9 @@ def state_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iter
     saved = {name: os.environ.get(name) for name in STATE_ENV}
     for name, file in STATE_ENV.items():
         os.environ.setdefault(name, str(state / file))
+    # Controllers start no recogniser (a 580 MB model) unless a speech test asks for one.
+    saved[SPEECH_ENV] = os.environ.get(SPEECH_ENV)
+    os.environ.setdefault(SPEECH_ENV, "")
     yield
     for name, value in saved.items():
         if value is None:

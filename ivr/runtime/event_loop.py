@@ -3,8 +3,8 @@
 Every USSD request, SMS and call step crosses the loop's sockets, timers and callbacks
 several times. uvloop (libuv, in C) does that work for a fraction of the standard loop's
 CPU: on the USSD bench it took about 40 µs off each request's 500 on the event-loop thread
-(``bench/RESULTS.md``). Every library the controller uses (aiohttp, panoramisk, asyncpg,
-ari-client) runs on it unchanged. ``[runtime] event_loop = "asyncio"`` is the way back to
+(``bench/RESULTS.md``). Every library the controller uses (aiohttp, panoramisk, asyncpg)
+runs on it unchanged, and so does our ARI client. ``[runtime] event_loop = "asyncio"`` is the way back to
 the standard loop, for a platform without uvloop or to rule it out when chasing a bug.
 """
 

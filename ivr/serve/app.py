@@ -119,7 +119,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         controller.stack.push_async_callback(ari.close)
         stasis = StasisApp(ari, settings.ari.app, {"call": controller.call_handler,
                                                    "selftest": controller.selftest_handler},
-                           controller.journey, speech=speech is not None, on_connect=publish)
+                           controller.journey, speech=speech is not None, on_connect=publish,
+                           deadman_s=settings.ari.deadman)
         background.append(asyncio.create_task(stasis.run()))
     background.append(asyncio.create_task(_republish_on_reload(trees, publish)))
 

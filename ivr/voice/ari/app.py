@@ -35,8 +35,7 @@ from ivr.voice.ports import VoiceChannel
 log = logging.getLogger(__name__)
 
 Handler = Callable[[VoiceChannel], Awaitable[None]]
-DEADMAN_S = 30          # a call without its controller for this long goes to the fallback queue
-DEADMAN_RENEW_S = 10.0
+DEADMAN_S = 30  # a call without its controller for this long goes to the fallback queue; renewed every third
 ORPHAN_REASON = "controller-restarted"
 DEFAULT_ROUTE = "call"
 _ENDING = ("StasisEnd", "ChannelDestroyed", "ChannelHangupRequest")
@@ -44,11 +43,13 @@ _ENDING = ("StasisEnd", "ChannelDestroyed", "ChannelHangupRequest")
 
 class StasisApp:
     def __init__(self, client: AriClient, app: str, handlers: Mapping[str, Handler], journey: JourneySink, *,
-                 speech: bool = False, on_connect: Callable[[], Awaitable[None]] | None = None) -> None:
+                 speech: bool = False, on_connect: Callable[[], Awaitable[None]] | None = None,
+                 deadman_s: int = DEADMAN_S) -> None:
         self.client = client
         self.app = app
         self.handlers = handlers  # by route (the Stasis() second argument): "call", "selftest"
         self.on_connect = on_connect
+        self.deadman_s = deadman_s
         self.journey = journey
         self.speech = speech
         self.calls: dict[str, AriCall] = {}
@@ -160,10 +161,10 @@ class StasisApp:
         while not call.ended:
             try:
                 await self.client.post(f"channels/{call.id}/variable", variable="TIMEOUT(absolute)",
-                                       value=str(DEADMAN_S))
+                                       value=str(self.deadman_s))
             except AriError:
                 pass  # the next renewal tries again; the timer set last still runs
-            await asyncio.sleep(DEADMAN_RENEW_S)
+            await asyncio.sleep(self.deadman_s / 3)
 
     # -- after a (re)connect -------------------------------------------------------------
     async def _readopt(self) -> None:
