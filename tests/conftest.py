@@ -105,12 +105,13 @@ class ControllerProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"ivr serve exited {self.proc.returncode}: {self.log_path.read_text()[-2000:]}")
             try:
-                with urllib.request.urlopen(self.health_url, timeout=1) as resp:
-                    if resp.status == 200:
-                        return
+                # Healthy, and the Stasis application registered: an ARI call before that would fall back.
+                if self.health().get("ari_connected") in (True, None):
+                    return
             except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("ivr serve did not become healthy within 15 s")
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("ivr serve did not become healthy (and its ARI application connected) within 15 s")
 
     @property
     def health_url(self) -> str:

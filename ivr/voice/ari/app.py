@@ -38,6 +38,7 @@ Handler = Callable[[VoiceChannel], Awaitable[None]]
 DEADMAN_S = 30  # a call without its controller for this long goes to the fallback queue; renewed every third
 ORPHAN_REASON = "controller-restarted"
 DEFAULT_ROUTE = "call"
+AUX_START_TIMEOUT_S = 2.0
 _ENDING = ("StasisEnd", "ChannelDestroyed", "ChannelHangupRequest")
 
 
@@ -55,6 +56,7 @@ class StasisApp:
         self.calls: dict[str, AriCall] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.connected = asyncio.Event()
+        self._entered: dict[str, asyncio.Event] = {}  # our snoop and media channels' StasisStart
         self.connections = 0
 
     @property
@@ -120,11 +122,14 @@ class StasisApp:
 
     def _start(self, channel: dict[str, Any], args: list[str]) -> None:
         channel_id = str(channel.get("id", ""))
-        if channel_id.startswith(AUX_PREFIX) or channel_id in self.calls:
-            return  # our own snoop and media channels, or a call that is already ours
+        if channel_id.startswith(AUX_PREFIX):
+            self._entered.setdefault(channel_id, asyncio.Event()).set()
+            return
+        if channel_id in self.calls:
+            return  # a call that is already ours
         dnis = args[0] if args else str((channel.get("dialplan") or {}).get("exten", ""))
         route = args[1] if len(args) > 1 and args[1] else DEFAULT_ROUTE
-        audio = AriAudio(self.client, self.app, channel_id) if self.speech else None
+        audio = AriAudio(self.client, self.app, channel_id, self.in_application) if self.speech else None
         call = AriCall(self.client, channel, dnis, audio)
         self.calls[channel_id] = call
         handler = self.handlers.get(route)
@@ -134,6 +139,16 @@ class StasisApp:
         task = asyncio.create_task(self._serve(call, handler), name=f"ari-call-{channel_id}")
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    async def in_application(self, channel_id: str, timeout_s: float = AUX_START_TIMEOUT_S) -> None:
+        """Wait for a channel we created to enter the application (AriError if it does not)."""
+        entered = self._entered.setdefault(channel_id, asyncio.Event())
+        try:
+            await asyncio.wait_for(entered.wait(), timeout_s)
+        except TimeoutError:
+            raise AriError(f"channel {channel_id} did not enter {self.app!r} within {timeout_s:g} s") from None
+        finally:
+            self._entered.pop(channel_id, None)
 
     async def _serve(self, call: AriCall, handler: Handler) -> None:
         deadman = asyncio.create_task(self._deadman(call))

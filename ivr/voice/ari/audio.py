@@ -14,6 +14,7 @@ import asyncio
 import logging
 import sys
 from array import array
+from collections.abc import Awaitable, Callable
 
 from ivr.voice.ari.client import AriClient, AriError
 
@@ -61,8 +62,10 @@ class _Receiver(asyncio.DatagramProtocol):
 class AriAudio:
     """CallAudio for one ARI call."""
 
-    def __init__(self, client: AriClient, app: str, channel_id: str, host: str = "127.0.0.1") -> None:
+    def __init__(self, client: AriClient, app: str, channel_id: str,
+                 entered: Callable[[str], Awaitable[None]], host: str = "127.0.0.1") -> None:
         self.client = client
+        self.entered = entered  # waits for a channel's StasisStart: only then may it join a bridge
         self.app = app
         self.channel_id = channel_id
         self.host = host
@@ -118,6 +121,8 @@ class AriAudio:
             self._created.append(snoop)
             await self.client.post("bridges", type="mixing", bridgeId=bridge, name=bridge)
             self._bridge = bridge
+            await self.entered(snoop)
+            await self.entered(media)
             await self.client.post(f"bridges/{bridge}/addChannel", channel=[snoop, media])
         except AriError:
             await self.close()
