@@ -121,6 +121,11 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
         checked += files
     for problem in problems:
         print(problem)
+    if not problems and numbers is not None:
+        from ivr.composition import load_menu_tree, speech_warnings
+
+        for warning in speech_warnings(settings, load_menu_tree(settings, paths[0], numbers)):
+            print(warning, file=sys.stderr)
     if problems:
         print(f"{len(problems)} problem(s)", file=sys.stderr)
         return 1

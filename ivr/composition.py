@@ -156,6 +156,28 @@ def speech_setup(settings: Settings) -> SpeechSetup | None:
     return SpeechSetup(f"ws://{s.host}:{s.port}", model, s.language_set) if model is not None else None
 
 
+def speech_warnings(settings: Settings, tree: Tree) -> list[str]:
+    """Spoken keywords the running controller will not listen for (`ivr validate` warns; keys still work)."""
+    from ivr.flow.model import MenuNode
+
+    spoken: dict[str, int] = {}
+    for node in tree.nodes.values():
+        if isinstance(node, MenuNode):
+            for option in node.options:
+                for language, words in option.keywords.items():
+                    if words:
+                        spoken[language] = spoken.get(language, 0) + 1
+    if not spoken:
+        return []
+    setup = speech_setup(settings)
+    if setup is None:
+        return [f"warning: {sum(spoken.values())} menu options list spoken keywords, but spoken input is off "
+                f"([speech] model = {settings.speech.model!r} is empty or not installed): callers get keys only"]
+    return [f"warning: {count} menu options list {language!r} keywords, but the speech model understands "
+            f"{', '.join(sorted(setup.languages)) or 'no language'} ([speech] languages): those menus take keys only"
+            for language, count in sorted(spoken.items()) if language not in setup.languages]
+
+
 @dataclass
 class Controller:
     trees: TreeStore

@@ -29,7 +29,7 @@ from ivr.journey.ports import JourneySink, StampedEvent
 from ivr.voice import channel_vars as cv
 from ivr.voice.ari.audio import AUX_PREFIX, AriAudio
 from ivr.voice.ari.call import END, AriCall
-from ivr.voice.ari.client import CONNECTED, AriClient, AriDisconnected, AriError
+from ivr.voice.ari.client import CONNECTED, AriDisconnected, AriError, AriLink
 from ivr.voice.ports import VoiceChannel
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ _ENDING = ("StasisEnd", "ChannelDestroyed", "ChannelHangupRequest")
 
 
 class StasisApp:
-    def __init__(self, client: AriClient, app: str, handlers: Mapping[str, Handler], journey: JourneySink, *,
+    def __init__(self, client: AriLink, app: str, handlers: Mapping[str, Handler], journey: JourneySink, *,
                  speech: bool = False, on_connect: Callable[[], Awaitable[None]] | None = None,
                  deadman_s: int = DEADMAN_S) -> None:
         self.client = client

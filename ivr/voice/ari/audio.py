@@ -16,7 +16,7 @@ import sys
 from array import array
 from collections.abc import Awaitable, Callable
 
-from ivr.voice.ari.client import AriClient, AriError
+from ivr.voice.ari.client import AriError, AriRest
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class _Receiver(asyncio.DatagramProtocol):
 class AriAudio:
     """CallAudio for one ARI call."""
 
-    def __init__(self, client: AriClient, app: str, channel_id: str,
+    def __init__(self, client: AriRest, app: str, channel_id: str,
                  entered: Callable[[str], Awaitable[None]], host: str = "127.0.0.1") -> None:
         self.client = client
         self.entered = entered  # waits for a channel's StasisStart: only then may it join a bridge

@@ -15,7 +15,7 @@ import logging
 import uuid
 from typing import Any
 
-from ivr.voice.ari.client import AriClient, AriError, AriNotFound
+from ivr.voice.ari.client import AriError, AriNotFound, AriRest
 from ivr.voice.ports import SPOKEN, CallAudio, CallEnded, CallInfo
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ class AriHangup(CallEnded):
 
 
 class AriCall:
-    def __init__(self, client: AriClient, channel: dict[str, Any], dnis: str, audio: CallAudio | None = None) -> None:
+    def __init__(self, client: AriRest, channel: dict[str, Any], dnis: str, audio: CallAudio | None = None) -> None:
         self.client = client
         self.id = str(channel["id"])
         caller = channel.get("caller") or {}

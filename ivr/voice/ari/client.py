@@ -13,7 +13,7 @@ import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -37,6 +37,25 @@ class AriNotFound(AriError):
 
 class AriDisconnected(AriError):
     """The events WebSocket closed or never opened."""
+
+
+class AriRest(Protocol):
+    """The REST half of ARI, as the driver uses it (the events socket is the application's own)."""
+
+    async def request(self, method: str, path: str, params: Mapping[str, object] | None = None,
+                      body: Mapping[str, Any] | None = None) -> Any: ...
+
+    async def get(self, path: str, **params: object) -> Any: ...
+
+    async def post(self, path: str, **params: object) -> Any: ...
+
+    async def delete(self, path: str, **params: object) -> Any: ...
+
+
+class AriLink(AriRest, Protocol):
+    """REST and the application's events: what the Stasis application needs."""
+
+    def events(self, app: str) -> AsyncIterator[dict[str, Any]]: ...
 
 
 class AriClient:

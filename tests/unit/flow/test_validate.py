@@ -179,6 +179,23 @@ def test_numbers_yaml_unknown_entry(tmp_path: Path) -> None:
     ]
 
 
+def test_a_number_may_name_the_ari_driver_and_the_tree_keeps_it(tmp_path: Path) -> None:
+    menu = write(tmp_path, "t.yaml", HEADER + "nodes:\n  main: {type: hangup}\n")
+    numbers = write(tmp_path, "numbers.yaml", 'numbers:\n  "100": main\n  "101": {entry: main, driver: ari}\n'
+                                              '  "102": {entry: main, driver: agi}\n')
+    tree = load_tree(menu, numbers=numbers)
+    assert dict(tree.drivers) == {"101": "ari"}
+    assert tree.entry_for("101") == "main"
+
+
+def test_an_unknown_driver_is_reported_where_it_is_written(tmp_path: Path) -> None:
+    menu = write(tmp_path, "t.yaml", HEADER + "nodes:\n  main: {type: hangup}\n")
+    numbers = write(tmp_path, "numbers.yaml", 'numbers:\n  "101": {entry: main, driver: sip}\n')
+    assert [str(p) for p in validate(menu, numbers=numbers)] == [
+        f"{numbers}:2:32: 'driver' in number '101' must be one of agi, ari, not 'sip'"
+    ]
+
+
 def test_known_actions_catch_unknown_names_and_missing_args(tmp_path: Path) -> None:
     menu = write(
         tmp_path,

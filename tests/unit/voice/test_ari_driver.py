@@ -1,0 +1,190 @@
+"""The ARI driver against a scripted Asterisk: calls, prompts, keys, and what happens after a lost link."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import pytest
+
+from ivr.journey.memory import MemoryJourney
+from ivr.voice.ari.app import ORPHAN_REASON, StasisApp
+from ivr.voice.ari.call import END, AriCall, AriHangup
+from ivr.voice.ari.client import AriDisconnected, AriNotFound
+from ivr.voice.ports import SPOKEN, VoiceChannel
+
+
+class FakeAri:
+    """Records every REST request; answers 404 for the paths in ``gone``."""
+
+    def __init__(self, app_channels: list[str] | None = None, gone: tuple[str, ...] = ()) -> None:
+        self.requests: list[tuple[str, str, dict[str, Any]]] = []
+        self.app_channels = app_channels or []
+        self.gone = gone
+
+    async def request(self, method: str, path: str, params: Mapping[str, object] | None = None,
+                      body: Mapping[str, Any] | None = None) -> Any:
+        self.requests.append((method, path, dict(params or {})))
+        if any(path.startswith(g) for g in self.gone):
+            raise AriNotFound(f"{method} {path}: not found", 404)
+        if path.startswith("applications/"):
+            return {"name": "ivr", "channel_ids": self.app_channels}
+        return None
+
+    async def get(self, path: str, **params: object) -> Any:
+        return await self.request("GET", path, params)
+
+    async def post(self, path: str, **params: object) -> Any:
+        return await self.request("POST", path, params)
+
+    async def delete(self, path: str, **params: object) -> Any:
+        return await self.request("DELETE", path, params)
+
+    async def events(self, app: str) -> AsyncIterator[dict[str, Any]]:
+        raise AriDisconnected("no events in this test")
+        yield {}
+
+    def paths(self, method: str) -> list[str]:
+        return [p for m, p, _ in self.requests if m == method]
+
+
+async def never(call: VoiceChannel) -> None:
+    pytest.fail("this route must not run")
+
+
+CHANNEL = {"id": "1700000000.1", "caller": {"number": "79991234567", "name": "Anna"}, "language": "ko"}
+
+
+def start(app: StasisApp, args: list[str]) -> None:
+    app.dispatch({"type": "StasisStart", "channel": CHANNEL, "args": args})
+
+
+async def settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_a_call_entering_the_application_runs_its_route_and_then_continues_in_the_dialplan():
+    ari, seen = FakeAri(), []
+
+    async def selftest(call: VoiceChannel) -> None:
+        seen.append(call.info)
+
+    app = StasisApp(ari, "ivr", {"call": never, "selftest": selftest}, MemoryJourney())
+    start(app, ["90002", "selftest"])
+    await asyncio.gather(*app.tasks)
+
+    assert [(i.call_id, i.caller_number, i.caller_name, i.dnis, i.driver) for i in seen] == [
+        ("1700000000.1", "79991234567", "Anna", "90002", "ari")]
+    assert ari.paths("POST")[-1] == "channels/1700000000.1/continue"
+    assert ("POST", "channels/1700000000.1/variable", {"variable": "TIMEOUT(absolute)", "value": "0"}) in ari.requests
+
+
+async def test_our_own_snoop_and_media_channels_never_start_a_session():
+    ari = FakeAri()
+    app = StasisApp(ari, "ivr", {"call": never}, MemoryJourney())
+    app.dispatch({"type": "StasisStart", "channel": {"id": "ivr-aux-1.1-snoop"}, "args": ["ivr-snoop"]})
+
+    await asyncio.wait_for(app.in_application("ivr-aux-1.1-snoop"), 1)
+    assert app.calls == {} and app.tasks == set()
+
+
+async def test_after_a_reconnect_a_channel_nobody_here_runs_is_sent_to_the_fallback_queue_and_journaled():
+    ari, journey = FakeAri(app_channels=["1700000000.9"]), MemoryJourney()
+    app = StasisApp(ari, "ivr", {"call": never}, journey)
+
+    await app._readopt()
+
+    assert ("POST", "channels/1700000000.9/variable", {"variable": "IVR_FALLBACK", "value": ORPHAN_REASON}) \
+        in ari.requests
+    assert ari.paths("POST")[-1] == "channels/1700000000.9/continue"
+    events = await journey.recent("call:1700000000.9")
+    assert [(e.type, e.data["outcome"]) for e in events] == [("call_readopted", "fallback")]
+
+
+async def test_after_a_reconnect_a_call_that_left_meanwhile_ends_its_session():
+    ari = FakeAri(app_channels=[])
+    ended = asyncio.Event()
+
+    async def flow(call: VoiceChannel) -> None:
+        try:
+            await call.wait_for_digit(60_000)
+        except AriHangup:
+            ended.set()
+            raise
+
+    app = StasisApp(ari, "ivr", {"call": flow}, MemoryJourney())
+    start(app, ["7000"])
+    await settle()
+    await app._readopt()
+
+    await asyncio.wait_for(ended.wait(), 1)
+    await asyncio.gather(*app.tasks)
+    assert app.calls == {}
+    assert "channels/1700000000.1/continue" not in ari.paths("POST")  # nothing to send on: it is gone
+
+
+async def test_after_a_reconnect_a_prompt_that_finished_unseen_counts_as_finished():
+    ari = FakeAri(gone=("playbacks/",))
+    call = AriCall(ari, CHANNEL, "7000")
+    app = StasisApp(ari, "ivr", {"call": never}, MemoryJourney())
+    app.connections = 2
+    playing = asyncio.create_task(call.play_file("greeting", ""))
+    await settle()
+
+    await app._resume(call)
+
+    assert await asyncio.wait_for(playing, 1) == ""
+    assert call.take_notes() == [("call_readopted", {"outcome": "resumed", "reason": "events link restored"})]
+
+
+async def test_a_key_the_prompt_listens_for_stops_it_and_is_returned():
+    ari = FakeAri()
+    call = AriCall(ari, CHANNEL, "7000")
+    playing = asyncio.create_task(call.play_file("menu", "12"))
+    await settle()
+    call.deliver({"type": "ChannelDtmfReceived", "digit": "9"})  # not one of the menu's keys: ignored
+    call.deliver({"type": "ChannelDtmfReceived", "digit": "2"})
+
+    assert await asyncio.wait_for(playing, 1) == "2"
+    assert ari.paths("DELETE")[-1].startswith("playbacks/ivr-pb-")
+    method, path, params = ari.requests[0]
+    assert (method, path.rsplit("/", 1)[0], params["lang"]) == ("POST", "channels/1700000000.1/play", "ko")
+
+
+async def test_speech_stops_the_prompt_and_says_so():
+    ari = FakeAri()
+    call = AriCall(ari, CHANNEL, "7000")
+    spoken = asyncio.Event()
+    playing = asyncio.create_task(call.play_file("menu", "12", spoken))
+    await settle()
+    spoken.set()
+
+    assert await asyncio.wait_for(playing, 1) == SPOKEN
+    assert ari.paths("DELETE")[-1].startswith("playbacks/")
+
+
+async def test_a_key_pressed_between_prompts_waits_for_the_next_read():
+    call = AriCall(FakeAri(), CHANNEL, "7000")
+    call.deliver({"type": "ChannelDtmfReceived", "digit": "0"})
+
+    assert await call.wait_for_digit(1000) == "0"
+    assert await call.wait_for_digit(10) == ""
+
+
+async def test_the_end_of_the_call_ends_any_wait():
+    call = AriCall(FakeAri(), CHANNEL, "7000")
+    waiting = asyncio.create_task(call.wait_for_digit(60_000))
+    await settle()
+    call.deliver({"type": END, "reason": "StasisEnd"})
+
+    with pytest.raises(AriHangup):
+        await asyncio.wait_for(waiting, 1)
+
+
+async def test_a_channel_that_is_gone_is_a_hangup_not_an_error():
+    call = AriCall(FakeAri(gone=("channels/",)), CHANNEL, "7000")
+
+    with pytest.raises(AriHangup):
+        await call.answer()
