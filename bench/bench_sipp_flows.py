@@ -7,7 +7,9 @@ from the controller and replayed as dialplan applications, so both cost Asterisk
 same media work and the ratio isolates what the controller adds. `--baseline selftest`
 uses number 90000 instead. Both flows run in one process run, alternating, so the
 machine's noise hits both. Reports completed calls/s for each, their ratio, and the
-controller's CPU per call.
+controller's CPU per call. ``--ari`` adds a third flow: the same number driven over ARI
+(the Stasis application) instead of FastAGI, dialled as 8<number> from a copy of
+numbers.yaml that names that driver; the three alternate.
 
 Usage (as root, Asterisk up):
   .venv/bin/python bench/bench_sipp_flows.py --number 0611 --keys "" --calls 300 --rate 20
@@ -33,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.dialplan_twin import install_twin  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
+#: A demo customer with a balance: the controller's flow for 0611 reads it out, as the twin does
+BENCH_CALLER = "79991234567"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -49,7 +53,7 @@ def successful_calls(stdout: str) -> tuple[int, int]:
 async def run_flow(settings, dnis: str, calls: int, rate: float, limit: int, keys: str) -> dict[str, float]:
     started = time.monotonic()
     result = await sipp.run_sipp(sipp.SippCall(
-        target=f"127.0.0.1:{settings.sip.port}", dnis=dnis, caller="79990000000", caller_name="bench",
+        target=f"127.0.0.1:{settings.sip.port}", dnis=dnis, caller=BENCH_CALLER, caller_name="bench",
         call_tag=f"bench-{dnis}", steps=dtmf_script.parse(keys), delay_s=0.6, hold_s=30, calls=calls, rate=rate, max_concurrent=limit,
         timeout_s=calls / rate + 60))
     wall = time.monotonic() - started
@@ -66,6 +70,7 @@ def main() -> int:
     parser.add_argument("--number", default="90001",
                         help="controller flow to compare: 90001 = minimal flow, 0611 = demo tree's balance number")
     parser.add_argument("--keys", default="1", help="DTMF the caller sends 0.6 s after answer")
+    parser.add_argument("--ari", action="store_true", help="also run the same flow over the ARI driver")
     parser.add_argument("--baseline", choices=("twin", "selftest"), default="twin",
                         help="twin: the same call replayed as dialplan (bench/dialplan_twin.py); "
                              "selftest: number 90000")
@@ -77,39 +82,60 @@ def main() -> int:
         apps = asyncio.run(install_twin(settings, args.number, baseline))
         print(f"dialplan twin of {args.number} installed as {baseline}: {len(apps)} applications")
 
+    env = {**os.environ, "IVR_SPEECH_MODEL": ""}
+    ari_number = "8" + args.number
+    if args.ari:
+        env["IVR_MENUS_NUMBERS"] = str(numbers_with_ari_twin(settings.path(settings.menus.numbers), args.number,
+                                                             ari_number))
     log = open("/tmp/ivr-bench-serve.log", "ab")
-    serve = subprocess.Popen([sys.executable, "-m", "ivr", "serve"], stdout=log, stderr=log, cwd=REPO)
+    serve = subprocess.Popen([sys.executable, "-m", "ivr", "serve"], stdout=log, stderr=log, cwd=REPO, env=env)
+    flows = {"dialplan": baseline, "controller": args.number, **({"controller-ari": ari_number} if args.ari else {})}
     try:
-        for _ in range(100):
+        for _ in range(150):
             try:
-                urllib.request.urlopen(f"http://{settings.http.host}:{settings.http.port}/healthz", timeout=1)
-                break
+                with urllib.request.urlopen(f"http://{settings.http.host}:{settings.http.port}/healthz",
+                                            timeout=1) as resp:
+                    if not args.ari or b'"ari_connected": true' in resp.read():
+                        break
             except OSError:
-                time.sleep(0.1)
-        results: dict[str, list[dict[str, float]]] = {"dialplan": [], "controller": []}
-        cpu_used = 0.0
+                pass
+            time.sleep(0.1)
+        time.sleep(1)  # AMI connected too: the number drivers are published
+        results: dict[str, list[dict[str, float]]] = {name: [] for name in flows}
+        cpu_used = {name: 0.0 for name in flows}
         for _ in range(args.rounds):
-            results["dialplan"].append(asyncio.run(run_flow(settings, baseline, args.calls, args.rate, args.limit, args.keys)))
-            before = cpu_seconds(serve.pid)
-            results["controller"].append(asyncio.run(run_flow(settings, args.number, args.calls, args.rate, args.limit,
-                                                              args.keys)))
-            cpu_used += cpu_seconds(serve.pid) - before
+            for name, dnis in flows.items():
+                before = cpu_seconds(serve.pid)
+                results[name].append(asyncio.run(run_flow(settings, dnis, args.calls, args.rate, args.limit, args.keys)))
+                cpu_used[name] += cpu_seconds(serve.pid) - before
     finally:
         serve.terminate()
         serve.wait(20)
 
     base = statistics.mean(r["cps"] for r in results["dialplan"])
-    ctl = statistics.mean(r["cps"] for r in results["controller"])
-    ctl_ok = sum(r["ok"] for r in results["controller"])
     print(f"offered: {args.calls} calls at {args.rate:g} calls/s, {args.rounds} rounds per flow, alternating; "
           f"controller flow: number {args.number}, keys {args.keys!r}")
     for name, runs in results.items():
-        print(f"{name:10s} completed calls/s: {statistics.mean(r['cps'] for r in runs):7.2f}  "
-              f"ok {sum(r['ok'] for r in runs)}  failed {sum(r['failed'] for r in runs)}")
-    print(f"ratio controller/dialplan: {ctl / base:.3f}")
-    if ctl_ok:
-        print(f"controller CPU per call: {1000 * cpu_used / ctl_ok:.2f} ms")
+        cps = statistics.mean(r["cps"] for r in runs)
+        ok = sum(r["ok"] for r in runs)
+        cpu = f"  controller CPU per call {1000 * cpu_used[name] / ok:.2f} ms" if ok and name != "dialplan" else ""
+        print(f"{name:15s} completed calls/s: {cps:7.2f}  ok {ok}  failed {sum(r['failed'] for r in runs)}  "
+              f"ratio to dialplan {cps / base:.3f}{cpu}")
     return 0
+
+
+def numbers_with_ari_twin(numbers: Path, number: str, ari_number: str) -> Path:
+    """A copy of numbers.yaml where ``ari_number`` is ``number`` served by the ARI driver."""
+    import tempfile
+
+    import yaml
+
+    doc = yaml.safe_load(numbers.read_text(encoding="utf-8"))
+    entry = doc["numbers"][number]
+    doc["numbers"][ari_number] = {**(entry if isinstance(entry, dict) else {"entry": entry}), "driver": "ari"}
+    out = Path(tempfile.mkdtemp(prefix="ivr-bench-")) / "numbers.yaml"
+    out.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return out
 
 
 if __name__ == "__main__":

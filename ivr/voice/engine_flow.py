@@ -14,6 +14,7 @@ throughout.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import time
@@ -267,8 +268,11 @@ class _Call:
         return await self._spoken(collect, heard, listening.speech_started)
 
     async def _spoken(self, collect: Collect, heard: Heard, barge_in: bool) -> Event:
+        decided_ms = None
+        if heard.speech_ended_at is not None:  # the branch is taken next, within the same loop turn
+            decided_ms = round((asyncio.get_running_loop().time() - heard.speech_ended_at) * 1000)
         self._note(SPEECH_HEARD, {"node": collect.node, "text": heard.text, "confidence": round(heard.confidence, 3),
-                                  "from_partial": heard.from_partial, "barge_in": barge_in})
+                                  "from_partial": heard.from_partial, "barge_in": barge_in, "decided_ms": decided_ms})
         self.last_input_spoken = collect.node
         return Speech(heard.text, heard.confidence)
 

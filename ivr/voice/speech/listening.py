@@ -108,6 +108,8 @@ class Listening:
         chunk_bytes = int(rate * CHUNK_S) * 2
         buf = bytearray()
         heard_s = quiet_since = 0.0
+        voiced_at: float | None = None
+        clock = asyncio.get_running_loop().time
         last_partial = ""
         while True:
             try:
@@ -123,6 +125,7 @@ class Listening:
             heard_s += len(chunk) / 2 / rate
             if level_dbfs(chunk) > SILENCE_DBFS:
                 quiet_since = heard_s
+                voiced_at = clock()
             reply = await stream.feed(chunk)
             if reply.text and not reply.final:
                 last_partial = reply.text
@@ -132,15 +135,16 @@ class Listening:
                     self.interrupt.set()
             if reply.final and reply.text:
                 self._started()
-                return Heard(reply.text, reply.confidence)
+                return Heard(reply.text, reply.confidence, speech_ended_at=voiced_at)
             if self.speech_started and (heard_s - quiet_since >= self.request.end_of_speech_s
                                         or heard_s >= MAX_UTTERANCE_S):
                 break
         final = await stream.finish()
         if final.text:
-            return Heard(final.text, final.confidence)
+            return Heard(final.text, final.confidence, speech_ended_at=voiced_at)
         # Vosk may end a short grammar utterance with an empty result after good partials.
-        return Heard(last_partial, 0.0 if not last_partial else _PARTIAL_CONFIDENCE, from_partial=bool(last_partial))
+        return Heard(last_partial, 0.0 if not last_partial else _PARTIAL_CONFIDENCE, from_partial=bool(last_partial),
+                     speech_ended_at=voiced_at)
 
     def _started(self) -> None:
         if not self.speech_started:

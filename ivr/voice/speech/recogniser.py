@@ -37,6 +37,8 @@ class Heard:
     text: str
     confidence: float
     from_partial: bool = False
+    #: loop time when the last voiced 100 ms chunk arrived: the end of speech, for latency figures
+    speech_ended_at: float | None = None
 
 
 class RecognitionStream(Protocol):
