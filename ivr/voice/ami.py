@@ -76,22 +76,8 @@ class AmiClient:
             raise AmiUnavailable(f"no AMI on {self.host}:{self.port} within {self.connect_timeout:.0f} s",
                                  hint="is Asterisk running? `ivr asterisk status`") from None
 
-    async def action(self, action: Mapping[str, str], timeout: float = 10.0) -> Mapping[str, str]:
-        if self._manager is None:
-            raise AmiUnavailable("AMI is not connected")
-        try:
-            response = await asyncio.wait_for(self._manager.send_action(dict(action)), timeout)
-        except TimeoutError:
-            raise AmiActionFailed(f"AMI {action.get('Action')} got no response within {timeout:.0f} s") from None
-        if isinstance(response, list):
-            response = response[0]
-        result = {str(k): str(v) for k, v in dict(response).items()}
-        if result.get("Response", "").lower() == "error":
-            raise AmiActionFailed(f"AMI {action.get('Action')} failed: {result.get('Message', '')}")
-        return result
-
-    async def _listing(self, action: Mapping[str, str], timeout: float = 10.0) -> list[Mapping[str, str]]:
-        """An action answered by a list of events (``EventList``); the events, without the frame."""
+    async def _send(self, action: Mapping[str, str], timeout: float) -> list[dict[str, str]]:
+        """Every message answering ``action``: the response first, then any events of its list."""
         if self._manager is None:
             raise AmiUnavailable("AMI is not connected")
         try:
@@ -99,12 +85,22 @@ class AmiClient:
         except TimeoutError:
             raise AmiActionFailed(f"AMI {action.get('Action')} got no response within {timeout:.0f} s") from None
         messages = response if isinstance(response, list) else [response]
-        head = {str(k): str(v) for k, v in dict(messages[0]).items()}
+        return [{str(k): str(v) for k, v in dict(m).items()} for m in messages]
+
+    async def action(self, action: Mapping[str, str], timeout: float = 10.0) -> Mapping[str, str]:
+        result = (await self._send(action, timeout))[0]
+        if result.get("Response", "").lower() == "error":
+            raise AmiActionFailed(f"AMI {action.get('Action')} failed: {result.get('Message', '')}")
+        return result
+
+    async def _listing(self, action: Mapping[str, str], timeout: float = 10.0) -> list[dict[str, str]]:
+        """An action answered by a list of events (``EventList``); the events, without the frame."""
+        head, *rest = await self._send(action, timeout)
         if head.get("Response", "").lower() == "error":
             if "not found" in head.get("Message", "").lower():
                 return []
             raise AmiActionFailed(f"AMI {action.get('Action')} failed: {head.get('Message', '')}")
-        return [{str(k): str(v) for k, v in dict(m).items()} for m in messages[1:] if "Event" in dict(m)]
+        return [m for m in rest if "Event" in m]
 
     # AstDB, for the number-to-driver table (ivr.voice.drivers)
     async def db_tree(self, family: str) -> dict[str, str]:
