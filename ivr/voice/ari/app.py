@@ -94,8 +94,8 @@ class StasisApp:
     async def _safely(self, hook: Callable[[], Awaitable[None]]) -> None:
         try:
             await hook()
-        except Exception:  # noqa: BLE001 - a failed hook must not cost the link
-            log.exception("ARI on-connect hook failed")
+        except Exception as exc:  # noqa: BLE001 - a failed hook must not cost the link
+            log.warning("ARI on-connect hook failed: %s", exc)
 
     # -- events ------------------------------------------------------------------------------
     def dispatch(self, event: dict[str, Any]) -> None:
