@@ -69,11 +69,11 @@ def test_a_recogniser_killed_mid_call_makes_the_caller_hear_keys_are_needed_and_
 
     assert record.variables["IVR_PATH"].split(">") == ["main_ko", "roaming_ko"]
     events = call_events(speech_controller.journey_path, record.uniqueid)
-    unavailable = [e for e in events if e.type == "speech_unavailable"]
-    assert len(unavailable) == 1
-    # Told at once, not after minutes: well before the caller's key 6.5 s after the kill.
-    assert unavailable[0].at - killed_at < 5
-    assert "key_pressed" in kinds(events)
+    # Told once, and before the caller's key (pressed 6.5 s after the kill; the delay itself,
+    # 64-70 ms, is a figure in bench/RESULTS.md, not an assertion here).
+    assert kinds(events).count("speech_unavailable") == 1
+    assert kinds(events).index("speech_unavailable") < kinds(events).index("key_pressed")
+    assert all(e.at >= killed_at for e in events if e.type == "speech_unavailable")
 
 
 def _wait_for_recogniser(controller, timeout: float = 60) -> None:
