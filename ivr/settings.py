@@ -53,6 +53,16 @@ class SipSettings:
     agent_password: str = "demo-agent-password"
 
 
+def reachable_host(bind: str) -> str:
+    """Where this machine reaches a listener bound to ``bind``: a wildcard bind on loopback."""
+    return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(bind, bind)
+
+
+def local_url(scheme: str, bind: str, port: int) -> str:
+    host = reachable_host(bind)
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
+
+
 @dataclass(frozen=True)
 class AmiSettings:
     bind: str = "127.0.0.1"
@@ -60,6 +70,10 @@ class AmiSettings:
     user: str = "ivr"
     secret: str = "demo-ami-secret"
     permit: str = "127.0.0.1/255.255.255.255"
+
+    @property
+    def local_host(self) -> str:
+        return reachable_host(self.bind)
 
 
 @dataclass(frozen=True)
@@ -76,8 +90,7 @@ class AriSettings:
 
     @property
     def local_url(self) -> str:
-        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1"}.get(self.bind, self.bind)
-        return f"http://{host}:{self.port}"
+        return local_url("http", self.bind, self.port)
 
 
 @dataclass(frozen=True)
@@ -115,8 +128,7 @@ class HttpSettings:
     @property
     def local_url(self) -> str:
         """Where this machine reaches the listener: a wildcard bind is reached on loopback."""
-        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
-        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+        return local_url("http", self.host, self.port)
 
 
 @dataclass(frozen=True)

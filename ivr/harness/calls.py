@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from ivr.errors import IvrError
 from ivr.harness import dtmf_script, sipp
 from ivr.harness.record import CallRecord, fill_from_events, find_linkedid_by_tag
-from ivr.settings import Settings
+from ivr.settings import Settings, reachable_host
 from ivr.voice.ami import AmiClient
 
 SETTLE_S = 0.3  # events that trail the hangup (e.g. the robot half's own Hangup)
@@ -44,8 +44,7 @@ async def place_call(settings: Settings, request: CallRequest) -> CallRecord:
     tag = f"ivrcall-{uuid.uuid4().hex[:12]}"
     record = CallRecord(request.transport, request.caller, request.dnis, request.keys, tag)
     events: list[Mapping[str, str]] = []
-    ami = AmiClient(settings.ami.bind if settings.ami.bind != "0.0.0.0" else "127.0.0.1",
-                    settings.ami.port, settings.ami.user, settings.ami.secret)
+    ami = AmiClient(settings.ami.local_host, settings.ami.port, settings.ami.user, settings.ami.secret)
     await ami.connect()
     ended = asyncio.Event()
     watch: dict[str, str] = {}
@@ -63,7 +62,7 @@ async def place_call(settings: Settings, request: CallRequest) -> CallRecord:
             ok = await _wait(ended, request.deadline_s())
         elif request.transport == "sipp":
             run = asyncio.create_task(sipp.run_sipp(sipp.SippCall(
-                target=f"{_local(settings.sip.bind)}:{settings.sip.port}", dnis=request.dnis,
+                target=f"{reachable_host(settings.sip.bind)}:{settings.sip.port}", dnis=request.dnis,
                 caller=request.caller, caller_name=request.caller_name, call_tag=tag,
                 steps=steps, delay_s=request.delay_s, hold_s=request.hold_s,
                 timeout_s=request.deadline_s())))
@@ -123,10 +122,6 @@ async def _wait(event: asyncio.Event, timeout: float) -> bool:
         return True
     except TimeoutError:
         return False
-
-
-def _local(bind: str) -> str:
-    return "127.0.0.1" if bind in ("0.0.0.0", "") else bind
 
 
 def place_call_sync(settings: Settings, request: CallRequest) -> CallRecord:

@@ -52,8 +52,7 @@ async def watch_files(reloader: Reloader, watch: FileWatch, interval: float) -> 
 
 
 def ami_client(settings: Settings) -> AmiClient:
-    host = "127.0.0.1" if settings.ami.bind in ("0.0.0.0", "") else settings.ami.bind
-    return AmiClient(host, settings.ami.port, settings.ami.user, settings.ami.secret)
+    return AmiClient(settings.ami.local_host, settings.ami.port, settings.ami.user, settings.ami.secret)
 
 
 async def follow_ami(ami: AmiClient, on_event: Callable[[Mapping[str, str]], None],

@@ -27,7 +27,7 @@ from ivr.backoff import Backoff
 from ivr.journey.events import CALL_READOPTED, VOICE
 from ivr.journey.ports import JourneySink, StampedEvent
 from ivr.voice import channel_vars as cv
-from ivr.voice.ari.audio import AUX_PREFIX, AriAudio
+from ivr.voice.ari.audio import AriAudio, aux_owner
 from ivr.voice.ari.call import END, AriCall
 from ivr.voice.ari.client import CONNECTED, AriDisconnected, AriError, AriLink
 from ivr.voice.ports import VoiceChannel
@@ -122,7 +122,7 @@ class StasisApp:
 
     def _start(self, channel: dict[str, Any], args: list[str]) -> None:
         channel_id = str(channel.get("id", ""))
-        if channel_id.startswith(AUX_PREFIX):
+        if aux_owner(channel_id) is not None:  # our own snoop or media channel
             self._entered.setdefault(channel_id, asyncio.Event()).set()
             return
         if channel_id in self.calls:
@@ -197,11 +197,11 @@ class StasisApp:
             elif self.connections > 1:
                 await self._resume(call)
         for channel_id in sorted(present - set(self.calls)):
-            if channel_id.startswith(AUX_PREFIX):
-                if channel_id.split("-snoop")[0].split("-media")[0][len(AUX_PREFIX):] not in self.calls:
-                    await self._hang_up(channel_id)
-                continue
-            await self._fallback_orphan(channel_id)
+            owner = aux_owner(channel_id)
+            if owner is None:
+                await self._fallback_orphan(channel_id)
+            elif owner not in self.calls:
+                await self._hang_up(channel_id)
 
     async def _resume(self, call: AriCall) -> None:
         playing = call.playing

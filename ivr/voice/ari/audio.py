@@ -28,6 +28,13 @@ MEDIA_ARG = "ivr-media"
 AUX_PREFIX = "ivr-aux-"
 
 
+def aux_owner(channel_id: str) -> str | None:
+    """The call a snoop or media channel of ours belongs to (see :attr:`AriAudio.ids`), else None."""
+    if not channel_id.startswith(AUX_PREFIX):
+        return None
+    return channel_id[len(AUX_PREFIX):].rpartition("-")[0]
+
+
 def rtp_payload(packet: bytes) -> bytes | None:
     """The payload of an RTP packet (RFC 3550), or None when it is not one."""
     if len(packet) < 12 or packet[0] >> 6 != 2:

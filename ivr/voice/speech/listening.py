@@ -130,9 +130,8 @@ class Listening:
             if reply.text and not reply.final:
                 last_partial = reply.text
                 if not self.speech_started:
-                    self.speech_started = True
                     quiet_since = heard_s
-                    self.interrupt.set()
+                    self._started()
             if reply.final and reply.text:
                 self._started()
                 return Heard(reply.text, reply.confidence, speech_ended_at=voiced_at)

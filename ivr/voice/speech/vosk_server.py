@@ -31,7 +31,8 @@ class VoskEngine:
 
         SetLogLevel(-1)
         self.model = Model(str(model_path))
-        self.pool = ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1, thread_name_prefix="vosk")
+        self.threads = threads or os.cpu_count() or 1
+        self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="vosk")
 
     def recogniser(self, rate: float, phrases: list[str] | None) -> Any:
         from vosk import KaldiRecognizer
@@ -117,5 +118,5 @@ def serve(model_path: Path, host: str, port: int, threads: int | None = None) ->
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     engine = VoskEngine(model_path, threads)
     log.info("Vosk model %s loaded; %d decoding threads; listening on %s:%d", model_path,
-             engine.pool._max_workers, host, port)
+             engine.threads, host, port)
     web.run_app(build_app(engine), host=host, port=port, print=None, access_log=None)

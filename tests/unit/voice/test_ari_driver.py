@@ -10,6 +10,7 @@ import pytest
 
 from ivr.journey.memory import MemoryJourney
 from ivr.voice.ari.app import ORPHAN_REASON, StasisApp
+from ivr.voice.ari.audio import aux_owner
 from ivr.voice.ari.call import END, AriCall, AriHangup
 from ivr.voice.ari.client import AriDisconnected, AriNotFound
 from ivr.voice.ports import SPOKEN, VoiceChannel
@@ -188,3 +189,22 @@ async def test_a_channel_that_is_gone_is_a_hangup_not_an_error():
 
     with pytest.raises(AriHangup):
         await call.answer()
+
+
+@pytest.mark.parametrize(("channel_id", "owner"), [
+    ("ivr-aux-1700000000.1-snoop", "1700000000.1"),
+    ("ivr-aux-ivrcall-8775e45ad4f7-ivr-media", "ivrcall-8775e45ad4f7-ivr"),  # a call id with dashes
+    ("1700000000.1", None),
+])
+def test_our_snoop_and_media_channels_name_the_call_they_belong_to(channel_id, owner):
+    assert aux_owner(channel_id) == owner
+
+
+async def test_after_a_reconnect_a_snoop_left_by_a_call_nobody_runs_is_hung_up_not_routed():
+    ari = FakeAri(app_channels=["ivr-aux-1700000000.7-snoop"])
+    app = StasisApp(ari, "ivr", {"call": never}, MemoryJourney())
+
+    await app._readopt()
+
+    assert ari.paths("DELETE") == ["channels/ivr-aux-1700000000.7-snoop"]
+    assert "channels/ivr-aux-1700000000.7-snoop/continue" not in ari.paths("POST")
