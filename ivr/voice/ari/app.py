@@ -30,7 +30,7 @@ from ivr.voice import channel_vars as cv
 from ivr.voice.ari.audio import AriAudio, aux_owner
 from ivr.voice.ari.call import END, AriCall
 from ivr.voice.ari.client import CONNECTED, AriDisconnected, AriError, AriLink
-from ivr.voice.ports import VoiceChannel
+from ivr.voice.ports import ChannelFailed, VoiceChannel
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ class StasisApp:
         dnis = args[0] if args else str((channel.get("dialplan") or {}).get("exten", ""))
         route = args[1] if len(args) > 1 and args[1] else DEFAULT_ROUTE
         audio = AriAudio(self.client, self.app, channel_id, self.in_application) if self.speech else None
-        call = AriCall(self.client, channel, dnis, audio)
+        call = AriCall(self.client, channel, dnis, audio, link=self, outage_s=self.deadman_s)
         self.calls[channel_id] = call
         handler = self.handlers.get(route)
         if handler is None:
@@ -139,6 +139,14 @@ class StasisApp:
         task = asyncio.create_task(self._serve(call, handler), name=f"ari-call-{channel_id}")
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    async def link_up(self, timeout_s: float) -> bool:
+        """Wait for the events link (for a call whose request could not reach Asterisk)."""
+        try:
+            await asyncio.wait_for(self.connected.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
 
     async def in_application(self, channel_id: str, timeout_s: float = AUX_START_TIMEOUT_S) -> None:
         """Wait for a channel we created to enter the application (AriError if it does not)."""
@@ -167,9 +175,8 @@ class StasisApp:
         if call.ended:
             return
         try:
-            await self.client.post(f"channels/{call.id}/variable", variable="TIMEOUT(absolute)", value="0")
-            await self.client.post(f"channels/{call.id}/continue")
-        except AriError as exc:
+            await call.return_to_dialplan()
+        except ChannelFailed as exc:
             log.info("call %s: could not return to the dialplan (%s)", call.id, exc)
 
     async def _deadman(self, call: AriCall) -> None:

@@ -5,6 +5,13 @@ the end of the call); every prompt and wait here consumes them. A digit pressed 
 prompt that is not listening for it is dropped, as STREAM FILE drops it; a digit pressed
 between prompts waits for the next ``wait_for_digit``. A channel that is gone (404, or
 StasisEnd) ends the session with :class:`AriHangup`, like AGI's 511.
+
+A request that cannot reach Asterisk at all (the link dropped, a pooled connection cut)
+is not the end of the call: the channel is still there, in the application, with its
+dead-man timer running. So the request waits for the events link to come back and is
+sent again, for as long as the dead-man timer would have kept the call anyway. A prompt
+is not queued twice: before sending a play again, the call asks whether the first one
+reached Asterisk (ARI accepts a second playback with the same id and plays both).
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 from ivr.voice.ari.client import AriError, AriNotFound, AriRest
 from ivr.voice.ports import SPOKEN, CallAudio, CallEnded, CallInfo
@@ -22,15 +29,29 @@ log = logging.getLogger(__name__)
 
 END = "IvrCallEnded"          # our own event: StasisEnd, hangup or destruction seen
 RESUMED = "IvrLinkResumed"     # our own event: the events socket came back while this call waited
+OUTAGE_S = 30.0               # how long a request waits for a lost link (the application passes its dead-man time)
+RETRY_FIRST_S = 0.05          # the first pause before sending again; doubles up to RETRY_MAX_S
+RETRY_MAX_S = 1.0
 
 
 class AriHangup(CallEnded):
     """The channel left the application or no longer exists."""
 
 
+class LinkWatch(Protocol):
+    """The application's events link, as a call waiting to send a request sees it."""
+
+    async def link_up(self, timeout_s: float) -> bool:
+        """Wait until the link is up (True), or until the timeout (False)."""
+        ...
+
+
 class AriCall:
-    def __init__(self, client: AriRest, channel: dict[str, Any], dnis: str, audio: CallAudio | None = None) -> None:
+    def __init__(self, client: AriRest, channel: dict[str, Any], dnis: str, audio: CallAudio | None = None, *,
+                 link: LinkWatch | None = None, outage_s: float = OUTAGE_S) -> None:
         self.client = client
+        self.link = link
+        self.outage_s = outage_s
         self.id = str(channel["id"])
         caller = channel.get("caller") or {}
         self._info = CallInfo(call_id=self.id, caller_number=str(caller.get("number") or ""),
@@ -38,6 +59,7 @@ class AriCall:
         self.language = str(channel.get("language") or "en")
         self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.ended = False
+        self._gone = asyncio.Event()  # set with ``ended`` by the END event: wakes a request waiting for the link
         self.playing: str | None = None  # the playback id being waited for (checked after a lost link)
         self._audio = audio
         self._notes: list[tuple[str, dict[str, object]]] = []
@@ -50,6 +72,7 @@ class AriCall:
     def deliver(self, event: dict[str, Any]) -> None:
         if event.get("type") == END:
             self.ended = True
+            self._gone.set()
         self._events.put_nowait(event)
 
     def remember(self, kind: str, data: dict[str, object]) -> None:
@@ -61,14 +84,58 @@ class AriCall:
         return notes
 
     # -- VoiceChannel ----------------------------------------------------------------------
-    async def _rest(self, method: str, path: str, **params: object) -> Any:
-        if self.ended:
-            raise AriHangup(f"call {self.id} already ended")
+    async def _rest(self, method: str, path: str, params: dict[str, object] | None = None, *,
+                    sent_if: str | None = None) -> Any:
+        """One request for this call, sent again after a lost link (see the module's docstring).
+
+        ``sent_if`` names a resource whose existence shows the request already reached
+        Asterisk before the link dropped; it is then not sent a second time."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.outage_s
+        pause = RETRY_FIRST_S
+        attempt = 0
+        while True:
+            if self.ended:
+                raise AriHangup(f"call {self.id} already ended")
+            try:
+                if attempt and sent_if is not None and await self._exists(sent_if):
+                    return None
+                return await self.client.request(method, path, params)
+            except AriNotFound:
+                self.ended = True
+                raise AriHangup(f"channel {self.id} is gone") from None
+            except AriError as exc:
+                remaining = deadline - loop.time()
+                if exc.status or self.link is None or remaining <= 0:
+                    raise  # Asterisk answered "no", or the link stayed away longer than the call would wait
+                if not attempt:
+                    log.warning("call %s: %s; sending again when the ARI link is back", self.id, exc)
+                attempt += 1
+                await asyncio.sleep(min(pause, remaining))
+                pause = min(pause * 2, RETRY_MAX_S)
+                await self._link_or_end(self.link, max(0.0, deadline - loop.time()))
+
+    async def _link_or_end(self, link: LinkWatch, timeout_s: float) -> None:
+        """Wait for the link to come back, but no longer than the call lasts."""
+        back = asyncio.ensure_future(link.link_up(timeout_s))
+        gone = asyncio.ensure_future(self._gone.wait())
         try:
-            return await self.client.request(method, path, params)
+            await asyncio.wait({back, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            back.cancel()
+            gone.cancel()
+
+    async def _exists(self, path: str) -> bool:
+        try:
+            await self.client.request("GET", path)
         except AriNotFound:
-            self.ended = True
-            raise AriHangup(f"channel {self.id} is gone") from None
+            return False
+        return True
+
+    async def return_to_dialplan(self) -> None:
+        """Stop the dead-man timer and continue in the dialplan, which acts on IVR_RESULT."""
+        await self._rest("POST", f"channels/{self.id}/variable", {"variable": "TIMEOUT(absolute)", "value": "0"})
+        await self._rest("POST", f"channels/{self.id}/continue")
 
     async def answer(self) -> None:
         await self._rest("POST", f"channels/{self.id}/answer")
@@ -79,7 +146,7 @@ class AriCall:
     async def set_variable(self, name: str, value: object) -> None:
         if name == "CHANNEL(language)":
             self.language = str(value)
-        await self._rest("POST", f"channels/{self.id}/variable", variable=name, value=str(value))
+        await self._rest("POST", f"channels/{self.id}/variable", {"variable": name, "value": str(value)})
 
     async def play_file(self, name: str, escape: str, barge_in: asyncio.Event | None = None) -> str:
         return await self._play([f"sound:{name}"], escape, barge_in)
@@ -115,7 +182,8 @@ class AriCall:
         if barge_in is not None and barge_in.is_set():
             return SPOKEN
         playback = f"ivr-pb-{uuid.uuid4().hex[:16]}"
-        await self._rest("POST", f"channels/{self.id}/play/{playback}", media=media, lang=self.language)
+        await self._rest("POST", f"channels/{self.id}/play/{playback}", {"media": media, "lang": self.language},
+                         sent_if=f"playbacks/{playback}")
         self.playing = playback
         try:
             while True:

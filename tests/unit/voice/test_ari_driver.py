@@ -12,21 +12,32 @@ from ivr.journey.memory import MemoryJourney
 from ivr.voice.ari.app import ORPHAN_REASON, StasisApp
 from ivr.voice.ari.audio import aux_owner
 from ivr.voice.ari.call import END, AriCall, AriHangup
-from ivr.voice.ari.client import AriDisconnected, AriNotFound
+from ivr.voice.ari.client import AriDisconnected, AriError, AriNotFound
 from ivr.voice.ports import SPOKEN, VoiceChannel
 
 
 class FakeAri:
-    """Records every REST request; answers 404 for the paths in ``gone``."""
+    """Records every REST request; answers 404 for the paths in ``gone``.
 
-    def __init__(self, app_channels: list[str] | None = None, gone: tuple[str, ...] = ()) -> None:
+    The first ``cut`` requests are recorded (Asterisk got them) but their answers are
+    lost with the link, and ``refuse`` answers every request with that HTTP status."""
+
+    def __init__(self, app_channels: list[str] | None = None, gone: tuple[str, ...] = (), *,
+                 cut: int = 0, refuse: int = 0) -> None:
         self.requests: list[tuple[str, str, dict[str, Any]]] = []
         self.app_channels = app_channels or []
         self.gone = gone
+        self.cut = cut
+        self.refuse = refuse
 
     async def request(self, method: str, path: str, params: Mapping[str, object] | None = None,
                       body: Mapping[str, Any] | None = None) -> Any:
         self.requests.append((method, path, dict(params or {})))
+        if self.cut:
+            self.cut -= 1
+            raise AriError(f"{method} {path}: ARI not reachable (Server disconnected)")
+        if self.refuse:
+            raise AriError(f"{method} {path}: HTTP {self.refuse}", self.refuse)
         if any(path.startswith(g) for g in self.gone):
             raise AriNotFound(f"{method} {path}: not found", 404)
         if path.startswith("applications/"):
@@ -48,6 +59,20 @@ class FakeAri:
 
     def paths(self, method: str) -> list[str]:
         return [p for m, p, _ in self.requests if m == method]
+
+
+class Link:
+    """The application's events link, down until the test brings it back."""
+
+    def __init__(self) -> None:
+        self.up = asyncio.Event()
+
+    async def link_up(self, timeout_s: float) -> bool:
+        try:
+            await asyncio.wait_for(self.up.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
 
 
 async def never(call: VoiceChannel) -> None:
@@ -208,3 +233,60 @@ async def test_after_a_reconnect_a_snoop_left_by_a_call_nobody_runs_is_hung_up_n
 
     assert ari.paths("DELETE") == ["channels/ivr-aux-1700000000.7-snoop"]
     assert "channels/ivr-aux-1700000000.7-snoop/continue" not in ari.paths("POST")
+
+
+async def test_a_request_whose_answer_was_lost_with_the_link_is_sent_again_once_the_link_is_back():
+    ari, link = FakeAri(cut=1), Link()
+    call = AriCall(ari, CHANNEL, "7000", link=link)
+    answering = asyncio.create_task(call.answer())
+    await asyncio.sleep(0.2)
+    assert not answering.done()  # waiting for the link, not failing the call
+
+    link.up.set()
+
+    await asyncio.wait_for(answering, 2)
+    assert ari.paths("POST") == ["channels/1700000000.1/answer"] * 2
+
+
+@pytest.mark.parametrize(("gone", "plays"), [
+    ((), 1),               # the first play reached Asterisk: it is not queued a second time
+    (("playbacks/",), 2),  # it never got there: it is sent again
+])
+async def test_a_prompt_cut_by_a_lost_link_is_played_once(gone, plays):
+    ari, link = FakeAri(cut=1, gone=gone), Link()
+    link.up.set()
+    call = AriCall(ari, CHANNEL, "7000", link=link)
+    playing = asyncio.create_task(call.play_file("menu", "1"))
+    await asyncio.sleep(0.2)
+    call.deliver({"type": "ChannelDtmfReceived", "digit": "1"})
+
+    assert await asyncio.wait_for(playing, 2) == "1"
+    assert len([p for p in ari.paths("POST") if "/play/" in p]) == plays
+
+
+async def test_a_link_that_stays_away_longer_than_the_call_would_wait_fails_the_request():
+    call = AriCall(FakeAri(cut=100), CHANNEL, "7000", link=Link(), outage_s=0.2)
+
+    with pytest.raises(AriError, match="not reachable"):
+        await asyncio.wait_for(call.answer(), 2)
+
+
+async def test_a_refusal_from_asterisk_is_not_sent_again():
+    ari, link = FakeAri(refuse=400), Link()
+    link.up.set()
+    call = AriCall(ari, CHANNEL, "7000", link=link)
+
+    with pytest.raises(AriError, match="HTTP 400"):
+        await call.answer()
+    assert len(ari.requests) == 1
+
+
+async def test_a_call_that_ends_while_its_request_waits_for_the_link_is_a_hangup():
+    call = AriCall(FakeAri(cut=1), CHANNEL, "7000", link=Link())
+    answering = asyncio.create_task(call.answer())
+    await asyncio.sleep(0.1)
+
+    call.deliver({"type": END, "reason": "gone after reconnect"})
+
+    with pytest.raises(AriHangup):
+        await asyncio.wait_for(answering, 2)
