@@ -289,10 +289,15 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     now = time.time()
     since, until = _when(args.since, now), (_when(args.until, now) if args.until else now)
 
+    window = settings.kpi.fcr_window_s
+    horizon = min(now, until + window)  # a contact is resolved once its window passed with no new contact
+
     async def run() -> str:
         store = await open_journey(settings)
         try:
-            kpis = fold(await store.between(since, until), since=since, until=until)
+            later = await store.between(until, horizon) if horizon > until else []
+            kpis = fold(await store.between(since, until), since=since, until=until, later=later,
+                        fcr_window_s=window, horizon=horizon)
         finally:
             await store.close()
         return kpis.to_json() if args.json else kpis.to_text()
@@ -497,7 +502,8 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when something changed")
     diff.set_defaults(func=cmd_diff)
 
-    rep = sub.add_parser("report", help="KPIs from the journey: containment, routes, CRM, the menu funnel")
+    rep = sub.add_parser("report", help="KPIs from the journey: containment, routes, agents (AHT, time to answer, "
+                                        "transfers, first-contact resolution), CRM, the menu funnel")
     rep.add_argument("--since", default="24h", help="start: 2026-11-01[T09:00] or 24h / 7d ago (default 24h)")
     rep.add_argument("--until", help="end (default: now)")
     rep.add_argument("--json", action="store_true")

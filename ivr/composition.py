@@ -14,6 +14,9 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ivr.agent.desk import AgentDesk
+from ivr.agent.ports import CallControl
+from ivr.agent.wrapup import WrapupCodes, load_wrapup_codes
 from ivr.crm.action_catalog import ACTION_ARGS
 from ivr.crm.actions import CrmActions
 from ivr.crm.breaker import CircuitBreaker
@@ -26,6 +29,7 @@ from ivr.errors import ConfigError
 from ivr.flow.loader import load_tree
 from ivr.flow.model import Tree
 from ivr.journey.events import AGENT_CONNECTED
+from ivr.journey.feed import JourneyFeed
 from ivr.journey.kpi import KpiAccumulator
 from ivr.journey.metered import MeteredJourney
 from ivr.journey.ports import JourneyStore, StampedEvent
@@ -79,6 +83,10 @@ def load_menu_tree(settings: Settings, menus: Path | None = None, numbers: Path 
 
 def known_queues(settings: Settings) -> frozenset[str]:
     return queues_from_conf(settings.home / "config" / "asterisk" / "queues.conf")
+
+
+def wrapup_path(settings: Settings) -> Path:
+    return settings.home / "config" / "wrapup.yaml"
 
 
 def load_routing_config(settings: Settings) -> RoutingConfig:
@@ -193,8 +201,15 @@ class Controller:
     sms: SmsService
     ussd: UssdGateway
     names: DirectoryNames
+    feed: JourneyFeed
+    wrapup: WrapupCodes
+    queues: frozenset[str]
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     speech: SpeechSetup | None = None
+
+    def agent_desk(self, control: CallControl | None) -> AgentDesk:
+        """The agents' write-back; ``control`` is the PBX side (AMI), built where AMI is."""
+        return AgentDesk(self.journey, self.wrapup, control=control, queues=self.queues)
 
     async def close(self) -> None:
         await self.agent_events.drain()
@@ -209,8 +224,9 @@ async def build_controller(settings: Settings) -> Controller:
         store = await open_journey(settings)
         stack.push_async_callback(store.close)
         await seed_demo_journey(store, settings)
-        kpis = KpiAccumulator()
-        journey = MeteredJourney(store, kpis)  # /metrics counts what was stored, nothing else
+        kpis = KpiAccumulator(fcr_window_s=settings.kpi.fcr_window_s, clock=time.time)
+        feed = JourneyFeed()
+        journey = MeteredJourney(store, kpis, feed)  # /metrics and the open agent pages see what was stored
         directory = open_directory(settings)
         stack.push_async_callback(directory.aclose)
         breaker = CircuitBreaker()
@@ -232,7 +248,8 @@ async def build_controller(settings: Settings) -> Controller:
         ussd = UssdGateway(load_ussd_config(settings.home / "config" / "ussd.yaml"), trees, lookup, actions, journey)
         return Controller(trees, Reloader(trees, routing_rules), CallController(flow), CallController(agi_selftest),
                           journey, tokens, agent_events, lookup, routing, kpis, sms, ussd, DirectoryNames(directory),
-                          stack, speech)
+                          feed, load_wrapup_codes(wrapup_path(settings), known_queues(settings)),
+                          known_queues(settings), stack, speech)
     except BaseException:
         await stack.aclose()
         raise

@@ -23,3 +23,11 @@ class IvrError(Exception):
 
 class ConfigError(IvrError):
     error_id = "config-invalid"
+
+
+class CallControlError(IvrError):
+    """A call cannot do what an agent asked now (the agent is not on it, it ended, the PBX refused).
+
+    Raised by the voice layer's call control, read by the agent desk: both stand on this module."""
+
+    error_id = "call-control-refused"

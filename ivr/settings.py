@@ -176,6 +176,17 @@ class JourneySettings:
 
 
 @dataclass(frozen=True)
+class KpiSettings:
+    # First-contact resolution: a call an agent answered is resolved when the same customer
+    # makes no new contact (any channel) within this many hours
+    fcr_window_hours: float = 72.0
+
+    @property
+    def fcr_window_s(self) -> float:
+        return self.fcr_window_hours * 3600
+
+
+@dataclass(frozen=True)
 class TokenSettings:
     secret: str = "demo-token-secret: change me to 32+ random bytes"
     ttl: int = 3600
@@ -204,6 +215,7 @@ class Settings:
     prompts: PromptSettings = field(default_factory=PromptSettings)
     crm: CrmSettings = field(default_factory=CrmSettings)
     journey: JourneySettings = field(default_factory=JourneySettings)
+    kpi: KpiSettings = field(default_factory=KpiSettings)
     tokens: TokenSettings = field(default_factory=TokenSettings)
     agent_api: AgentApiSettings = field(default_factory=AgentApiSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)

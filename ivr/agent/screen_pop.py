@@ -1,9 +1,17 @@
 """The screen pop: the page an agent's desktop opens when a call lands (``GET /agent/{token}``).
 
-One self-contained HTML page: inline CSS, no script, no external asset, so it renders in
-any desktop's embedded browser, behind any proxy, and under a Content-Security-Policy that
-forbids everything but inline style. Who is calling, why they reached this agent, and the
-journey across channels, newest first, one block per call, USSD session or SMS.
+One self-contained HTML page: inline CSS and one small inline script, no external asset,
+so it renders in any desktop's embedded browser, behind any proxy, under a
+Content-Security-Policy that allows inline style, that one script (by a nonce drawn per
+response) and connections back to this server only. Who is calling, why they reached
+this agent, who else is on the call, the agents' notes, and the journey across channels,
+newest first, one block per call, USSD session or SMS.
+
+The page is live: the script follows ``/agent/{token}/live`` (server-sent events, which
+pass reverse proxies as a plain long HTTP response and reconnect by themselves, resuming
+from the last event seen) and adds each new event where it belongs. It builds the new
+rows with ``textContent`` only, never HTML, so caller text stays text. Without script the
+page is the same snapshot as before.
 
 Every value on the page went through :func:`html.escape`: most of it is caller-controlled
 (what they said, what they texted, a caller ID name), and the CSP is only the second line.
@@ -21,6 +29,11 @@ from ivr.journey import events as E
 
 CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
+
+def live_policy(nonce: str) -> str:
+    """The screen pop's policy: the refusal pages' plus its one script and the live feed."""
+    return f"{CONTENT_SECURITY_POLICY}; script-src 'nonce-{nonce}'; connect-src 'self'"
+
 CHANNELS = {  # label, symbol (in DejaVu Sans, so no emoji font is needed), noun for the recap
     E.VOICE: ("Call", "\u260e", "call"),
     E.USSD: ("USSD", "#", "USSD session"),
@@ -28,7 +41,8 @@ CHANNELS = {  # label, symbol (in DejaVu Sans, so no emoji font is needed), noun
 }
 # Event types an agent should not miss, and those that mean the caller struggled.
 NOTABLE = frozenset({E.ROUTE_DECIDED, E.AGENT_CONNECTED, E.SPEECH_MATCHED, E.USSD_REQUEST, E.SMS_RECEIVED,
-                     E.SMS_SENT, E.ACTION_RESULT, E.CALLER_IDENTIFIED})
+                     E.SMS_SENT, E.ACTION_RESULT, E.CALLER_IDENTIFIED, E.CALL_TRANSFERRED, E.CONSULT_STARTED,
+                     E.PARTICIPANT_JOINED, E.AGENT_NOTE})
 TROUBLE = frozenset({E.NO_INPUT, E.INPUT_INVALID, E.QUEUE_ABANDONED, E.CRM_UNAVAILABLE})
 QUIET = frozenset({E.NODE_ENTERED, E.NODE_SKIPPED})
 
@@ -71,11 +85,60 @@ li.trouble .summary{color:#a4161a}
 li.quiet .summary{color:#7a8496}
 .empty{color:#5b6577}
 footer{color:#8a93a3;font-size:12px;padding:0 28px 20px}
+.live{font-size:12px;border-radius:10px;padding:1px 9px;background:#6b7280;color:#fff}
+.live.on{background:#12866b}.live.off{background:#a4161a}
+.oncall{margin:6px 0 0;font-size:14px}
+.note{white-space:pre-wrap;margin:6px 0 0;padding:6px 10px;background:#f6f7fb;border-left:3px solid #f0b429}
+.note .by{color:#5b6577;font-size:12px;display:block}
+li.fresh{background:#fff7d6}
 """
 
+LIVE_SCRIPT = """(function () {
+  var body = document.body, journey = document.getElementById("journey"), status = document.getElementById("live");
+  var oncall = document.getElementById("oncall");
+  if (!window.EventSource || !journey) { return; }
+  var sep = location.search ? "&" : "?";
+  var es = new EventSource(location.pathname.replace(/\\/$/, "") + "/live" + location.search + sep +
+                           "since=" + encodeURIComponent(body.getAttribute("data-cursor")));
+  function show(text, cls) { status.textContent = text; status.className = "live " + cls; }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag); if (cls) { e.className = cls; }
+    if (text !== undefined) { e.textContent = text; } return e;
+  }
+  es.addEventListener("open", function () { show("live", "on"); });
+  es.addEventListener("error", function () { show("reconnecting\u2026", "off"); });
+  es.addEventListener("resync", function () { location.reload(); });
+  es.addEventListener("expired", function () { es.close(); show("expired", "off"); });
+  es.addEventListener("participants", function (m) {
+    var people = JSON.parse(m.data);
+    oncall.textContent = people.length ? "On this call: " + people.map(function (p) {
+      return p.who + " (" + p.role + ")"; }).join(", ") : "No agent on this call now";
+  });
+  es.addEventListener("journey", function (m) {
+    var d = JSON.parse(m.data), group = journey.querySelector(".group");
+    if (!group || group.getAttribute("data-interaction") !== d.interaction) {
+      group = el("div", "group " + d.css);
+      group.setAttribute("data-interaction", d.interaction);
+      var head = el("div", "group-head"), badge = el("span", "badge " + d.css, d.label);
+      head.appendChild(badge);
+      head.appendChild(document.createTextNode(" " + d.day + " " + d.clock + " \u00b7 " + d.when));
+      head.appendChild(el("span", "id", d.interaction));
+      group.appendChild(head); group.appendChild(el("ol"));
+      var empty = journey.querySelector(".empty"); if (empty) { empty.remove(); }
+      journey.insertBefore(group, journey.querySelector(".group"));
+    }
+    var li = el("li", "fresh " + d.kind); li.setAttribute("data-type", d.type);
+    li.appendChild(el("time", "", d.seconds)); li.appendChild(el("span", "summary", d.summary));
+    var ol = group.querySelector("ol"); ol.insertBefore(li, ol.firstChild);
+  });
+})();"""
 
-def render_screen_pop(ctx: AgentContext, *, tz: tzinfo | None = None) -> str:
-    """The page for ``ctx``; times in ``tz`` (the server's zone by default: the centre's)."""
+
+def render_screen_pop(ctx: AgentContext, *, tz: tzinfo | None = None, nonce: str | None = None) -> str:
+    """The page for ``ctx``; times in ``tz`` (the server's zone by default: the centre's).
+
+    With a ``nonce`` the page carries its live script (the response's CSP must allow it:
+    :func:`live_policy`); without one it is a snapshot."""
     claim = ctx.claim
     label, symbol, _ = CHANNELS.get(claim.channel, (claim.channel, "", claim.channel))
     name = f'<span class="name">{_e(ctx.customer_name)}</span>' if ctx.customer_name else ""
@@ -88,16 +151,53 @@ def render_screen_pop(ctx: AgentContext, *, tz: tzinfo | None = None) -> str:
 <section class="card why"><h2>Why they are calling</h2>
 <p class="reason">{_e(claim.route_reason or "no routing reason recorded")}</p>
 <p class="meta">routed at {_e(_clock(claim.issued_at, tz, seconds=True))} · interaction {_e(claim.interaction)}</p>
+<p class="oncall" id="oncall">{_e(_on_call(ctx))}</p>
+{_notes(ctx)}
 </section>
 <section class="card recap"><h2>Across channels since {_e(_day(claim.journey_since, tz))}</h2>
 {_recap(ctx)}
 </section>
-<section class="card journey"><h2>Journey, newest first</h2>
+<section class="card journey" id="journey"><h2>Journey, newest first <span class="live" id="live">snapshot</span></h2>
 {"".join(_groups(ctx, tz)) or '<p class="empty">Nothing recorded for this customer in this period.</p>'}
 </section>
 </main>
 <footer>Times in {_e(_zone(claim.issued_at, tz))}. This page expires at {_e(_clock(claim.expires_at, tz))}.</footer>"""
-    return _page(f"{label}: customer {claim.customer_key}", body)
+    script = f'<script nonce="{_e(nonce)}">{LIVE_SCRIPT}</script>' if nonce else ""
+    return _page(f"{label}: customer {claim.customer_key}", body + script, cursor=ctx.cursor)
+
+
+def live_entry(ctx_claim_issued_at: float, claim_interaction: str, entry: JourneyEntry,
+               tz: tzinfo | None = None) -> dict[str, str]:
+    """One new event as the live script draws it: every value is text for ``textContent``."""
+    label, symbol, _ = CHANNELS.get(entry.channel, (entry.channel, "", entry.channel))
+    current = entry.interaction == claim_interaction
+    when = ("this call" if entry.channel == E.VOICE else "this interaction") if current else \
+        _ago(ctx_claim_issued_at - entry.at)
+    return {"interaction": entry.interaction, "type": entry.type, "summary": entry.summary,
+            "css": _channel_class(entry.channel), "label": f"{symbol} {label}", "day": _day(entry.at, tz),
+            "clock": _clock(entry.at, tz), "seconds": _clock(entry.at, tz, seconds=True), "when": when,
+            "kind": _kind(entry)}
+
+
+def _on_call(ctx: AgentContext) -> str:
+    people = ctx.on_the_call
+    if not people:
+        return "No agent on this call now"
+    return "On this call: " + ", ".join(f"{p.who} ({p.role})" for p in people)
+
+
+def _notes(ctx: AgentContext) -> str:
+    """The agents' notes in full, newest first: the next agent reads them before anything else."""
+    notes = [e for e in ctx.journey if e.type == E.AGENT_NOTE]
+    if not notes:
+        return ""
+    items = []
+    for note in notes:
+        d = note.data
+        code = f" · {d['wrapup']}" if d.get("wrapup") else ""
+        items.append(f'<p class="note"><span class="by">{_e(d.get("agent", "agent"))}{_e(code)} · '
+                     f'{_e(_day(note.at, None))} {_e(_clock(note.at, None))}</span>{_e(d.get("text", ""))}</p>')
+    return "<h2>Agents' notes</h2>" + "".join(items)
 
 
 def render_refusal(status: int) -> str:
@@ -106,10 +206,11 @@ def render_refusal(status: int) -> str:
     return _page(title, f'<main><section class="card"><h2>{_e(title)}</h2><p>{_e(text)}</p></section></main>')
 
 
-def _page(title: str, body: str) -> str:
+def _page(title: str, body: str, *, cursor: float | None = None) -> str:
+    data = f' data-cursor="{cursor:.6f}"' if cursor is not None else ""
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width,initial-scale=1">'
-            f"<title>{_e(title)}</title><style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n")
+            f"<title>{_e(title)}</title><style>{STYLE}</style></head>\n<body{data}>\n{body}\n</body></html>\n")
 
 
 def _recap(ctx: AgentContext) -> str:
@@ -153,17 +254,22 @@ def _group(ctx: AgentContext, entries: list[JourneyEntry], tz: tzinfo | None) ->
         _ago(ctx.claim.issued_at - first.at)
     flag = f'<span class="current">{_e(when)}</span>' if current else f"· {_e(when)}"
     items = "".join(_item(entry, tz) for entry in entries)
-    return (f'<div class="group {_channel_class(first.channel)}"><div class="group-head">'
+    return (f'<div class="group {_channel_class(first.channel)}" data-interaction="{_e(first.interaction)}">'
+            f'<div class="group-head">'
             f'<span class="badge {_channel_class(first.channel)}">{_e(symbol)} {_e(label)}</span> '
             f"{_e(_day(first.at, tz))} {_e(_clock(first.at, tz))} {flag}"
             f'<span class="id">{_e(first.interaction)}</span></div><ol>{items}</ol></div>')
 
 
-def _item(entry: JourneyEntry, tz: tzinfo | None) -> str:
-    kind = "notable" if entry.type in NOTABLE else "trouble" if entry.type in TROUBLE else \
-        "quiet" if entry.type in QUIET else ""
+def _kind(entry: JourneyEntry) -> str:
     if entry.type == E.HANGUP and entry.data.get("by") == "caller":
-        kind = "trouble"
+        return "trouble"
+    return "notable" if entry.type in NOTABLE else "trouble" if entry.type in TROUBLE else \
+        "quiet" if entry.type in QUIET else ""
+
+
+def _item(entry: JourneyEntry, tz: tzinfo | None) -> str:
+    kind = _kind(entry)
     return (f'<li class="{kind}" data-type="{_e(entry.type)}"><time>{_e(_clock(entry.at, tz, seconds=True))}</time>'
             f'<span class="summary">{_e(entry.summary)}</span></li>')
 

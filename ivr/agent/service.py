@@ -49,12 +49,52 @@ class JourneyEntry:
 
 
 @dataclass(frozen=True)
+class Participant:
+    """Someone on the call now: the caller's agent, an expert pulled in (the caller is implied)."""
+
+    who: str
+    role: str  # agent | expert
+    since: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"who": self.who, "role": self.role, "since": iso(self.since)}
+
+
+def participants(events: Sequence[StampedEvent], interaction: str) -> list[Participant]:
+    """Who is on the call ``interaction`` now, folded from its events (any order; oldest wins ties)."""
+    on: dict[str, Participant] = {}
+    for e in sorted((e for e in events if e.interaction == interaction), key=lambda e: e.at):
+        d = e.data if isinstance(e.data, dict) else {}
+        if e.type == E.AGENT_CONNECTED and d.get("agent"):
+            on.setdefault(str(d["agent"]), Participant(str(d["agent"]), "agent", e.at))
+        elif e.type == E.PARTICIPANT_JOINED and d.get("who") and d.get("role") != "caller":
+            on.setdefault(str(d["who"]), Participant(str(d["who"]), str(d.get("role", "agent")), e.at))
+        elif e.type in (E.AGENT_COMPLETED, E.CALL_TRANSFERRED):
+            on.pop(str(d.get("agent") or d.get("by") or ""), None)
+        elif e.type == E.PARTICIPANT_LEFT and d.get("room") == "conference":
+            on.pop(str(d.get("who", "")), None)
+        elif e.type == E.HANGUP:
+            on.clear()
+    return list(on.values())
+
+
+@dataclass(frozen=True)
 class AgentContext:
     """Who is calling, why they reached this agent, and what they did before (newest first)."""
 
     claim: ContextClaim
     journey: tuple[JourneyEntry, ...]
     customer_name: str | None = None
+
+    @property
+    def on_the_call(self) -> list[Participant]:
+        return participants([StampedEvent(e.at, e.channel, e.interaction, e.type, dict(e.data))
+                             for e in self.journey], self.claim.interaction)
+
+    @property
+    def cursor(self) -> float:
+        """The newest event's time: the live feed goes on from there."""
+        return max((e.at for e in self.journey), default=self.claim.issued_at)
 
     def to_dict(self) -> dict[str, Any]:
         c = self.claim
@@ -69,6 +109,7 @@ class AgentContext:
             "issued_at": iso(c.issued_at),
             "expires_at": iso(c.expires_at),
             "journey_since": iso(c.journey_since),
+            "on_the_call": [p.to_dict() for p in self.on_the_call],
             "journey": [entry.to_dict() for entry in self.journey],
         }
 
@@ -94,6 +135,19 @@ class AgentAccess:
         """Constant-time comparison, so response timing does not reveal how much of a guess was right."""
         return presented is not None and hmac.compare_digest(presented.encode("utf-8", "replace"), self._key)
 
+    async def claim(self, token: str) -> ContextClaim:
+        """The claim behind ``token``; :class:`ContextNotFound` whatever the reason it has none."""
+        try:
+            return await self._tokens.resolve(token)
+        except TokenError as exc:
+            log.info("agent request refused for token %s...: %s", exc.token_prefix, exc.reason)
+            raise ContextNotFound from None
+
+    async def since(self, claim: ContextClaim, after: float) -> list[JourneyEntry]:
+        """The claim's journey after ``after``, oldest first: what a live page has not shown yet."""
+        events = await self._journey.recent(claim.customer_key, limit=self._limit, since=max(after, claim.journey_since))
+        return [entry(e) for e in reversed(events) if e.at > after]
+
     async def context(self, token: str) -> AgentContext:
         """The context behind ``token``; :class:`ContextNotFound` whatever the reason it has none.
 
@@ -106,7 +160,7 @@ class AgentAccess:
             log.info("agent context refused for token %s...: %s", exc.token_prefix, exc.reason)
             raise ContextNotFound from None
         events = await self._journey.recent(claim.customer_key, limit=self._limit, since=claim.journey_since)
-        entries = tuple(JourneyEntry(e.at, e.channel, e.interaction, e.type, e.data, summarize(e)) for e in events)
+        entries = tuple(entry(e) for e in events)
         return AgentContext(claim, entries, customer_name(events) or await self._name_from_crm(claim.customer_key))
 
     async def _name_from_crm(self, customer_key: str) -> str | None:
@@ -122,6 +176,10 @@ class AgentAccess:
 
 
 # -- reading events ------------------------------------------------------------------------
+
+
+def entry(event: StampedEvent) -> JourneyEntry:
+    return JourneyEntry(event.at, event.channel, event.interaction, event.type, event.data, summarize(event))
 
 
 def iso(at: float) -> str:
@@ -202,6 +260,18 @@ def _agent_connected(d: Mapping[str, Any]) -> str:
     return f"answered by {_t(d.get('agent'), 'an agent')}{where}"
 
 
+def _transferred(d: Mapping[str, Any]) -> str:
+    kind = {"number": "number ", "agent": "agent "}.get(str(d.get("to_kind")), "")
+    why = f": {_quoted(d['reason'])}" if d.get("reason") else ""
+    return f"{_t(d.get('by'), 'an agent')} transferred the call to {kind}{_t(d.get('to'))}{why}"
+
+
+def _note(d: Mapping[str, Any]) -> str:
+    code = f" [{d['wrapup']}]" if d.get("wrapup") else ""
+    text = f" {_quoted(d['text'])}" if d.get("text") else ""
+    return f"note by {_t(d.get('agent'), 'an agent')}{code}:{text}".rstrip(":")
+
+
 def _ussd_ended(d: Mapping[str, Any]) -> str:
     how = {"success": "ended the USSD session", "incomplete": "USSD session broke off",
            "failed": "USSD session failed in the network"}.get(str(d.get("status")), "USSD session ended")
@@ -241,4 +311,11 @@ _SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     E.SMS_SENT: lambda d: f"received an SMS: {_quoted(d.get('text'))}",
     E.SMS_OPT_OUT: lambda d: "opted out of SMS notifications (STOP)",
     E.SMS_OPT_IN: lambda d: "opted in to SMS notifications again (START)",
+    E.AGENT_COMPLETED: lambda d: f"{_t(d.get('agent'), 'the agent')} finished"
+                                 + (f" after {d['talk_s']} s" if d.get("talk_s") else ""),
+    E.CALL_TRANSFERRED: _transferred,
+    E.CONSULT_STARTED: lambda d: f"{_t(d.get('by'), 'the agent')} put the caller on hold to consult {_t(d.get('to'))}",
+    E.PARTICIPANT_JOINED: lambda d: f"{_t(d.get('who'))} ({_t(d.get('role'))}) joined the {_t(d.get('room'))}",
+    E.PARTICIPANT_LEFT: lambda d: f"{_t(d.get('who'))} ({_t(d.get('role'))}) left the {_t(d.get('room'))}",
+    E.AGENT_NOTE: _note,
 }

@@ -8,6 +8,7 @@ routed call carries the token, over real SIP.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import tempfile
@@ -61,7 +62,10 @@ _ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
     <action>
       <ereg regexp=".*" search_in="hdr" header="X-IVR-Context-Token:" check_it="false" assign_to="token"/>
       <log message="TOKEN=[$token]"/>
-    </action>
+      <ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="remote"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" check_it="true" assign_to="local"/>
+      <ereg regexp=".*" search_in="hdr" header="Call-ID:" check_it="true" assign_to="callid"/>
+      <ereg regexp="sip:[^&gt;;]*" search_in="hdr" header="Contact:" check_it="true" assign_to="target"/>    </action>
   </recv>
   <send>
     <![CDATA[
@@ -99,6 +103,7 @@ _ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   </send>
   <recv request="ACK"/>
   <nop><action><log message="ANSWERED"/></action></nop>
+{refer}
   <recv request="BYE" timeout="{talk_ms}" ontimeout="agent_bye"/>
   <send next="done">
     <![CDATA[
@@ -114,11 +119,11 @@ _ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   <label id="agent_bye"/>
   <send retrans="500">
     <![CDATA[
-      BYE [next_url] SIP/2.0
+      BYE [$target] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
+      From: [$local];tag=[pid]agent[call_number]
+      To: [$remote]
+      Call-ID: [$callid]
       CSeq: 2 BYE
       Max-Forwards: 70
       Content-Length: 0
@@ -128,6 +133,27 @@ _ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   <label id="done"/>
 </scenario>
 """
+
+# A blind transfer from the phone, as an agent presses "transfer" on it: an in-dialog REFER
+# to Asterisk. Asterisk answers 202, reports progress by NOTIFY (answered by -aa) and, the
+# transfer done, hangs up on the agent; the scenario then ends at "done".
+_REFER = """  <pause milliseconds="{refer_ms}"/>
+  <send retrans="500">
+    <![CDATA[
+      REFER [$target] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: [$local];tag=[pid]agent[call_number]
+      To: [$remote]
+      Call-ID: [$callid]
+      CSeq: 1 REFER
+      Contact: <sip:[agent]@[local_ip]:[local_port]>
+      Refer-To: <sip:{refer_to}@{pbx}>
+      Referred-By: <sip:[agent]@{pbx}>
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="202"><action><log message="REFER ACCEPTED"/></action></recv>"""
 
 
 @dataclass
@@ -139,6 +165,8 @@ class AgentPhone:
     target: str
     ring_timeout_s: float = 60
     talk_s: float = 3
+    refer_to: str | None = None  # transfer blind to this (a queue, an agent, a number) after refer_after_s
+    refer_after_s: float = 3
     log_lines: list[str] = field(default_factory=list)
     _proc: asyncio.subprocess.Process | None = None
     _tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -149,7 +177,9 @@ class AgentPhone:
         self._tmp = tempfile.TemporaryDirectory(prefix="ivr-agent-")
         tmp = Path(self._tmp.name)
         (tmp / "register.xml").write_text(_REGISTER)
-        (tmp / "answer.xml").write_text(_ANSWER.format(talk_ms=int(self.talk_s * 1000)))
+        refer = _REFER.format(refer_ms=int(self.refer_after_s * 1000), refer_to=self.refer_to, pbx=self.target) \
+            if self.refer_to else ""
+        (tmp / "answer.xml").write_text(_ANSWER.format(talk_ms=int(self.talk_s * 1000), refer=refer))
         self._log = tmp / "agent.log"
         port = str(free_port())
         # SIPp cannot register and then take a new incoming call in one scenario: register
@@ -163,6 +193,7 @@ class AgentPhone:
             "sipp", "-sf", str(tmp / "answer.xml"), "-m", "1", "-i", "127.0.0.1", "-p", port,
             "-mi", "127.0.0.1", "-mp", str(free_port(even_pair=True)), "-aa", "-nostdin",
             "-key", "agent", self.agent, "-trace_logs", "-log_file", str(self._log),
+            "-trace_msg", "-message_file", str(tmp / "messages.log"),
             "-timeout", f"{int(self.ring_timeout_s + 60)}s",
             cwd=tmp, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL)
@@ -198,6 +229,12 @@ class AgentPhone:
         match = re.search(r"TOKEN=(.*)", self._read())
         return (match.group(1).strip() if match else "").removeprefix("X-IVR-Context-Token:").strip()
 
+    async def finished(self, timeout: float = 30) -> str:
+        """Wait until the phone's call is over (hung up by either side); its log."""
+        if self._proc is not None:
+            await asyncio.wait_for(self._proc.wait(), timeout)
+        return self._read()
+
     async def __aexit__(self, *_exc: object) -> None:
         if self._proc is not None and self._proc.returncode is None:
             try:
@@ -205,6 +242,8 @@ class AgentPhone:
             except TimeoutError:
                 self._proc.kill()
                 await self._proc.wait()
+        if self._tmp is not None and os.environ.get("IVR_KEEP_SIPP"):
+            shutil.copytree(self._tmp.name, f"{os.environ['IVR_KEEP_SIPP']}/{self.agent}", dirs_exist_ok=True)
         if self._tmp is not None:
             await self._register(expires=0)  # unregister: later calls must not ring a phone that is gone
             self._tmp.cleanup()

@@ -80,6 +80,14 @@ SPEECH_HEARD = "speech_heard"
 SPEECH_UNAVAILABLE = "speech_unavailable"
 CALL_READOPTED = "call_readopted"
 
+# -- the agents' side (AMI queue, transfer and conference events; the agent API) ----------------
+AGENT_COMPLETED = "agent_completed"
+CALL_TRANSFERRED = "call_transferred"
+CONSULT_STARTED = "consult_started"
+PARTICIPANT_JOINED = "participant_joined"
+PARTICIPANT_LEFT = "participant_left"
+AGENT_NOTE = "agent_note"
+
 # -- USSD -----------------------------------------------------------------------------------
 USSD_REQUEST = "ussd_request"
 USSD_SCREEN = "ussd_screen"
@@ -129,6 +137,18 @@ REGISTRY: Mapping[str, EventKind] = _kinds(
               "spoken input was not possible (recogniser down, repeated low confidence): keys offered"),
     EventKind(CALL_READOPTED, frozenset({VOICE}), ("outcome", "reason"),
               "the ARI link came back: the call was resumed, ended, or sent to the fallback queue"),
+    EventKind(AGENT_COMPLETED, frozenset({VOICE}), ("agent", "queue", "hold_s", "talk_s", "reason"),
+              "an agent's part of the call ended (the queue's AgentComplete: talk time is handle time)"),
+    EventKind(CALL_TRANSFERRED, frozenset({VOICE}), ("by", "to", "to_kind", "mode", "reason", "via"),
+              "an agent sent the caller on: to a queue, an agent or an outside number; blind or attended"),
+    EventKind(CONSULT_STARTED, frozenset({VOICE}), ("by", "to", "room"),
+              "an agent put the caller on hold to consult an expert"),
+    EventKind(PARTICIPANT_JOINED, frozenset({VOICE}), ("who", "role", "room", "with"),
+              "someone joined the caller's conference or the agents' consultation"),
+    EventKind(PARTICIPANT_LEFT, frozenset({VOICE}), ("who", "role", "room"), "someone left the conference"),
+    EventKind(AGENT_NOTE, _ALL, ("agent", "text", "wrapup", "queue"),
+              "the agent's own words and wrap-up code for the interaction",
+              redacted=("card numbers and secrets in the text",)),
     EventKind(USSD_REQUEST, frozenset({USSD}), ("code", "service", "input"),
               "one request from the aggregator"),
     EventKind(USSD_SCREEN, frozenset({USSD}), ("title", "text", "node", "end"), "the screen the subscriber saw"),

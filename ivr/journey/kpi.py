@@ -31,12 +31,13 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from ivr.journey import events as E
+from ivr.journey.agent_kpi import DEFAULT_FCR_WINDOW_S, AgentKpis, AgentStats
 from ivr.journey.ports import StampedEvent
 
 CRM_LATENCY_BUCKETS_MS: tuple[float, ...] = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
@@ -123,6 +124,7 @@ class Kpis:
     last_at: float | None = None
     since: float | None = None  # the range asked for, when folded from one
     until: float | None = None
+    agents: AgentKpis = field(default_factory=AgentKpis)
 
     @property
     def containment(self) -> float | None:
@@ -164,6 +166,7 @@ class Kpis:
                                    "sum": round(self.crm_latency_ms.sum, 3), "count": self.crm_latency_ms.count}},
             "nodes": {node: {"entries": s.entries, "dropoffs": s.dropoffs, "no_input": s.no_input,
                              "no_match": s.no_match} for node, s in sorted(self.nodes.items())},
+            "agents": self.agents.to_dict(),
         }
 
     def to_json(self) -> str:
@@ -190,8 +193,10 @@ class KpiAccumulator:
     Not thread-safe; it lives on the event loop with the store it meters.
     """
 
-    def __init__(self, *, max_interactions: int = MAX_TRACKED_INTERACTIONS) -> None:
+    def __init__(self, *, max_interactions: int = MAX_TRACKED_INTERACTIONS,
+                 fcr_window_s: float = DEFAULT_FCR_WINDOW_S, clock: Callable[[], float] | None = None) -> None:
         self._max = max_interactions
+        self._agents = AgentStats(fcr_window_s=fcr_window_s, clock=clock, label=_label, max_customers=max_interactions)
         self._open: OrderedDict[str, _Interaction] = OrderedDict()
         self._channels: Counter[str] = Counter()
         self._outcomes: Counter[str] = Counter()
@@ -207,25 +212,35 @@ class KpiAccumulator:
         self._last: float | None = None
 
     def add(self, key: str, event: StampedEvent) -> None:
-        """Count one stored event. ``key`` (the customer) is not a KPI dimension: no personal data in metrics."""
-        del key
+        """Count one stored event. ``key`` (the customer) is not a KPI dimension: no personal data in
+        metrics; the agent numbers hold it in memory for the first-contact-resolution window only."""
         self._events += 1
         self._first = event.at if self._first is None else min(self._first, event.at)
         self._last = event.at if self._last is None else max(self._last, event.at)
+        new = event.interaction not in self._open
         state = self._state(event)
         data = event.data if isinstance(event.data, dict) else {}
+        if new:
+            self._agents.started(key, event)
+        self._agents.add(key, event, data)
         handler = _HANDLERS.get(event.type)
         if handler is not None:
             handler(self, state, data)
 
-    def snapshot(self, *, since: float | None = None, until: float | None = None) -> Kpis:
+    def look_ahead(self, key: str, event: StampedEvent) -> None:
+        """An event after the report's range: it may only show that a contact in the range was repeated."""
+        if event.interaction not in self._open:
+            self._agents.started(key, event)
+
+    def snapshot(self, *, since: float | None = None, until: float | None = None,
+                 horizon: float | None = None) -> Kpis:
         return Kpis(
             interactions=dict(self._channels), ended=sum(self._outcomes.values()),
             contained=self._outcomes[CONTAINED], routed=self._outcomes[ROUTED], abandoned=self._outcomes[ABANDONED],
             routes=dict(self._routes), rules=dict(self._rules), agent_connects=self._agent_connects,
             queue_abandons=self._queue_abandons, crm_ok=self._crm["ok"], crm_unavailable=self._crm["unavailable"],
             crm_latency_ms=self._latency, nodes=dict(self._nodes), events=self._events, first_at=self._first,
-            last_at=self._last, since=since, until=until)
+            last_at=self._last, since=since, until=until, agents=self._agents.snapshot(horizon))
 
     # -- per event type ---------------------------------------------------------------------
 
@@ -339,12 +354,20 @@ _HANDLERS = {
 
 
 def fold(events: Iterable[tuple[str, StampedEvent]], *, since: float | None = None,
-         until: float | None = None) -> Kpis:
-    """The KPIs of ``events`` (``(key, event)``, oldest first, as ``JourneyStore.between`` gives them)."""
-    acc = KpiAccumulator(max_interactions=MAX_TRACKED_INTERACTIONS * 10)
+         until: float | None = None, later: Iterable[tuple[str, StampedEvent]] = (),
+         fcr_window_s: float = DEFAULT_FCR_WINDOW_S, horizon: float | None = None) -> Kpis:
+    """The KPIs of ``events`` (``(key, event)``, oldest first, as ``JourneyStore.between`` gives them).
+
+    ``later`` are the events after the range, up to ``horizon`` (at most the end of the range
+    plus the FCR window, and never after now): they count for nothing but to show that a
+    contact in the range was repeated. Contacts whose window reaches past ``horizon`` are
+    reported as pending."""
+    acc = KpiAccumulator(max_interactions=MAX_TRACKED_INTERACTIONS * 10, fcr_window_s=fcr_window_s)
     for key, event in events:
         acc.add(key, event)
-    return acc.snapshot(since=since, until=until)
+    for key, event in later:
+        acc.look_ahead(key, event)
+    return acc.snapshot(since=since, until=until, horizon=horizon if horizon is not None else until)
 
 
 def _label(value: object) -> str:
@@ -400,11 +423,31 @@ def _report(k: Kpis) -> list[str]:
                     if sent else "Routes by reason", ["reason", "queue", "calls"],
                     [[r, q, f"{n:,}"] for (r, q), n in _biggest(k.routes)])
     lines += _table("Routing rules applied", ["rule", "calls"], [[r, f"{n:,}"] for r, n in _biggest(k.rules)])
+    lines += _agent_tables(k.agents)
     funnel = sorted(k.nodes.items(), key=lambda item: (-item[1].entries, item[0]))
     lines += _table("Menu funnel", ["node", "entries", "drop-offs", "no input", "no match"],
                     [[node, f"{s.entries:,}", f"{s.dropoffs:,} ({_pct(s.dropoffs, s.entries)})",
                       f"{s.no_input:,}", f"{s.no_match:,}"] for node, s in funnel])
     return lines
+
+
+def _agent_tables(a: AgentKpis) -> list[str]:
+    header = ["", "calls", "AHT", "answer", "transfers/call", "FCR"]
+    hours = f"{a.fcr_window_s / 3600:g} h"
+    lines: list[str] = []
+    for title, index in (("Agents by queue", 0), ("Agents by route reason", 1)):
+        rows = [[name, f"{s.calls:,}", _secs(s.aht_s), _secs(s.answer_s),
+                 "-" if s.transfers_per_call is None else f"{s.transfers_per_call:.2f}",
+                 "-" if s.fcr is None else f"{100 * s.fcr:.1f}% of {s.fcr_resolved + s.fcr_repeat:,}"]
+                for name, s in sorted(a.by(index).items(), key=lambda item: (-item[1].calls, item[0]))]
+        lines += _table(f"{title} (AHT: talk time per agent part; answer: queue wait; FCR: no new contact"
+                        f" within {hours}; {a.fcr_pending:,} still inside it)" if rows else title,
+                        [title.split()[-1] if index == 0 else "reason", *header[1:]], rows)
+    return lines
+
+
+def _secs(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} s"
 
 
 def _table(title: str, header: list[str], rows: list[list[str]]) -> list[str]:

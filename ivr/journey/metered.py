@@ -11,6 +11,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from ivr.journey.feed import JourneyFeed
 from ivr.journey.kpi import KpiAccumulator
 from ivr.journey.ports import JourneyStore, KvPut, StampedEvent
 
@@ -26,9 +27,10 @@ class MeteredJourney:
     stored, and a driver told otherwise would report a stored step as lost.
     """
 
-    def __init__(self, inner: JourneyStore, acc: KpiAccumulator) -> None:
+    def __init__(self, inner: JourneyStore, acc: KpiAccumulator, feed: JourneyFeed | None = None) -> None:
         self.inner = inner
         self.acc = acc
+        self.feed = feed  # the open agent pages: told of what was stored, after it was
 
     async def append(self, key: str, events: Sequence[StampedEvent]) -> None:
         await self.inner.append(key, events)
@@ -74,3 +76,8 @@ class MeteredJourney:
                 self.acc.add(key, event)
         except Exception:  # noqa: BLE001 - metrics must never fail a stored append
             log.exception("could not count journey events for the live KPIs")
+        if self.feed is not None and events:
+            try:
+                self.feed.publish(key, events)
+            except Exception:  # noqa: BLE001 - nor may an open page
+                log.exception("could not pass journey events to the open agent pages")

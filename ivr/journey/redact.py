@@ -130,3 +130,32 @@ def _clean_value(value: Any, path: str, dropped: list[str]) -> Any:
     if isinstance(value, (list, tuple)):
         return [_clean_value(item, f"{path}[{i}]", dropped) for i, item in enumerate(value)]
     return value
+
+
+# -- free text (an agent's note) -----------------------------------------------------------
+_CARD = re.compile(r"(?<![\d])\d(?:[ -]?\d){12,18}(?![\d])")
+_SECRET_PHRASE = re.compile(
+    r"\b(" + "|".join(sorted(SECRET_WORDS - {"masked"}, key=len, reverse=True)) + r")(s?)\b(\s*(?:is|was|=|:)?\s*)(\S+)",
+    re.IGNORECASE)
+CARD_MARK = "[card number]"
+SECRET_MARK = "[redacted]"
+
+
+def redact_text(text: str) -> tuple[str, list[str]]:
+    """Free text (an agent's note) with card numbers and spelled-out secrets replaced.
+
+    Returns the text and what was replaced ("card number", "pin"...), never the values:
+    an agent who types "PIN 4821 did not work" must not put the PIN on every later screen.
+    """
+    found: list[str] = []
+
+    def card(_m: re.Match[str]) -> str:
+        found.append("card number")
+        return CARD_MARK
+
+    def secret(m: re.Match[str]) -> str:
+        found.append(m.group(1).lower())
+        return f"{m.group(1)}{m.group(2)}{m.group(3)}{SECRET_MARK}"
+
+    clean = _SECRET_PHRASE.sub(secret, _CARD.sub(card, text))
+    return clean, sorted(set(found))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from ivr.journey.agent_kpi import GroupStats
 from ivr.journey.kpi import Kpis
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -70,6 +71,7 @@ def families(k: Kpis) -> list[Family]:
         _labelled("ivr_route_rules_total", "counter", "Routing rules applied, by rule name.", "rule", k.rules),
         _single("ivr_agent_connects_total", "counter", "Interactions answered by an agent.", k.agent_connects),
         _single("ivr_queue_abandons_total", "counter", "Callers who gave up waiting in a queue.", k.queue_abandons),
+        *_agent_families(k),
         _labelled("ivr_crm_lookups_total", "counter", "CRM lookups of the caller, by result.", "status", crm),
         _histogram("ivr_crm_latency_ms", "Time the CRM lookup took, in milliseconds.", k),
         _labelled("ivr_node_entries_total", "counter", "Times callers entered a menu node.", "node",
@@ -80,6 +82,40 @@ def families(k: Kpis) -> list[Family]:
                   {n: s.no_input for n, s in k.nodes.items()}),
         _labelled("ivr_node_nomatch_total", "counter", "Answers a node did not accept, by node.", "node",
                   {n: s.no_match for n, s in k.nodes.items()}),
+    ]
+
+
+def _agent_families(k: Kpis) -> list[Family]:
+    """Sums and counts per queue and route reason: divide them (rate over rate) for the averages."""
+    groups = sorted(k.agents.groups.items())
+
+    def family(name: str, type_: str, help_: str, value: Callable[[GroupStats], float],
+               extra: tuple[tuple[str, str], ...] = ()) -> Family:
+        return Family(name, type_, help_, tuple(Sample((("queue", q), ("reason", r), *extra), value(s))
+                                                for (q, r), s in groups))
+
+    fcr = Family("ivr_fcr_contacts_total", "counter",
+                 "Calls an agent answered whose first-contact window has passed, by queue, route reason and"
+                 " outcome (resolved: no new contact from the customer within the window; repeat).",
+                 tuple(Sample((("queue", q), ("reason", r), ("outcome", outcome)), n)
+                       for (q, r), s in groups for outcome, n in (("resolved", s.fcr_resolved),
+                                                                  ("repeat", s.fcr_repeat))))
+    return [
+        family("ivr_agent_handled_total", "counter", "Agent parts of calls completed (AgentComplete).",
+               lambda s: s.handled),
+        family("ivr_agent_handle_seconds_total", "counter",
+               "Talk time of the completed agent parts; / ivr_agent_handled_total = average handle time.",
+               lambda s: s.handle_s),
+        family("ivr_agent_answers_total", "counter", "Agent answers from a queue.", lambda s: s.answered),
+        family("ivr_agent_answer_wait_seconds_total", "counter",
+               "Queue wait before those answers; / ivr_agent_answers_total = average time to answer.",
+               lambda s: s.answer_wait_s),
+        family("ivr_agent_calls_total", "counter", "Calls an agent answered (once per call).", lambda s: s.calls),
+        family("ivr_transfers_total", "counter",
+               "Agent transfers; / ivr_agent_calls_total = transfers per call.", lambda s: s.transfers),
+        fcr,
+        _single("ivr_fcr_pending", "gauge", "Answered calls still inside their first-contact window.",
+                k.agents.fcr_pending),
     ]
 
 

@@ -33,6 +33,7 @@ from ivr.settings import Settings
 from ivr.voice.ami import AmiClient
 from ivr.voice.ari.app import StasisApp
 from ivr.voice.ari.client import AriClient
+from ivr.voice.call_control import AmiCallControl
 from ivr.voice.drivers import publish_drivers, wanted
 from ivr.voice.fastagi import FastAgiServer
 
@@ -140,7 +141,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
 
     app = build_app(health, admin_reload,
                     agent_api=AgentApiParts(controller.tokens, controller.journey, settings.agent_api.key,
-                                                  controller.names),
+                                            controller.names,
+                                            desk=controller.agent_desk(AmiCallControl(ami, controller.agent_events)),
+                                            feed=controller.feed),
                     kpis=controller.kpis.snapshot, sms=controller.sms,
                     ussd=controller.ussd)
     runner = web.AppRunner(app, access_log=None)

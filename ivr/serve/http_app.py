@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from ivr.agent.desk import AgentDesk
 from ivr.agent.http import mount_agent_api
 from ivr.agent.ports import CustomerNames, JourneyReader, TokenResolver
+from ivr.journey.feed import JourneyFeed
 from ivr.journey.kpi import Kpis
 from ivr.live.reload import ReloadResult
 from ivr.metrics.prometheus import mount_metrics
@@ -30,6 +32,8 @@ class AgentApiParts:
     journey: JourneyReader
     api_key: str
     names: CustomerNames | None = None
+    desk: AgentDesk | None = None
+    feed: JourneyFeed | None = None
 
 
 ReloadRequest = Callable[[], Awaitable[ReloadResult]]
@@ -45,7 +49,8 @@ def build_app(health: HealthProbe, reload: ReloadRequest, *, agent_api: AgentApi
     if ussd is not None:
         mount_ussd(app, ussd)
     if agent_api is not None:
-        mount_agent_api(app, agent_api.tokens, agent_api.journey, agent_api.api_key, names=agent_api.names)
+        mount_agent_api(app, agent_api.tokens, agent_api.journey, agent_api.api_key, names=agent_api.names,
+                        desk=agent_api.desk, feed=agent_api.feed)
     if kpis is not None:
         mount_metrics(app, kpis)
 

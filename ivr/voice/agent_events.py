@@ -1,26 +1,46 @@
 """What happens after the controller handed a call to the dialplan, read from AMI.
 
 The journey must show which agent answered (the next call's routing tries that agent
-first) and whether the caller gave up waiting (abandoned calls never count as contained).
-The controller remembers, for each call it routed, the journey key and the token; AMI
-events about those calls become journey events.
+first), whether the caller gave up waiting (abandoned calls never count as contained),
+and every hop after that: an agent's transfer (a REFER from the phone and the agent API's
+transfer are the same ``BlindTransfer`` to Asterisk, so one event), an expert pulled in,
+who joined and left the conference, and when each agent's part ended (``AgentComplete``:
+its talk time is the handle time the KPIs average). The controller remembers, for each
+call it routed, the journey key; AMI events about those calls become journey events.
+
+It also keeps where each routed call is now (the caller's channel, each agent's channel,
+the conference rooms), because that is what the agent API needs to transfer or conference
+a call: :class:`LiveCall`. An expert's legs and the rooms are named after the caller's
+uniqueid (:func:`owner_of`), so their events find the call without a lookup table.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from ivr.journey.events import AGENT_CONNECTED, QUEUE_ABANDONED
+from ivr.journey.events import (
+    AGENT_COMPLETED,
+    AGENT_CONNECTED,
+    CALL_TRANSFERRED,
+    PARTICIPANT_JOINED,
+    PARTICIPANT_LEFT,
+    QUEUE_ABANDONED,
+)
 from ivr.journey.ports import JourneySink, StampedEvent
+from ivr.voice import channel_vars as cv
 
 log = logging.getLogger(__name__)
 MAX_TRACKED_CALLS = 10_000
-
+ROOM_PREFIX = "ivr-"
+CONSULT_SUFFIX = "-consult"
+EXPERT_MARK = "-e"  # an expert's Local legs: <caller uniqueid>-e<n>a (in the room) and -e<n>b (ringing the expert)
+_EXPERT_LEG = re.compile(r"(.+)-e([0-9]+)([ab])")
 
 
 @dataclass(frozen=True)
@@ -28,6 +48,36 @@ class RoutedCall:
     journey_key: str
     channel: str  # voice
     queue: str
+
+
+@dataclass
+class LiveCall:
+    """Where a routed call is now, as AMI reported it: what a transfer or a conference acts on."""
+
+    uniqueid: str
+    channel: str = ""  # the caller's channel name
+    agents: dict[str, str] = field(default_factory=dict)  # agent -> their channel name
+    experts: dict[str, str] = field(default_factory=dict)  # expert agent -> the room leg (Local ...;1) channel
+    expert_legs: dict[str, str] = field(default_factory=dict)  # the room leg's uniqueid -> the expert agent
+    consults: int = 0
+    pending_reason: tuple[str, str] | None = None  # (reason, via) of a transfer the API asked for
+
+    @property
+    def room(self) -> str:
+        return f"{ROOM_PREFIX}{self.uniqueid}"
+
+    @property
+    def consult_room(self) -> str:
+        return f"{ROOM_PREFIX}{self.uniqueid}{CONSULT_SUFFIX}"
+
+
+def owner_of(uniqueid_or_room: str) -> str:
+    """The caller's uniqueid behind an expert leg (``<uid>-e1a``) or a room (``ivr-<uid>[-consult]``)."""
+    name = uniqueid_or_room
+    if name.startswith(ROOM_PREFIX):
+        name = name[len(ROOM_PREFIX):].removesuffix(CONSULT_SUFFIX)
+    match = _EXPERT_LEG.fullmatch(name)
+    return match.group(1) if match else name
 
 
 def agent_name(interface: str) -> str:
@@ -41,30 +91,117 @@ class AgentEventRecorder:
     def __init__(self, journey: JourneySink) -> None:
         self.journey = journey
         self._calls: OrderedDict[str, RoutedCall] = OrderedDict()
+        self._live: dict[str, LiveCall] = {}
         self._pending: set[asyncio.Task[None]] = set()
 
     def track(self, uniqueid: str, call: RoutedCall) -> None:
         self._calls[uniqueid] = call
         while len(self._calls) > MAX_TRACKED_CALLS:
-            self._calls.popitem(last=False)
+            old, _ = self._calls.popitem(last=False)
+            self._live.pop(old, None)
+
+    def live(self, uniqueid: str) -> LiveCall | None:
+        """Where the routed call ``uniqueid`` is now; None once it ended (or was never routed here)."""
+        return self._live.get(uniqueid) if uniqueid in self._calls else None
 
     def on_event(self, event: Mapping[str, str]) -> None:
         name = event.get("Event", "")
-        call = self._calls.get(event.get("Uniqueid", ""))
-        if call is None:
+        if name == "BlindTransfer":
+            self._on_blind_transfer(event)
             return
-        uid = event["Uniqueid"]
+        if name in ("ConfbridgeJoin", "ConfbridgeLeave"):
+            self._on_conference(event, joined=name == "ConfbridgeJoin")
+            return
+        uid = event.get("Uniqueid", "")
+        call = self._calls.get(uid)
+        if call is None:
+            if name == "AgentConnect":
+                self._on_expert_answer(event)
+            return
+        live = self._live.setdefault(uid, LiveCall(uid))
+        live.channel = event.get("Channel", live.channel)
         if name == "AgentConnect":
-            data = {"agent": agent_name(event.get("Interface") or event.get("DestChannel", "")),
-                    "queue": event.get("Queue", call.queue), "hold_s": _int(event.get("HoldTime"))}
+            agent = agent_name(event.get("Interface") or event.get("DestChannel", ""))
+            live.agents[agent] = event.get("DestChannel", "")
+            data = {"agent": agent, "queue": event.get("Queue", call.queue), "hold_s": _int(event.get("HoldTime"))}
             self._append(call, uid, AGENT_CONNECTED, data)
-        elif name == "DialEnd" and event.get("DialStatus") == "ANSWER" and event.get("DestChannel"):
-            self._append(call, uid, AGENT_CONNECTED, {"agent": agent_name(event["DestChannel"]), "queue": ""})
+        elif name == "DialEnd" and event.get("DialStatus") == "ANSWER" and event.get("DestChannel") \
+                and _leg(event) in ("direct", "number"):  # a queue's own DialEnd: its AgentConnect counts
+            agent = agent_name(event["DestChannel"])
+            live.agents[agent] = event["DestChannel"]
+            self._append(call, uid, AGENT_CONNECTED, {"agent": agent, "queue": ""})
+        elif name == "AgentComplete":
+            agent = agent_name(event.get("Interface") or event.get("DestChannel", ""))
+            self._append(call, uid, AGENT_COMPLETED, {
+                "agent": agent, "queue": event.get("Queue", call.queue), "hold_s": _int(event.get("HoldTime")),
+                "talk_s": _int(event.get("TalkTime")), "reason": event.get("Reason", "")})
         elif name == "QueueCallerAbandon":
             self._append(call, uid, QUEUE_ABANDONED, {"queue": event.get("Queue", call.queue),
                                                       "hold_s": _int(event.get("HoldTime"))})
         elif name == "Hangup":
             self._calls.pop(uid, None)
+            self._live.pop(uid, None)
+
+    def _on_blind_transfer(self, event: Mapping[str, str]) -> None:
+        uid = event.get("TransfereeUniqueid", "")
+        call = self._calls.get(uid)
+        if call is None or event.get("Result", "Success") != "Success":
+            return
+        live = self._live.setdefault(uid, LiveCall(uid))
+        by = agent_name(event.get("TransfererChannel", ""))
+        live.agents.pop(by, None)
+        reason, via = live.pending_reason or ("", "phone")
+        live.pending_reason = None
+        to = event.get("Extension", "")
+        kind = "number" if to[:1] in "+0123456789" else "queue"
+        self._append(call, uid, CALL_TRANSFERRED, {"by": by, "to": to, "to_kind": kind, "mode": "blind",
+                                                   "reason": reason, "via": via})
+
+    def _on_expert_answer(self, event: Mapping[str, str]) -> None:
+        """The expert's phone answered the far leg (``<uid>-e<n>b``) of a consultation."""
+        match = _EXPERT_LEG.fullmatch(event.get("Uniqueid", ""))
+        if match is None or match.group(1) not in self._calls:
+            return
+        live = self._live.setdefault(match.group(1), LiveCall(match.group(1)))
+        expert = agent_name(event.get("Interface") or event.get("DestChannel", ""))
+        live.expert_legs[f"{match.group(1)}-e{match.group(2)}a"] = expert
+
+    def _on_conference(self, event: Mapping[str, str], *, joined: bool) -> None:
+        room = event.get("Conference", "")
+        owner = owner_of(room)
+        call = self._calls.get(owner)
+        if call is None or not room.startswith(ROOM_PREFIX):
+            return
+        live = self._live.setdefault(owner, LiveCall(owner))
+        uid, channel = event.get("Uniqueid", ""), event.get("Channel", "")
+        if uid == owner:
+            who, role = "caller", "caller"
+        elif uid in live.expert_legs:
+            who, role = live.expert_legs[uid], "expert"
+            if joined:
+                live.experts[who] = channel
+        else:
+            who, role = agent_name(channel), "agent"
+            if joined:
+                live.agents[who] = channel
+        if not joined:
+            (live.experts if role == "expert" else live.agents).pop(who, None)
+        kind = PARTICIPANT_JOINED if joined else PARTICIPANT_LEFT
+        data: dict[str, object] = {"who": who, "role": role,
+                                   "room": "consultation" if room.endswith(CONSULT_SUFFIX) else "conference"}
+        self._append(call, owner, kind, data)
+
+    def remember_transfer(self, uniqueid: str, reason: str, via: str) -> None:
+        """The reason the agent API gave, for the ``BlindTransfer`` Asterisk reports next."""
+        live = self._live.get(uniqueid)
+        if live is not None:
+            live.pending_reason = (reason, via)
+
+    def journal(self, uniqueid: str, kind: str, data: dict[str, object]) -> None:
+        """An event about a routed call that no AMI event reports (a consultation asked for)."""
+        call = self._calls.get(uniqueid)
+        if call is not None:
+            self._append(call, uniqueid, kind, data)
 
     def _append(self, call: RoutedCall, uid: str, kind: str, data: dict[str, object]) -> None:
         event = StampedEvent(time.time(), call.channel, uid, kind, data)
@@ -80,6 +217,15 @@ class AgentEventRecorder:
     async def drain(self) -> None:
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
+
+
+def _leg(event: Mapping[str, str]) -> str:
+    """How the answering leg was dialled (``IVR_LEG`` from the dialplan's pre-dial handler)."""
+    for line in event.get("DestChanVariable", "").splitlines():
+        key, _, value = line.partition("=")
+        if key == cv.LEG:
+            return value
+    return ""
 
 
 def _int(value: str | None) -> int:

@@ -30,10 +30,14 @@ FALLBACK = "IVR_FALLBACK"          # why the call went to the fallback queue
 PATH = "IVR_PATH"                  # the menu nodes the caller went through, ">"-separated
 DIGIT = "IVR_DIGIT"                # the minimal flow's one digit (and the dialplan self-test's)
 
+# Set by the agent API's call control (AMI) before it moves a channel into a conference
+ROOM = "IVR_ROOM"                  # the ConfBridge room: ivr-<caller uniqueid>[-consult]
+LEG = "IVR_LEG"                    # on an agent's leg: queue | direct (a named agent) | number (outside)
+
 RESULT_QUEUE = "queue"
 RESULT_HANGUP = "hangup"
 
 ALL = frozenset({
     AGENT, AGENT_TIMEOUT, AGENT_RESULT, AGI_SCRIPT, DNIS, CALL_TAG, FALLBACK_QUEUE, AGI_URL, RESULT, QUEUE, QUEUE_PRIORITY, QUEUE_TIMEOUT,
-    ROUTE_REASON, CONTEXT_TOKEN, HANGUP_CAUSE, FALLBACK, DIGIT, PATH, DRIVER, DRIVER_STATUS,
+    ROUTE_REASON, CONTEXT_TOKEN, HANGUP_CAUSE, FALLBACK, DIGIT, PATH, DRIVER, DRIVER_STATUS, ROOM, LEG,
 })

@@ -85,7 +85,7 @@ async def test_screen_pop_groups_the_journey_by_interaction_with_its_channel(cli
 
     _, page = await open_pop(client, await tokens.issue(claim()))
 
-    assert re.findall(r'<div class="group (\w+)">', page) == ["voice", "ussd", "sms"]
+    assert re.findall(r'<div class="group (\w+)" data-interaction=', page) == ["voice", "ussd", "sms"]
 
 
 async def test_screen_pop_marks_the_current_call(client: Client, tokens: TokenService, journey: MemoryJourney) -> None:
