@@ -57,7 +57,7 @@ PEOPLE = frozenset({E.AGENT_CONNECTED, E.AGENT_COMPLETED, E.CALL_TRANSFERRED, E.
 
 def mount_agent_api(app: web.Application, tokens: TokenResolver, journey: JourneyReader, api_key: str, *,
                     names: CustomerNames | None = None, desk: AgentDesk | None = None,
-                    feed: JourneyFeed | None = None) -> None:
+                    feed: JourneyFeed | None = None, clock: Callable[[], float] = time.time) -> None:
     """Add ``GET /context/{token}`` (JSON), ``GET /agent/{token}`` (the screen pop) and,
     with a ``feed``, its live events; with a ``desk``, the agent's write-back endpoints.
 
@@ -103,7 +103,7 @@ def mount_agent_api(app: web.Application, tokens: TokenResolver, journey: Journe
             claim = await access.claim(request.match_info["token"])
         except ContextNotFound:
             return _json(NOT_FOUND, 404)
-        return await _follow(request, access, feed, claim)
+        return await _follow(request, access, feed, claim, clock)
 
     def action(name: str, act: Callable[[AgentDesk, Any, dict[str, object]], Awaitable[Any]]) -> None:
         async def handler(request: web.Request) -> web.Response:
@@ -156,7 +156,8 @@ async def _body(request: web.Request) -> dict[str, object] | None:
     return body if isinstance(body, dict) else None
 
 
-async def _follow(request: web.Request, access: AgentAccess, feed: JourneyFeed, claim: Any) -> web.StreamResponse:
+async def _follow(request: web.Request, access: AgentAccess, feed: JourneyFeed, claim: Any,
+                  clock: Callable[[], float]) -> web.StreamResponse:
     """Server-sent events: what the customer's journey gains while the page is open.
 
     Resumes after ``Last-Event-ID`` (the browser sends it when it reconnects) or ``?since=``
@@ -164,7 +165,7 @@ async def _follow(request: web.Request, access: AgentAccess, feed: JourneyFeed, 
     """
     resp = web.StreamResponse(headers={**PRIVATE_HEADERS, "Content-Type": "text/event-stream; charset=utf-8",
                                        "X-Accel-Buffering": "no"})  # nginx: do not buffer the stream
-    cursor = _float(request.headers.get("Last-Event-ID")) or _float(request.query.get("since")) or time.time()
+    cursor = _float(request.headers.get("Last-Event-ID")) or _float(request.query.get("since")) or clock()
     sub = feed.subscribe(claim.customer_key)  # before the read below: nothing falls between the two
     sent: deque[tuple[float, str, str]] = deque(maxlen=SENT_MEMORY)
     try:
@@ -192,7 +193,7 @@ async def _follow(request: web.Request, access: AgentAccess, feed: JourneyFeed, 
         await send(await access.since(claim, cursor))
         loop = asyncio.get_running_loop()
         next_poll = loop.time() + POLL_S
-        while time.time() < claim.expires_at:
+        while clock() < claim.expires_at:
             event = await sub.next(min(HEARTBEAT_S, max(0.0, next_poll - loop.time())))
             if sub.overflowed:
                 await resp.write(b"event: resync\ndata: {}\n\n")

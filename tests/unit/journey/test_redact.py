@@ -82,3 +82,21 @@ def test_the_fast_path_for_flat_events_decides_as_the_full_walk_does(data: dict[
     flat = StampedEvent(1_700_000_000.0, "voice", "call-1", "input_collected", data)
 
     assert redact(flat) == _redact_walking(flat)
+
+
+# -- free text: an agent's note --------------------------------------------------------------
+
+@pytest.mark.parametrize(("text", "clean", "found"), [
+    ("PIN 4821 did not work", "PIN [redacted] did not work", ["pin"]),
+    ("card 4111 1111 1111 1111 declined", "card [card number] declined", ["card number"]),
+    ("card 4111-1111-1111-1111", "card [card number]", ["card number"]),
+    ("password: hunter2 then", "password: [redacted] then", ["password"]),
+    ("the otp was 123456", "the otp was [redacted]", ["otp"]),
+    ("call back on +7 999 123 45 67", "call back on +7 999 123 45 67", []),  # a phone number is not a card
+    ("spin class at 12, shipping 3 days", "spin class at 12, shipping 3 days", []),
+    ("", "", []),
+])
+def test_free_text_loses_card_numbers_and_spelled_out_secrets(text, clean, found) -> None:
+    from ivr.journey.redact import redact_text
+
+    assert redact_text(text) == (clean, found)
