@@ -166,6 +166,7 @@ async def _follow(request: web.Request, access: AgentAccess, feed: JourneyFeed, 
     resp = web.StreamResponse(headers={**PRIVATE_HEADERS, "Content-Type": "text/event-stream; charset=utf-8",
                                        "X-Accel-Buffering": "no"})  # nginx: do not buffer the stream
     cursor = _float(request.headers.get("Last-Event-ID")) or _float(request.query.get("since")) or clock()
+    floor = cursor  # the page has everything up to here: a poll never reaches back past it
     sub = feed.subscribe(claim.customer_key)  # before the read below: nothing falls between the two
     sent: deque[tuple[float, str, str]] = deque(maxlen=SENT_MEMORY)
     try:
@@ -203,7 +204,8 @@ async def _follow(request: web.Request, access: AgentAccess, feed: JourneyFeed, 
                 continue
             if loop.time() >= next_poll:  # another process's writes, and a heartbeat
                 next_poll = loop.time() + POLL_S
-                await send(await access.since(claim, cursor - POLL_S))
+                # another process's append may carry a slightly older time than ours: look back a little
+                await send(await access.since(claim, max(floor, cursor - POLL_S)))
             await resp.write(b": keep-alive\n\n")
         else:
             await resp.write(b"event: expired\ndata: {}\n\n")

@@ -190,3 +190,19 @@ async def test_the_page_says_who_is_on_the_call_and_what_the_last_agent_did(live
 
     assert "On this call: agent2 (agent)" in page
     assert "agent3 transferred the call to experts: &#x27;tariff dispute&#x27;" in page
+
+
+async def test_the_poll_for_other_processes_events_never_resends_what_came_before_the_page(
+        live_client: Client, store: MeteredJourney, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ivr.agent.http as agent_http
+    monkeypatch.setattr(agent_http, "POLL_S", 0.05)
+    tok = await token(live_client)
+    await store.append(CUSTOMER, [ev(T0 - 0.01, "key_pressed", node="main", key="9")])  # before the page opened
+    resp = await live_client.get(f"/agent/{tok}/live", params={"key": API_KEY, "since": str(T0)})
+    await asyncio.sleep(0.2)  # a few polls
+
+    await store.append(CUSTOMER, [ev(T0 + 1, "key_pressed", node="main", key="1")])
+
+    [(_, data)] = await events_of(resp, 1)
+    assert data["summary"] == "pressed 1 in main"
+    resp.close()
