@@ -236,6 +236,9 @@ def _attempt(d: Mapping[str, Any]) -> str:
 
 
 def _route_decided(d: Mapping[str, Any]) -> str:
+    if d.get("transfer"):
+        return f"transferred into {_t(d.get('queue'))} at priority {_t(d.get('priority'), '0')}: " \
+               f"{_t(d.get('reason'), 'no reason given')}"
     if d.get("kind", "queue") != "queue":
         return f"turned away: {_t(d.get('reason'), 'by the routing rules')}"
     queue, reason = _t(d.get("queue")), _t(d.get("reason"), "no reason given")

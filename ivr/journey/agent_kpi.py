@@ -156,7 +156,7 @@ class AgentStats:
         self._groups[group] = replace(stats, **{k: getattr(stats, k) + v for k, v in increments.items()})
 
     def _on_route(self, _key: str, event: StampedEvent, data: Mapping[str, Any]) -> None:
-        if data.get("kind", "queue") == "queue":
+        if data.get("kind", "queue") == "queue" and not data.get("transfer"):
             call = self._call(event.interaction)
             call.reason = self._label(data.get("reason") or NO_REASON)
             call.queue = call.queue or self._label(data.get("queue") or "")

@@ -286,6 +286,8 @@ class KpiAccumulator:
             self._settle(state, CONTAINED)
 
     def _on_route_decided(self, state: _Interaction, data: Mapping[str, Any]) -> None:
+        if data.get("transfer"):  # the rules' word on an agent's transfer: the same call, not a new route
+            return
         if state.provisional is not None:  # the router's word replaces the menu's
             self._routes[state.provisional] -= 1
             if not self._routes[state.provisional]:

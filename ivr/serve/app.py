@@ -36,6 +36,7 @@ from ivr.voice.ari.client import AriClient
 from ivr.voice.call_control import AmiCallControl
 from ivr.voice.drivers import publish_drivers, wanted
 from ivr.voice.fastagi import FastAgiServer
+from ivr.voice.transfer_routing import TransferRouting
 
 DRAIN_TIMEOUT_S = 10.0
 log = logging.getLogger("ivr.serve")
@@ -91,6 +92,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     agi = FastAgiServer(read_timeout=settings.agi.read_timeout)
     agi.add_route("call", controller.call_handler)
     agi.add_route("selftest", controller.selftest_handler)
+    agi.add_route("transfer", TransferRouting(controller.routing, controller.lookup, controller.tokens,
+                                              controller.journey))
     try:
         agi_server = await asyncio.start_server(agi.handler, settings.agi.host, settings.agi.port)
     except OSError as exc:

@@ -60,6 +60,8 @@ class LiveCall:
     experts: dict[str, str] = field(default_factory=dict)  # expert agent -> the room leg (Local ...;1) channel
     expert_legs: dict[str, str] = field(default_factory=dict)  # the room leg's uniqueid -> the expert agent
     consults: int = 0
+    # an expert's room leg seen in a room before the answer that names the expert: (room, channel, joined)
+    unnamed_joins: dict[str, list[tuple[str, str, bool]]] = field(default_factory=dict)
     pending_reason: tuple[str, str] | None = None  # (reason, via) of a transfer the API asked for
 
     @property
@@ -115,8 +117,8 @@ class AgentEventRecorder:
         uid = event.get("Uniqueid", "")
         call = self._calls.get(uid)
         if call is None:
-            if name == "AgentConnect":
-                self._on_expert_answer(event)
+            if name == "AgentConnect" or (name == "DialEnd" and event.get("DialStatus") == "ANSWER"):
+                self._on_expert_answer(event)  # an expert's phone: by the experts' queue, or dialled directly
             return
         live = self._live.setdefault(uid, LiveCall(uid))
         live.channel = event.get("Channel", live.channel)
@@ -164,7 +166,10 @@ class AgentEventRecorder:
             return
         live = self._live.setdefault(match.group(1), LiveCall(match.group(1)))
         expert = agent_name(event.get("Interface") or event.get("DestChannel", ""))
-        live.expert_legs[f"{match.group(1)}-e{match.group(2)}a"] = expert
+        leg = f"{match.group(1)}-e{match.group(2)}a"
+        live.expert_legs[leg] = expert
+        for room, channel, joined in live.unnamed_joins.pop(leg, []):  # the room heard of the leg first
+            self._member(live, room, leg, channel, joined=joined)
 
     def _on_conference(self, event: Mapping[str, str], *, joined: bool) -> None:
         room = event.get("Conference", "")
@@ -174,6 +179,18 @@ class AgentEventRecorder:
             return
         live = self._live.setdefault(owner, LiveCall(owner))
         uid, channel = event.get("Uniqueid", ""), event.get("Channel", "")
+        if _EXPERT_LEG.fullmatch(uid) and uid not in live.expert_legs:
+            # The expert's leg joins the room the instant their phone answers; the queue's
+            # AgentConnect naming the expert may come just after: name them then.
+            live.unnamed_joins.setdefault(uid, []).append((room, channel, joined))
+            return
+        self._member(live, room, uid, channel, joined=joined)
+
+    def _member(self, live: LiveCall, room: str, uid: str, channel: str, *, joined: bool) -> None:
+        owner = live.uniqueid
+        call = self._calls.get(owner)
+        if call is None:
+            return
         if uid == owner:
             who, role = "caller", "caller"
         elif uid in live.expert_legs:

@@ -62,12 +62,13 @@ class AmiCallControl:
         token = await self._token(live.channel)
         live.consults += 1
         n = live.consults
+        # Journaled before the move: the rooms' join events must not come before the reason for them.
+        self.calls.journal(interaction, CONSULT_STARTED, {"by": agent, "to": to, "room": "consultation"})
         await self._act({"Action": "Setvar", "Channel": live.channel, "Variable": cv.ROOM, "Value": live.room})
         await self._act({"Action": "Setvar", "Channel": channel, "Variable": cv.ROOM, "Value": live.consult_room})
         await self._act({"Action": "Redirect", "Channel": live.channel, "Context": ROOM_CONTEXT, "Exten": "customer",
                          "Priority": "1", "ExtraChannel": channel, "ExtraContext": ROOM_CONTEXT,
                          "ExtraExten": "consult", "ExtraPriority": "1"})
-        self.calls.journal(interaction, CONSULT_STARTED, {"by": agent, "to": to, "room": "consultation"})
         await self._act({
             "Action": "Originate", "Channel": f"Local/{to}@{EXPERT_CONTEXT}", "Context": ROOM_CONTEXT,
             "Exten": "consult", "Priority": "1", "Async": "true", "Timeout": "60000",

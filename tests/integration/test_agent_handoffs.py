@@ -83,6 +83,8 @@ def test_a_refer_to_the_experts_queue_reaches_agent2_with_the_same_token_and_age
     assert kinds.index("key_pressed") < kinds.index("call_transferred")
     transfer = next(e for e in steps if e["type"] == "call_transferred")
     assert (transfer["data"]["by"], transfer["data"]["to"], transfer["data"]["via"]) == ("agent3", "experts", "phone")
+    rerouted = next(e for e in steps if e["type"] == "route_decided" and e["data"].get("transfer"))
+    assert (rerouted["data"]["queue"], rerouted["data"]["priority"]) == ("experts", 5)  # the debtor's priority kept
     agents = [(e["data"]["agent"], e["data"]["queue"]) for e in steps if e["type"] == "agent_connected"]
     assert agents == [("agent3", "collections"), ("agent2", "experts")]
     note_event = next(e for e in steps if e["type"] == "agent_note")

@@ -118,3 +118,23 @@ async def test_events_of_calls_routed_elsewhere_are_ignored() -> None:
 ])
 def test_rooms_and_expert_legs_name_the_call_they_belong_to(name, owner) -> None:
     assert owner_of(name) == owner
+
+
+async def test_an_expert_whose_leg_reaches_the_room_before_the_answer_event_is_still_named() -> None:
+    _, events = await recorded(
+        connect("agent3"),
+        conf("Join", f"{UID}-e1a", "Local/experts@ivr-expert-dial-00000001;1", room=f"ivr-{UID}-consult"),
+        connect("agent2", "experts", uid=f"{UID}-e1b"))
+
+    joins = [(d["who"], d["role"]) for kind, d in events if kind == "participant_joined"]
+    assert joins == [("agent2", "expert")]
+
+
+async def test_an_expert_dialled_directly_is_named_by_the_dial_answer() -> None:
+    _, events = await recorded(
+        connect("agent3"),
+        {"Event": "DialEnd", "Uniqueid": f"{UID}-e1b", "DialStatus": "ANSWER", "DestChannel": "PJSIP/agent1-0000000c",
+         "DestChanVariable": "IVR_LEG=direct"},
+        conf("Join", f"{UID}-e1a", "Local/agent1@ivr-expert-dial-00000001;1", room=f"ivr-{UID}-consult"))
+
+    assert [(d["who"], d["role"]) for kind, d in events if kind == "participant_joined"] == [("agent1", "expert")]
