@@ -115,6 +115,14 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
         routing = Path(args.routing) if args.routing else settings.path(settings.routing.rules)
         problems += analyse_routing(routing, known_queues(settings))[1]
         checked.append(str(routing))
+        from ivr.agent.wrapup import WrapupInvalid, load_wrapup_codes
+        from ivr.composition import wrapup_path
+
+        try:
+            load_wrapup_codes(wrapup_path(settings), known_queues(settings))
+        except WrapupInvalid as exc:
+            problems += list(exc.problems)
+        checked.append(str(wrapup_path(settings)))
     if not args.paths:
         found, files = _channel_config_problems(settings)
         problems += found

@@ -12,7 +12,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ivr.config.problems import Problem
+from ivr.config.problems import Problem, did_you_mean
 from ivr.config.reader import ConfigReader
 from ivr.config.source import YMap, read_yaml_mapping
 from ivr.errors import ConfigError
@@ -53,7 +53,8 @@ def load_wrapup_codes(path: Path, known_queues: Collection[str] = ()) -> WrapupC
     if section is not None:
         for queue in section:
             if known_queues and queue not in known_queues:
-                reader.problem(section.key_loc(queue), f"queue '{queue}' is not in queues.conf")
+                reader.problem(section.key_loc(queue),
+                               f"queue '{queue}' is not in queues.conf{did_you_mean(str(queue), known_queues)}")
             queues[str(queue)] = _codes(reader, section, queue, f"queue '{queue}'")
     if problems:
         raise WrapupInvalid(problems)

@@ -139,3 +139,18 @@ def test_simulate_with_broken_routing_rules_says_so_without_a_traceback(tmp_path
     assert main(["simulate", "--from", "+79992088812", "--to", "100", "--keys", "0"]) == 2
     err = capsys.readouterr().err
     assert "error: routing rules have problems" in err and "routing.yaml" in err and "Traceback" not in err
+
+
+def test_validate_checks_the_wrapup_codes_too(tmp_path, monkeypatch, capsys):
+    import shutil
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    shutil.copytree(repo / "config", tmp_path / "config")
+    (tmp_path / "sounds").mkdir()
+    wrapup = tmp_path / "config" / "wrapup.yaml"
+    wrapup.write_text("default: [resolved]\nqueues:\n  collection: [paid]\n")
+    monkeypatch.setenv("IVR_HOME", str(tmp_path))
+
+    assert main(["validate"]) == 1
+    assert f"{wrapup}:3:3: queue 'collection' is not in queues.conf" in capsys.readouterr().out
