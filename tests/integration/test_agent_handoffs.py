@@ -142,3 +142,34 @@ def test_an_expert_pulled_in_by_the_agent_api_stays_with_the_caller_after_the_ag
     left = [who for kind, who in order if kind == "participant_left"]
     assert left[0] == "agent3"  # agent3 left first; the caller stayed with the expert
     assert left.index("agent3") < left.index("caller")
+
+
+def test_a_transfer_by_the_agent_api_to_a_named_agent_carries_the_reason_and_the_token(
+        asterisk, start_controller, tmp_path):
+    start_controller(IVR_JOURNEY_SQLITE_PATH=str(tmp_path / "journey.sqlite"),
+                     IVR_CRM_SQLITE_PATH=str(tmp_path / "crm.sqlite"))
+
+    async def scenario():
+        async with phone(asterisk, "agent3", talk_s=20) as first, phone(asterisk, "agent1", talk_s=3) as second:
+            placed = asyncio.create_task(place_call(asterisk, CallRequest(
+                caller=IVAN, dnis="100", keys="0", delay_s=9, hold_s=40)))
+            token = await first.answered(60)
+            await until(lambda: api(asterisk, "GET", f"/context/{token}")[1].get("on_the_call"), "agent3 on the call")
+            refused = await asyncio.to_thread(api, asterisk, "POST", f"/agent/{token}/transfer",
+                                              {"agent": "agent2", "to": "agent:agent1"})
+            moved = await asyncio.to_thread(api, asterisk, "POST", f"/agent/{token}/transfer",
+                                            {"agent": "agent3", "to": "agent:agent1", "reason": "asked for Anna"})
+            second_token = await second.answered(30)
+            return token, refused, moved, second_token, await placed
+
+    token, refused, moved, second_token, record = asyncio.run(scenario())
+    _, context = api(asterisk, "GET", f"/context/{token}")
+
+    assert refused[0] == 409 and "agent2 is not on this call" in refused[1]["message"]
+    assert moved == (200, {"status": "transferred", "to": "agent1"})
+    assert second_token == token
+    steps = call_events(context, record.uniqueid)
+    transfer = next(e for e in steps if e["type"] == "call_transferred")
+    assert (transfer["data"]["by"], transfer["data"]["to"], transfer["data"]["via"], transfer["data"]["reason"]) == (
+        "agent3", "agent1", "api", "asked for Anna")
+    assert [e["data"]["agent"] for e in steps if e["type"] == "agent_connected"] == ["agent3", "agent1"]

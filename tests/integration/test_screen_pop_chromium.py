@@ -25,21 +25,13 @@ from ivr.agent.http import mount_agent_api
 from ivr.journey.memory import MemoryJourney
 from ivr.journey.ports import StampedEvent
 from ivr.journey.tokens import ContextClaim, TokenService
+from tests.integration.cdp import chromium
 
 REPO = Path(__file__).resolve().parents[2]
 API_KEY = "chromium-test-key"
 CUSTOMER = "C-125570"
 CHROMIUM_TIMEOUT_S = 90
 MIN_SCREENSHOT_BYTES = 20_000  # a blank 1200x900 PNG is a few KB; a rendered page is tens
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("the screen pop browser test needs chromium (apt-get install -y chromium)")
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    return found
 
 
 async def a_journey(journey: MemoryJourney, now: float) -> None:
