@@ -92,6 +92,13 @@ def destination(value: object, queues: Collection[str]) -> str:
     raise RequestRefused("to", "must be a queue, 'agent:NAME' or a phone number")
 
 
+def destination_kind(value: object) -> str:
+    """queue, agent or number, for a ``to`` that :func:`destination` accepted."""
+    if isinstance(value, str) and NUMBER.fullmatch(value):
+        return "number"
+    return "agent" if isinstance(value, str) and value.startswith(AGENT_PREFIX) else "queue"
+
+
 class AgentDesk:
     def __init__(self, journey: JourneyWriter, wrapup: WrapupCodes, *, control: CallControl | None = None,
                  queues: Collection[str] = (), clock: Callable[[], float] = time.time) -> None:
@@ -134,7 +141,7 @@ class AgentDesk:
         if mode == "attended":  # consult first; the agent completes by conferencing and hanging up
             room = await control.consult(claim.interaction, agent, to)
             return {"status": "consulting", "to": to, "room": room}
-        await control.transfer(claim.interaction, agent, to, reason)
+        await control.transfer(claim.interaction, agent, to, reason, destination_kind(body.get("to")))
         return {"status": "transferred", "to": to}
 
     async def consult(self, claim: ContextClaim, body: dict[str, object]) -> dict[str, object]:

@@ -39,8 +39,8 @@ class CallControl(Protocol):
     ``interaction`` is the customer's call (the token's), ``agent`` the agent asking.
     Each raises :class:`CallControlError` with a sentence the desktop can show."""
 
-    async def transfer(self, interaction: str, agent: str, to: str, reason: str) -> None:
-        """Blind: the caller leaves this agent for ``to`` (a queue, an agent or a number)."""
+    async def transfer(self, interaction: str, agent: str, to: str, reason: str, kind: str = "queue") -> None:
+        """Blind: the caller leaves this agent for ``to``, a ``kind`` of queue, agent or number."""
         ...
 
     async def consult(self, interaction: str, agent: str, to: str) -> str:

@@ -264,7 +264,7 @@ def _agent_connected(d: Mapping[str, Any]) -> str:
 
 
 def _transferred(d: Mapping[str, Any]) -> str:
-    kind = {"number": "number ", "agent": "agent "}.get(str(d.get("to_kind")), "")
+    kind = {"number": "number ", "agent": "agent ", "queue": "queue "}.get(str(d.get("to_kind")), "")
     why = f": {_quoted(d['reason'])}" if d.get("reason") else ""
     return f"{_t(d.get('by'), 'an agent')} transferred the call to {kind}{_t(d.get('to'))}{why}"
 

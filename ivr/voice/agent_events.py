@@ -62,7 +62,7 @@ class LiveCall:
     consults: int = 0
     # an expert's room leg seen in a room before the answer that names the expert: (room, channel, joined)
     unnamed_joins: dict[str, list[tuple[str, str, bool]]] = field(default_factory=dict)
-    pending_reason: tuple[str, str] | None = None  # (reason, via) of a transfer the API asked for
+    pending_reason: tuple[str, str, str] | None = None  # (reason, via, kind) of a transfer the API asked for
 
     @property
     def room(self) -> str:
@@ -152,10 +152,10 @@ class AgentEventRecorder:
         live = self._live.setdefault(uid, LiveCall(uid))
         by = agent_name(event.get("TransfererChannel", ""))
         live.agents.pop(by, None)
-        reason, via = live.pending_reason or ("", "phone")
-        live.pending_reason = None
         to = event.get("Extension", "")
-        kind = "number" if to[:1] in "+0123456789" else "queue"
+        # A REFER names a queue or an agent's phone alike (the dialplan tells them apart): "name".
+        reason, via, kind = live.pending_reason or ("", "phone", "number" if to[:1] in "+0123456789" else "name")
+        live.pending_reason = None
         self._append(call, uid, CALL_TRANSFERRED, {"by": by, "to": to, "to_kind": kind, "mode": "blind",
                                                    "reason": reason, "via": via})
 
@@ -208,11 +208,11 @@ class AgentEventRecorder:
                                    "room": "consultation" if room.endswith(CONSULT_SUFFIX) else "conference"}
         self._append(call, owner, kind, data)
 
-    def remember_transfer(self, uniqueid: str, reason: str, via: str) -> None:
+    def remember_transfer(self, uniqueid: str, reason: str, via: str, kind: str) -> None:
         """The reason the agent API gave, for the ``BlindTransfer`` Asterisk reports next."""
         live = self._live.get(uniqueid)
         if live is not None:
-            live.pending_reason = (reason, via)
+            live.pending_reason = (reason, via, kind)
 
     def journal(self, uniqueid: str, kind: str, data: dict[str, object]) -> None:
         """An event about a routed call that no AMI event reports (a consultation asked for)."""

@@ -50,10 +50,10 @@ class AmiCallControl:
         except (AmiUnavailable, IvrError) as exc:
             raise CallControlError(f"Asterisk refused {action['Action']}: {exc}") from None
 
-    async def transfer(self, interaction: str, agent: str, to: str, reason: str) -> None:
+    async def transfer(self, interaction: str, agent: str, to: str, reason: str, kind: str = "queue") -> None:
         live = self._call(interaction)
         channel = self._agent_channel(live, agent)
-        self.calls.remember_transfer(interaction, reason, "api")
+        self.calls.remember_transfer(interaction, reason, "api", kind)
         await self._act({"Action": "BlindTransfer", "Channel": channel, "Context": TRANSFER_CONTEXT, "Exten": to})
 
     async def consult(self, interaction: str, agent: str, to: str) -> str:

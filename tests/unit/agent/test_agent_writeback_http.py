@@ -28,7 +28,7 @@ TOKENS = web.AppKey("tokens", TokenService)
 
 
 class NoControl:
-    async def transfer(self, interaction: str, agent: str, to: str, reason: str) -> None:
+    async def transfer(self, interaction: str, agent: str, to: str, reason: str, kind: str = "queue") -> None:
         from ivr.errors import CallControlError
         raise CallControlError(f"{agent} is not on this call (on it: nobody)")
 
@@ -189,7 +189,7 @@ async def test_the_page_says_who_is_on_the_call_and_what_the_last_agent_did(live
     page = await (await live_client.get(f"/agent/{tok}", params={"key": API_KEY})).text()
 
     assert "On this call: agent2 (agent)" in page
-    assert "agent3 transferred the call to experts: &#x27;tariff dispute&#x27;" in page
+    assert "agent3 transferred the call to queue experts: &#x27;tariff dispute&#x27;" in page
 
 
 async def test_the_poll_for_other_processes_events_never_resends_what_came_before_the_page(

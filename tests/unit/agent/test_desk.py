@@ -20,9 +20,9 @@ class FakeControl:
         self.calls: list[tuple[str, ...]] = []
         self.refuse = refuse
 
-    async def transfer(self, interaction: str, agent: str, to: str, reason: str) -> None:
+    async def transfer(self, interaction: str, agent: str, to: str, reason: str, kind: str = "queue") -> None:
         self._check()
-        self.calls.append(("transfer", interaction, agent, to, reason))
+        self.calls.append(("transfer", interaction, agent, to, reason, kind))
 
     async def consult(self, interaction: str, agent: str, to: str) -> str:
         self._check()
@@ -119,7 +119,7 @@ async def test_a_blind_transfer_goes_to_call_control_with_the_reason(journey: Me
                                                              "reason": "tariff dispute"})
 
     assert result == {"status": "transferred", "to": "experts"}
-    assert control.calls == [("transfer", CALL, "agent3", "experts", "tariff dispute")]
+    assert control.calls == [("transfer", CALL, "agent3", "experts", "tariff dispute", "queue")]
 
 
 async def test_an_attended_transfer_starts_a_consultation(journey: MemoryJourney) -> None:

@@ -59,7 +59,7 @@ async def test_a_refer_from_the_phone_is_a_transfer_by_that_agent() -> None:
         "Event": "BlindTransfer", "Result": "Success", "TransfererChannel": "PJSIP/agent3-0000000a",
         "TransfereeUniqueid": UID, "Extension": "experts", "Context": "ivr-transfer"})
 
-    assert events[-1] == ("call_transferred", {"by": "agent3", "to": "experts", "to_kind": "queue",
+    assert events[-1] == ("call_transferred", {"by": "agent3", "to": "experts", "to_kind": "name",
                                                "mode": "blind", "reason": "", "via": "phone"})
     live = recorder.live(UID)
     assert live is not None and live.agents == {}
@@ -70,7 +70,7 @@ async def test_a_transfer_the_api_asked_for_carries_its_reason() -> None:
     recorder = AgentEventRecorder(journey)
     recorder.track(UID, RoutedCall(CUSTOMER, "voice", "collections"))
     recorder.on_event(connect("agent3"))
-    recorder.remember_transfer(UID, "tariff dispute", "api")
+    recorder.remember_transfer(UID, "tariff dispute", "api", "number")
     recorder.on_event({"Event": "BlindTransfer", "Result": "Success", "TransfererChannel": "PJSIP/agent3-0000000a",
                        "TransfereeUniqueid": UID, "Extension": "+79990001122"})
     await recorder.drain()
