@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import secrets
 import time
 from collections import deque
@@ -34,6 +35,7 @@ from ivr.journey import events as E
 from ivr.journey.errors import JourneyError
 from ivr.journey.feed import JourneyFeed
 from ivr.journey.ports import StampedEvent
+from ivr.journey.tokens import ContextClaim
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +48,8 @@ UNAVAILABLE = {"error": "unavailable"}
 PRIVATE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
                    "X-Content-Type-Options": "nosniff"}
 MAX_BODY_BYTES = 8192
-HEARTBEAT_S = 15.0  # a comment line this often keeps proxies and NATs from closing an idle page
-POLL_S = 5.0  # events another process stored reach the page within this (this process's at once)
+POLL_S = 5.0  # events another process stored reach the page within this (this process's at once); and
+# a comment line this often keeps proxies and NATs from closing an idle page
 RETRY_MS = 2000  # how soon a browser reconnects after losing the feed
 SENT_MEMORY = 2000
 # Events that change who is on the call: the page's "On this call" line is sent again after them.
@@ -156,7 +158,7 @@ async def _body(request: web.Request) -> dict[str, object] | None:
     return body if isinstance(body, dict) else None
 
 
-async def _follow(request: web.Request, access: AgentAccess, feed: JourneyFeed, claim: Any,
+async def _follow(request: web.Request, access: AgentAccess, feed: JourneyFeed, claim: ContextClaim,
                   clock: Callable[[], float]) -> web.StreamResponse:
     """Server-sent events: what the customer's journey gains while the page is open.
 
@@ -195,21 +197,21 @@ async def _follow(request: web.Request, access: AgentAccess, feed: JourneyFeed, 
         loop = asyncio.get_running_loop()
         next_poll = loop.time() + POLL_S
         while clock() < claim.expires_at:
-            event = await sub.next(min(HEARTBEAT_S, max(0.0, next_poll - loop.time())))
+            event = await sub.next(max(0.0, next_poll - loop.time()))
             if sub.overflowed:
                 await resp.write(b"event: resync\ndata: {}\n\n")
                 break
             if event is not None:
                 await send([entry(event)])
                 continue
-            if loop.time() >= next_poll:  # another process's writes, and a heartbeat
+            if loop.time() >= next_poll:  # another process's writes, then a heartbeat
                 next_poll = loop.time() + POLL_S
                 # another process's append may carry a slightly older time than ours: look back a little
                 await send(await access.since(claim, max(floor, cursor - POLL_S)))
             await resp.write(b": keep-alive\n\n")
         else:
             await resp.write(b"event: expired\ndata: {}\n\n")
-    except (ConnectionResetError, asyncio.CancelledError):
+    except ConnectionResetError:
         pass  # the page was closed
     except JourneyError as exc:
         log.warning("live agent page stopped: %s", exc)
@@ -223,7 +225,7 @@ def _float(value: str | None) -> float | None:
         number = float(value) if value else None
     except ValueError:
         return None
-    return number if number is not None and number > 0 and number == number else None
+    return number if number is not None and math.isfinite(number) and number > 0 else None
 
 
 def _json(body: Mapping[str, Any], status: int) -> web.Response:
