@@ -123,6 +123,14 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
         except WrapupInvalid as exc:
             problems += list(exc.problems)
         checked.append(str(wrapup_path(settings)))
+        from ivr.callbacks.policy import CallbacksInvalid, load_callback_policy
+        from ivr.composition import callbacks_path
+
+        try:
+            load_callback_policy(callbacks_path(settings), known_queues(settings))
+        except CallbacksInvalid as exc:
+            problems += list(exc.problems)
+        checked.append(str(callbacks_path(settings)))
     if not args.paths:
         found, files = _channel_config_problems(settings)
         problems += found
@@ -199,6 +207,8 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         if args.profile not in profiles:
             raise IvrError(f"no caller profile {args.profile!r}", hint=f"known: {', '.join(sorted(profiles))}")
         context = {**profiles[args.profile].context, "dnis": args.to}
+    if args.wait is not None:
+        context = _with_wait(settings, context, args.wait)
     result = simulate(tree, context, keys, channel=args.channel, dnis=args.to, language=args.lang)
     routed = None
     if start is not None:
@@ -218,6 +228,23 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
             lines.append(routed.to_text())
         print("\n".join(lines))
     return 0
+
+
+def _with_wait(settings: Settings, context: Any, seconds: float) -> Any:
+    """The context as if every queue's estimated wait were ``seconds`` (``--wait``)."""
+    import dataclasses
+
+    from ivr.callbacks.policy import load_callback_policy
+    from ivr.callbacks.wait import fixed_facts
+    from ivr.composition import callbacks_path, known_queues, load_routing_config
+
+    queues = known_queues(settings)
+    facts = fixed_facts(seconds, dict.fromkeys(queues, 0), load_routing_config(settings).default_queue,
+                        load_callback_policy(callbacks_path(settings), queues))
+    queue, every = facts()
+    if isinstance(context, dict):
+        return {**context, "queue": queue, "queues": every}
+    return dataclasses.replace(context, queue=queue, queues=every)
 
 
 def _caller_line(start: CallerStart) -> str:
@@ -486,6 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--channel", choices=("voice", "ussd", "sms"), default="voice")
     sim.add_argument("--lang", help="force a language instead of the customer's")
     sim.add_argument("--profile", help="a caller profile from config/callers.yaml (vip, debtor, ...)")
+    sim.add_argument("--wait", type=float, metavar="SECONDS",
+                     help="as if every queue's estimated wait were this (shows the long-wait and callback branches)")
     sim.add_argument("--menus", help="another menu directory (default: [menus] dir)")
     sim.add_argument("--numbers", help="another dialled-number map")
     sim.add_argument("--json", action="store_true")

@@ -7,9 +7,11 @@ files and stores the running controller does.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import time
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,12 @@ from pathlib import Path
 from ivr.agent.desk import AgentDesk
 from ivr.agent.ports import CallControl
 from ivr.agent.wrapup import WrapupCodes, load_wrapup_codes
+from ivr.callbacks.actions import CallbackActions
+from ivr.callbacks.book import CallbackBook
+from ivr.callbacks.policy import CallbackPolicy, load_callback_policy
+from ivr.callbacks.record import Callback
+from ivr.callbacks.service import CallbackService
+from ivr.callbacks.wait import QueueFacts, QueueWait
 from ivr.crm.action_catalog import ACTION_ARGS
 from ivr.crm.actions import CrmActions
 from ivr.crm.breaker import CircuitBreaker
@@ -43,6 +51,7 @@ from ivr.runtime.kannel import controller_url
 from ivr.settings import Settings
 from ivr.sms import KannelSender, SmsService, load_sms_config
 from ivr.sms.config import SmsConfig
+from ivr.sms.notify import notify
 from ivr.sms.service import SmsJourney
 from ivr.ussd import UssdGateway, load_ussd_config
 from ivr.voice.agent_events import AgentEventRecorder
@@ -204,8 +213,22 @@ class Controller:
     feed: JourneyFeed
     wrapup: WrapupCodes
     queues: frozenset[str]
+    callbacks: CallbackService
+    callback_policy: CallbackPolicy
+    flow: EngineFlow
+    sms_confirmations: SmsCallbackTexts
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     speech: SpeechSetup | None = None
+
+    def use_queues(self, snapshot: Callable[[], Mapping[str, QueueWait]]) -> None:
+        """Every channel's sessions start with the queues' place and wait from ``snapshot``
+        (app_queue, polled over AMI where ``ivr serve`` has it)."""
+        facts = QueueFacts(snapshot, lambda: self.callback_policy, lambda: self.routing_config().default_queue)
+        for callers in (self.flow.callers, self.sms.callers, self.ussd.callers):
+            callers.queue_facts = facts
+
+    def routing_config(self) -> RoutingConfig:
+        return self.reloader.routing() if self.reloader.routing is not None else RoutingConfig()
 
     def agent_desk(self, control: CallControl | None) -> AgentDesk:
         """The agents' write-back; ``control`` is the PBX side (AMI), built where AMI is."""
@@ -232,9 +255,19 @@ async def build_controller(settings: Settings) -> Controller:
         breaker = CircuitBreaker()
         budget = settings.crm.budget_ms / 1000
         lookup = CrmLookup(directory, budget_s=budget, breaker=breaker, default_region=settings.crm.default_region)
-        actions = CrmActions(directory, budget_s=budget, breaker=breaker, on_change=lookup.forget)
+        crm_actions = CrmActions(directory, budget_s=budget, breaker=breaker, on_change=lookup.forget)
         tokens = TokenService(settings.tokens.secret.encode(), journey, ttl_s=settings.tokens.ttl)
         routing = RoutingService(routing_rules, journey)
+        callback_policy = load_callback_policy(callbacks_path(settings), known_queues(settings))
+        callbacks = CallbackService(CallbackBook(journey), lambda: callback_policy,
+                                    opens_at=lambda now: _opening(routing_rules(), now))
+
+        def actions_for(channel: str) -> CallbackActions:
+            return CallbackActions(crm_actions, callbacks, routing, channel=channel,
+                                   default_queue=lambda: routing_rules().default_queue,
+                                   timezone=lambda: routing_rules().hours.timezone)
+
+        actions = actions_for("voice")
         agent_events = AgentEventRecorder(journey)
         speaker = Speaker(PromptFiles(settings.home / "sounds", settings.prompts.asterisk_dir))
         speech = speech_setup(settings)
@@ -243,16 +276,56 @@ async def build_controller(settings: Settings) -> Controller:
                           journey_window_s=settings.journey.context_days * DAY_S,
                           recogniser=VoskClient(speech.url) if speech is not None else None,
                           speech_languages=speech.languages if speech is not None else frozenset())
-        sms, sender = build_sms_service(settings, lookup, actions, journey)
+        sms, sender = build_sms_service(settings, lookup, actions_for("sms"), journey)
         stack.push_async_callback(sender.close)
-        ussd = UssdGateway(load_ussd_config(settings.home / "config" / "ussd.yaml"), trees, lookup, actions, journey)
+        ussd = UssdGateway(load_ussd_config(settings.home / "config" / "ussd.yaml"), trees, lookup,
+                           actions_for("ussd"), journey)
+        confirmations = SmsCallbackTexts(sms, lambda: routing_rules().hours.timezone)
+        for wrapped in (actions, sms.actions, ussd.actions):
+            if isinstance(wrapped, CallbackActions) and wrapped.channel != "sms":  # an SMS request's reply confirms it
+                wrapped.confirmations = confirmations
         return Controller(trees, Reloader(trees, routing_rules), CallController(flow), CallController(agi_selftest),
                           journey, tokens, agent_events, lookup, routing, kpis, sms, ussd, DirectoryNames(directory),
                           feed, load_wrapup_codes(wrapup_path(settings), known_queues(settings)),
-                          known_queues(settings), stack, speech)
+                          known_queues(settings), callbacks, callback_policy, flow, confirmations, stack, speech)
     except BaseException:
         await stack.aclose()
         raise
+
+
+def callbacks_path(settings: Settings) -> Path:
+    return settings.path(settings.routing.callbacks)
+
+
+def _opening(config: RoutingConfig, now: float) -> float | None:
+    """When the contact centre next opens (epoch), None while it is open."""
+    opening = config.hours.next_opening(dt.datetime.fromtimestamp(now, dt.UTC))
+    return None if opening is None else opening.timestamp()
+
+
+class SmsCallbackTexts:
+    """Callback confirmations by SMS (config/sms.yaml notifications ``callback_booked``,
+    ``callback_missed``), through the same notify path as ``ivr notify``."""
+
+    def __init__(self, sms: SmsService, timezone: Callable[[], str]) -> None:
+        self.sms = sms
+        self.timezone = timezone
+
+    async def booked(self, callback: Callback, opens_at: float | None) -> None:
+        when = ""
+        if opens_at is not None:
+            from zoneinfo import ZoneInfo
+            when = dt.datetime.fromtimestamp(opens_at, ZoneInfo(self.timezone())).strftime("%H:%M")
+        await self._send(callback, "callback_booked", when=when)
+
+    async def missed(self, callback: Callback) -> None:
+        await self._send(callback, "callback_missed")
+
+    async def _send(self, callback: Callback, template: str, **variables: str) -> None:
+        if template not in self.sms.config.notifications:
+            log.info("no %s notification in sms.yaml: callback %s not confirmed by SMS", template, callback.id)
+            return
+        await notify(self.sms, callback.number, template, **variables)
 
 
 def sms_config_path(settings: Settings) -> Path:

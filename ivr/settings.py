@@ -200,6 +200,7 @@ class AgentApiSettings:
 @dataclass(frozen=True)
 class RoutingSettings:
     rules: str = "config/routing.yaml"
+    callbacks: str = "config/callbacks.yaml"  # per-queue callback policy (docs/callbacks.md)
 
 
 @dataclass(frozen=True)

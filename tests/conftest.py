@@ -33,6 +33,7 @@ hypothesis_settings.load_profile("ivr")
 #: Where the tests' stores live instead of the checkout's var/ (tests never write into the source tree).
 STATE_ENV = {"IVR_CRM_SQLITE_PATH": "crm.sqlite", "IVR_JOURNEY_SQLITE_PATH": "journey.sqlite"}
 SPEECH_ENV = "IVR_SPEECH_MODEL"
+CALLBACKS_ENV = "IVR_ROUTING_CALLBACKS"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -43,6 +44,12 @@ def state_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iter
     saved = {name: os.environ.get(name) for name in STATE_ENV}
     for name, file in STATE_ENV.items():
         os.environ.setdefault(name, str(state / file))
+    # Callers are not offered callbacks (the demo offers one whenever no agent is logged in)
+    # unless a callback test gives its own policy.
+    never = state / "callbacks-off.yaml"
+    never.write_text("defaults:\n  offer_after_s: -1\n")
+    saved[CALLBACKS_ENV] = os.environ.get(CALLBACKS_ENV)
+    os.environ.setdefault(CALLBACKS_ENV, str(never))
     # Controllers start no recogniser (a 580 MB model) unless a speech test asks for one.
     saved[SPEECH_ENV] = os.environ.get(SPEECH_ENV)
     os.environ.setdefault(SPEECH_ENV, "")

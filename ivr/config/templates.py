@@ -31,9 +31,10 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from ivr.config.errors import TemplateFailed
 
 #: The names a template may use. Documented in docs/menus.md ("Template context").
-CONTEXT_NAMES = frozenset({"customer", "caller", "channel", "dnis", "language", "now", "vars", "result"})
+CONTEXT_NAMES = frozenset({"customer", "caller", "channel", "dnis", "language", "now", "queue", "queues", "vars",
+                           "result"})
 #: The names fixed for the whole call (the host passes them in at the start).
-STABLE_NAMES = frozenset({"customer", "caller", "channel", "dnis", "language", "now"})
+STABLE_NAMES = frozenset({"customer", "caller", "channel", "dnis", "language", "now", "queue", "queues"})
 
 _MARKERS = ("{{", "{%", "{#")
 _SINGLE_EXPR = re.compile(r"\A\s*\{\{(?P<expr>.*)\}\}\s*\Z", re.DOTALL)

@@ -12,4 +12,6 @@ ACTION_ARGS: dict[str, tuple[str, ...]] = {
     SERVICE_OFF: ("service",),
     TARIFF_CHANGE: ("tariff",),
     IDENTIFY_ACTION: ("account", "pin"),
+    # taken by ivr.callbacks.actions before the CRM: the queue to keep a place in (number optional)
+    "callback": ("queue",),
 }

@@ -12,7 +12,9 @@ so an admin sees what a real caller would.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +34,9 @@ NOT_ASKED = "off"
 
 JourneyNote = tuple[str, dict[str, Any]]
 Clock = Callable[[], dt.datetime]
+#: () -> (the default queue's facts, every queue's facts by name); see ivr.callbacks.wait.
+QueueFactsSource = Callable[[], tuple[Mapping[str, Any], Mapping[str, Mapping[str, Any]]]]
+log = logging.getLogger(__name__)
 
 
 def clean_caller_field(value: str | None) -> str:
@@ -79,9 +84,13 @@ class CallerStart:
 class CallerSessions:
     """Starts caller sessions for every channel; without a lookup every caller is unknown."""
 
-    def __init__(self, lookup: CallerLookup | None, *, clock: Clock = local_now) -> None:
+    def __init__(self, lookup: CallerLookup | None, *, clock: Clock = local_now,
+                 queue_facts: QueueFactsSource | None = None) -> None:
         self.lookup = lookup
         self.clock = clock
+        #: The queues' place and wait for templates (``queue``, ``queues``); the composition root
+        #: sets it where Asterisk's queues are known (:class:`ivr.callbacks.wait.QueueFacts`).
+        self.queue_facts = queue_facts
 
     async def start(self, raw_number: str | None, *, dnis: str | None = None, caller_name: str | None = None,
                     fallback_key: str | None = None, moment: dt.datetime | None = None) -> CallerStart:
@@ -97,9 +106,21 @@ class CallerSessions:
         now = now_fields(moment or self.clock())
         key_default = shown or fallback_key or ""
         if self.lookup is None:
-            return CallerStart(CallerContext(caller=caller, dnis=dnis, now=now), key_default, None, NOT_ASKED)
-        result = await self.lookup.lookup(shown or None)
-        return started(result, caller, dnis=dnis, now=now, fallback_key=key_default)
+            start = CallerStart(CallerContext(caller=caller, dnis=dnis, now=now), key_default, None, NOT_ASKED)
+        else:
+            result = await self.lookup.lookup(shown or None)
+            start = started(result, caller, dnis=dnis, now=now, fallback_key=key_default)
+        return self._with_queues(start)
+
+    def _with_queues(self, start: CallerStart) -> CallerStart:
+        if self.queue_facts is None:
+            return start
+        try:
+            queue, queues = self.queue_facts()
+        except Exception:  # noqa: BLE001 - the menu works without the wait
+            log.exception("queue facts unavailable; the session starts without them")
+            return start
+        return dataclasses.replace(start, context=dataclasses.replace(start.context, queue=queue, queues=queues))
 
 
 def started(result: LookupResult, caller: Mapping[str, Any], *, dnis: str | None, now: Mapping[str, Any],

@@ -138,6 +138,8 @@ class Session:
                 "dnis": ctx.dnis,
                 "language": lang,
                 "now": ctx.now,
+                "queue": ctx.queue,
+                "queues": ctx.queues,
                 "vars": EMPTY,
                 "result": EMPTY,
             }

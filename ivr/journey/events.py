@@ -88,6 +88,12 @@ PARTICIPANT_JOINED = "participant_joined"
 PARTICIPANT_LEFT = "participant_left"
 AGENT_NOTE = "agent_note"
 
+# -- callbacks (any channel asks; the voice side dials) -----------------------------------------
+CALLBACK_REQUESTED = "callback_requested"
+CALLBACK_ATTEMPTED = "callback_attempted"
+CALLBACK_CONNECTED = "callback_connected"
+CALLBACK_FINISHED = "callback_finished"
+
 # -- USSD -----------------------------------------------------------------------------------
 USSD_REQUEST = "ussd_request"
 USSD_SCREEN = "ussd_screen"
@@ -149,6 +155,15 @@ REGISTRY: Mapping[str, EventKind] = _kinds(
     EventKind(AGENT_NOTE, _ALL, ("agent", "text", "wrapup", "queue"),
               "the agent's own words and wrap-up code for the interaction",
               redacted=("card numbers and secrets in the text",)),
+    EventKind(CALLBACK_REQUESTED, _ALL, ("id", "queue", "priority", "number", "position", "estimated_wait_s",
+                                         "due_at", "reason"),
+              "the customer asked to be called back; their place is kept in the queue"),
+    EventKind(CALLBACK_ATTEMPTED, frozenset({VOICE}), ("id", "attempt", "outcome", "agent"),
+              "a callback rang the customer (outcome: ANSWER, NOANSWER, BUSY, ...)"),
+    EventKind(CALLBACK_CONNECTED, frozenset({VOICE}), ("id", "agent", "requested_at", "waited_s", "via"),
+              "the customer called back is talking to an agent"),
+    EventKind(CALLBACK_FINISHED, _ALL, ("id", "outcome", "attempts", "by"),
+              "a callback ended: completed, failed (retries spent), cancelled or abandoned"),
     EventKind(USSD_REQUEST, frozenset({USSD}), ("code", "service", "input"),
               "one request from the aggregator"),
     EventKind(USSD_SCREEN, frozenset({USSD}), ("title", "text", "node", "end"), "the screen the subscriber saw"),

@@ -91,6 +91,13 @@ class MemoryJourney:
             return None
         return entry[0]
 
+    async def kv_scan(self, namespace: str, *, limit: int = 10_000) -> list[tuple[str, dict[str, Any]]]:
+        self._check_open("list kv entries")
+        now = self._clock()
+        found = sorted((key, text) for (ns, key), (text, expires) in self._kv.items()
+                       if ns == namespace and expires > now)
+        return [(key, dict(json.loads(text))) for key, text in found[:limit]]
+
     async def kv_put(self, namespace: str, key: str, value: dict[str, Any], ttl_s: float) -> None:
         self._check_open("write a kv entry")
         text = codec.kv_row(namespace, key, value, ttl_s)

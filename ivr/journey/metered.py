@@ -64,6 +64,9 @@ class MeteredJourney:
     async def kv_delete(self, namespace: str, key: str) -> None:
         await self.inner.kv_delete(namespace, key)
 
+    async def kv_scan(self, namespace: str, *, limit: int = 10_000) -> list[tuple[str, dict[str, Any]]]:
+        return await self.inner.kv_scan(namespace, limit=limit)
+
     async def purge_expired(self) -> int:
         return await self.inner.purge_expired()
 

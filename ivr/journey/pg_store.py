@@ -139,6 +139,8 @@ WHERE key = $1 AND type = '{AGENT_CONNECTED}' AND at >= $2
   AND jsonb_typeof(data -> 'agent') IN ('string', 'number') AND data ->> 'agent' <> ''
 ORDER BY at DESC, seq DESC LIMIT 1"""
 _KV_GET = "SELECT value::text FROM journey_kv WHERE namespace = $1 AND key = $2 AND expires_at > $3"
+_KV_SCAN = """SELECT key, value::text FROM journey_kv WHERE namespace = $1 AND expires_at > $2
+ORDER BY key LIMIT $3"""
 _KV_PUT = """INSERT INTO journey_kv (namespace, key, value, expires_at) VALUES ($1, $2, $3::jsonb, $4)
 ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"""
 _KV_DELETE = "DELETE FROM journey_kv WHERE namespace = $1 AND key = $2"
@@ -248,6 +250,11 @@ class PgJourneyStore:
     async def kv_delete(self, namespace: str, key: str) -> None:
         codec.check_kv_key(namespace, key)
         await self._run("delete a kv entry", lambda: self._pool.execute(_KV_DELETE, namespace, key))
+
+    async def kv_scan(self, namespace: str, *, limit: int = 10_000) -> list[tuple[str, dict[str, Any]]]:
+        now = self._clock()
+        rows = await self._run("list kv entries", lambda: self._pool.fetch(_KV_SCAN, namespace, now, limit))
+        return [(row[0], dict(json.loads(row[1]))) for row in rows]
 
     async def purge_expired(self) -> int:
         now = self._clock()

@@ -147,6 +147,14 @@ class JourneyStore(JourneySink, KvStore, Protocol):
         """
         ...
 
+    async def kv_scan(self, namespace: str, *, limit: int = 10_000) -> list[tuple[str, dict[str, Any]]]:
+        """The namespace's live entries as ``(key, value)``, by key, at most ``limit``.
+
+        For small namespaces a process must list after a restart (the callbacks waiting
+        for their turn); never for sessions or tokens, which are only read by key.
+        """
+        ...
+
     async def purge_expired(self) -> int:
         """Delete expired kv entries now; returns how many. Backends also do it as they go."""
         ...

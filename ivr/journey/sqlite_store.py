@@ -112,6 +112,7 @@ WHERE journey_kv.expires_at <= ?"""
 _KV_PUT_IF_VALUE = """UPDATE journey_kv SET value = ?, expires_at = ?
 WHERE namespace = ? AND key = ? AND value = ? AND expires_at > ?"""
 _KV_DELETE = "DELETE FROM journey_kv WHERE namespace = ? AND key = ?"
+_KV_SCAN = "SELECT key, value FROM journey_kv WHERE namespace = ? AND expires_at > ? ORDER BY key LIMIT ?"
 _KV_PURGE = "DELETE FROM journey_kv WHERE expires_at <= ?"
 
 Synchronous = Literal["FULL", "NORMAL"]
@@ -230,6 +231,12 @@ class SqliteJourneyStore:
     async def kv_delete(self, namespace: str, key: str) -> None:
         codec.check_kv_key(namespace, key)
         await self._write("delete a kv entry", "kv_delete", (namespace, key))
+
+    async def kv_scan(self, namespace: str, *, limit: int = 10_000) -> list[tuple[str, dict[str, Any]]]:
+        now = self._clock()
+        rows = await self._read("list kv entries",
+                                lambda c: c.execute(_KV_SCAN, (namespace, now, limit)).fetchall())
+        return [(row[0], dict(json.loads(row[1]))) for row in rows]
 
     async def purge_expired(self) -> int:
         count: int = await self._write("purge expired kv entries", "purge", (self._clock(),))

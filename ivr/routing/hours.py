@@ -53,3 +53,18 @@ class BusinessHours:
             return False
         now = local.time()
         return any(start <= now < end for start, end in self.week.get(DAYS[local.weekday()], ()))
+
+    def next_opening(self, moment: dt.datetime) -> dt.datetime | None:
+        """None when open at ``moment``; else when it next opens (within 31 days), or None if never."""
+        if self.is_open(moment):
+            return None
+        local = self.local(moment)
+        for offset in range(32):
+            day = local.date() + dt.timedelta(days=offset)
+            if day in self.holidays:
+                continue
+            for start, _end in sorted(self.week.get(DAYS[day.weekday()], ())):
+                opening = dt.datetime.combine(day, start, tzinfo=local.tzinfo)
+                if opening > local:
+                    return opening
+        return None

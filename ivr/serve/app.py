@@ -34,6 +34,9 @@ from ivr.voice.ami import AmiClient
 from ivr.voice.ari.app import StasisApp
 from ivr.voice.ari.client import AriClient
 from ivr.voice.call_control import AmiCallControl
+from ivr.voice.callback_dialer import CallbackDialer
+from ivr.voice.prompt_files import PromptFiles
+from ivr.voice.queue_monitor import QueueMonitor
 from ivr.voice.drivers import publish_drivers, wanted
 from ivr.voice.fastagi import FastAgiServer
 from ivr.voice.transfer_routing import TransferRouting
@@ -167,7 +170,21 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     watcher = asyncio.create_task(watch_files(reloader, FileWatch(edited_files(settings)),
                                               settings.menus.watch_interval)) \
         if settings.menus.watch_interval > 0 else None
-    ami_task = asyncio.create_task(follow_ami(ami, controller.agent_events.on_event, publish))
+    monitor = QueueMonitor(ami)
+    controller.use_queues(monitor.snapshot)
+    dialer = CallbackDialer(ami, controller.callbacks.book, monitor, lambda: controller.callback_policy,
+                            tokens=controller.tokens, agent_events=controller.agent_events,
+                            confirmations=controller.sms_confirmations,
+                            whisper=PromptFiles(settings.home / "sounds", settings.prompts.asterisk_dir),
+                            whisper_language=trees.current().languages[0],
+                            timezone=controller.routing_config().hours.timezone)
+    background.append(asyncio.create_task(dialer.run()))
+
+    def on_ami_event(event: Mapping[str, str]) -> None:
+        controller.agent_events.on_event(event)
+        dialer.on_event(event)
+
+    ami_task = asyncio.create_task(follow_ami(ami, on_ami_event, publish))
     tune_for_serving()
     log.info("FastAGI on %s:%d, HTTP on %s:%d, menu tree version %s", settings.agi.host, settings.agi.port,
              settings.http.host, settings.http.port, trees.current().version)

@@ -24,11 +24,13 @@ from ivr.config.problems import Loc, Problem, did_you_mean, type_name
 from ivr.config.reader import ConfigReader, FieldRule, Number, Text, Whole
 from ivr.config.source import YList, YMap, parse_yaml, read_yaml
 from ivr.crm.action_catalog import ACTION_ARGS
-from ivr.crm.directory_ports import ACTIONS
+from ivr.crm.directory_ports import ACTIONS as CRM_ACTIONS
 from ivr.sms import keyword_fold as skel
 from ivr.sms import templates
 from ivr.sms.errors import SmsConfigInvalid
 
+#: What a command may run: the CRM's actions, and a callback (taken before the CRM).
+ACTIONS = frozenset(CRM_ACTIONS) | {"callback"}
 SUPPORTED_VERSION = 1
 #: The most SMS parts Kannel may send for one message; more is a bill, not a reply.
 MAX_PARTS = 10

@@ -48,6 +48,12 @@ class DemoActionRunner:
                 return ActionResult(name, False, {"error": "no service given"})
             return ActionResult(name, True, {"service": service, "enabled": name == "service_on"},
                                 customer=_with_service(customer, str(service), name == "service_on"))
+        if name == "callback":  # booked, nothing stored: the tree's "we will call you back" branch
+            number = str(args.get("number") or context.caller.get("number") or "")
+            return ActionResult(name, True, {"id": "cb-simulated", "number": number, "queue": args.get("queue", ""),
+                                             "already": False, "scheduled": False, "opens": "",
+                                             "position": context.queue.get("position", 1),
+                                             "estimated_minutes": context.queue.get("estimated_minutes", 0)})
         return ActionResult(name, False, {"error": f"unknown action {name!r}"})
 
 

@@ -102,7 +102,16 @@ class AmiClient:
             raise AmiActionFailed(f"AMI {action.get('Action')} failed: {head.get('Message', '')}")
         return [m for m in rest if "Event" in m]
 
-    # AstDB, for the number-to-driver table (ivr.voice.drivers)
+    async def queue_status(self) -> list[dict[str, str]]:
+        """``QueueStatus``: every queue's QueueParams, QueueMember and QueueEntry events."""
+        return await self._listing({"Action": "QueueStatus"})
+
+    async def channel_names(self) -> list[str]:
+        """``CoreShowChannels``: the name of every channel Asterisk has now."""
+        rows = await self._listing({"Action": "CoreShowChannels"})
+        return [r["Channel"] for r in rows if r.get("Event") == "CoreShowChannel" and "Channel" in r]
+
+    # AstDB, for the number-to-driver table (ivr.voice.drivers) and the callbacks' dial results
     async def db_tree(self, family: str) -> dict[str, str]:
         prefix = f"/{family}/"
         rows = await self._listing({"Action": "DBGetTree", "Family": family})

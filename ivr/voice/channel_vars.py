@@ -33,6 +33,16 @@ DIGIT = "IVR_DIGIT"                # the minimal flow's one digit (and the dialp
 # Set by the agent API's call control (AMI) before it moves a channel into a conference
 ROOM = "IVR_ROOM"                  # the ConfBridge room: ivr-<caller uniqueid>[-consult]
 LEG = "IVR_LEG"                    # on an agent's leg: queue | direct (a named agent) | number (outside)
+# A callback's place and its call to the customer (dialplan/callbacks.conf, ivr/voice/callback_dialer.py)
+CB_ID = "IVR_CB_ID"                # the callback, inherited by the agent's leg
+CB_ATTEMPT = "IVR_CB_ATTEMPT"      # which call to the customer this is (1, 2, ...)
+CB_NUMBER = "IVR_CB_NUMBER"        # the customer's number, E.164
+CB_RING_S = "IVR_CB_RING_S"        # how long their phone rings
+CB_POSITION = "IVR_CB_POSITION"    # Queue()'s position argument: where the place goes in
+CB_HOLD_S = "IVR_CB_HOLD_S"        # how long a place waits before the dialer makes it again
+CB_FROM = "IVR_CB_FROM"            # the caller ID the customer sees
+CB_TRUNK = "IVR_CB_TRUNK"          # the PJSIP endpoint the customer is called through
+CB_WHISPER = "IVR_CB_WHISPER"      # the sound the agent hears first (who is being called)
 
 RESULT_QUEUE = "queue"
 RESULT_HANGUP = "hangup"
@@ -40,4 +50,5 @@ RESULT_HANGUP = "hangup"
 ALL = frozenset({
     AGENT, AGENT_TIMEOUT, AGENT_RESULT, AGI_SCRIPT, DNIS, CALL_TAG, FALLBACK_QUEUE, AGI_URL, RESULT, QUEUE, QUEUE_PRIORITY, QUEUE_TIMEOUT,
     ROUTE_REASON, CONTEXT_TOKEN, HANGUP_CAUSE, FALLBACK, DIGIT, PATH, DRIVER, DRIVER_STATUS, ROOM, LEG,
+    CB_ID, CB_ATTEMPT, CB_NUMBER, CB_RING_S, CB_POSITION, CB_HOLD_S, CB_FROM, CB_TRUNK, CB_WHISPER,
 })

@@ -157,7 +157,8 @@ class _Call:
 
     def _become(self, fields: Mapping[str, Any], journey_key: str) -> None:
         """From now on the call is this customer's, as the CRM holds them."""
-        context = CallerContext(customer=fields, caller=self.context.caller, dnis=self.dnis, now=self.context.now)
+        context = CallerContext(customer=fields, caller=self.context.caller, dnis=self.dnis, now=self.context.now,
+                                queue=self.context.queue, queues=self.context.queues)
         self._begin(CallerStart(context, journey_key, self.e164, "found", (), MappingProxyType(dict(fields))))
 
     def _note(self, kind: str, data: dict[str, Any]) -> None:

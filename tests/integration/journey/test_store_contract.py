@@ -581,3 +581,13 @@ async def test_the_database_refuses_to_change_stored_events(backend: Backend, st
         assert [e.data["node"] for e in await store.recent(CALLER)] == ["main"]
     finally:
         await store.close()
+
+
+async def test_kv_scan_lists_a_namespaces_live_entries_by_key(store: JourneyStore, clock: FakeClock) -> None:
+    await store.kv_put("callback", "b", {"n": 2}, ttl_s=60)
+    await store.kv_put("callback", "a", {"n": 1}, ttl_s=60)
+    await store.kv_put("callback", "gone", {"n": 3}, ttl_s=1)
+    await store.kv_put("other", "c", {"n": 4}, ttl_s=60)
+    clock.advance(2)
+    assert await store.kv_scan("callback") == [("a", {"n": 1}), ("b", {"n": 2})]
+    assert await store.kv_scan("callback", limit=1) == [("a", {"n": 1})]

@@ -51,7 +51,8 @@ def test_jinja_globals_are_not_available() -> None:
 
 
 def test_context_names_are_the_documented_ones() -> None:
-    assert CONTEXT_NAMES == {"customer", "caller", "channel", "dnis", "language", "now", "vars", "result"}
+    assert CONTEXT_NAMES == {"customer", "caller", "channel", "dnis", "language", "now", "queue", "queues", "vars",
+                             "result"}
 
 
 def test_output_is_not_html_escaped() -> None:

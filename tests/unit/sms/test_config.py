@@ -69,8 +69,8 @@ def test_template_with_an_unknown_name_is_refused() -> None:
 
 def test_unknown_action_is_refused_with_a_suggestion() -> None:
     text = MINIMAL + "  bal:\n    keywords: {en: [BAL]}\n    action: balanse\n    reply: {en: a, ru: b}\n"
-    assert "sms.yaml:13:13: unknown action 'balanse'; did you mean 'balance'? (actions: balance, service_off, " \
-           "service_on, tariff_change)" in problems(text)
+    assert "sms.yaml:13:13: unknown action 'balanse'; did you mean 'balance'? (actions: balance, callback, " \
+           "service_off, service_on, tariff_change)" in problems(text)
 
 
 def test_action_missing_its_arg_is_refused() -> None:

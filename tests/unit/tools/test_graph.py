@@ -114,7 +114,7 @@ def test_an_option_condition_is_shortened_into_its_edge_label(demo: Tree) -> Non
 def test_field_edges_are_labelled_by_field_name(demo: Tree) -> None:
     dot = to_dot(demo)
     assert '"balance_check" -> "balance_unavailable" [label="on_failure"];' in dot
-    assert '"operator" -> "operator_standard" [label="else"];' in dot
+    assert '"operator" -> "operator_wait" [label="else"];' in dot
     assert '"roaming_on" -> "roaming" [label="on_cancel"];' in dot
 
 

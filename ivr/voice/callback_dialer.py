@@ -1,0 +1,317 @@
+"""Keeps every waiting callback's place in ``app_queue`` and rings the customer when it comes up.
+
+The place is a real queue entry: a Local channel pair the dialer originates,
+``Local/<id>@ivr-callback-hold`` (the customer's side, ``;2``, silent until needed) and its
+other half in ``ivr-callback-slot`` (``;1``) that waits in ``Queue()`` with the callback's
+priority, inserted at the position its ``place_at`` earns among the entries there now
+(``Queue()``'s ``position`` argument). When an agent takes the place, the dialplan alone
+does the rest, so a controller that is down changes nothing: the agent hears a whisper
+of who is being called, the held half is redirected to ring the customer, and every
+step is written to AstDB (``ivr_callback/<id>`` = ``<attempt>:<status>``) and told by a
+``UserEvent``.
+
+This loop reconciles that with the durable records (:class:`ivr.callbacks.book.CallbackBook`)
+once a second and on every ``IvrCallback`` event: a result in AstDB becomes the record's
+next state and a journey event (written before the AstDB entry is removed, so a kill in
+between repeats nothing: the record already says it); a waiting callback with no place
+(new, due again after a retry, or lost with an Asterisk restart) gets one, in queue order;
+a cancelled or expired one loses its place. A finished callback is never placed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from ivr.callbacks.actions import CallbackConfirmations
+from ivr.callbacks.book import CallbackBook
+from ivr.callbacks.policy import CallbackPolicy
+from ivr.callbacks.record import (
+    ABANDONED,
+    COMPLETED,
+    FAILED,
+    RINGING,
+    WAITING,
+    Callback,
+    order,
+)
+from ivr.journey.events import CALLBACK_ATTEMPTED, CALLBACK_CONNECTED, CALLBACK_FINISHED
+from ivr.journey.tokens import ContextClaim
+from ivr.voice import channel_vars as cv
+from ivr.voice.agent_events import AgentEventRecorder, RoutedCall, agent_name
+from ivr.voice.queue_monitor import SLOT_CONTEXT, QueueEntry, QueueMonitor
+
+log = logging.getLogger(__name__)
+HOLD_CONTEXT = "ivr-callback-hold"
+DB_FAMILY = "ivr_callback"
+DIALING = "DIALING"
+ANSWER = "ANSWER"
+PLACE_GRACE_S = 15.0  # an originated place not yet in the queue is not originated again before this
+HOLD_S = 6 * 3600  # a place re-made after this, so Asterisk never holds a channel for days
+JOURNEY_WINDOW_S = 7 * 86400
+
+
+class DialerAmi(Protocol):
+    async def action(self, action: Mapping[str, str], timeout: float = 10.0) -> Mapping[str, str]: ...
+
+    async def db_tree(self, family: str) -> dict[str, str]: ...
+
+    async def db_del(self, family: str, key: str) -> None: ...
+
+    async def channel_names(self) -> list[str]: ...
+
+
+class Tokens(Protocol):
+    async def issue(self, claim: ContextClaim) -> str: ...
+
+
+class WhisperFiles(Protocol):
+    async def text(self, language: str, text: str) -> str: ...
+
+
+class CallbackDialer:
+    def __init__(self, ami: DialerAmi, book: CallbackBook, monitor: QueueMonitor,
+                 policy: Callable[[], CallbackPolicy], *, tokens: Tokens | None = None,
+                 agent_events: AgentEventRecorder | None = None,
+                 confirmations: CallbackConfirmations | None = None, whisper: WhisperFiles | None = None,
+                 whisper_language: str = "en", caller_id: str = "100", trunk: str = "demo-trunk",
+                 timezone: str = "UTC", clock: Callable[[], float] = time.time) -> None:
+        self.ami = ami
+        self.book = book
+        self.monitor = monitor
+        self._policy = policy
+        self.tokens = tokens
+        self.agent_events = agent_events
+        self.confirmations = confirmations
+        self.whisper = whisper
+        self.whisper_language = whisper_language
+        self.caller_id = caller_id
+        self.trunk = trunk
+        self.timezone = timezone
+        self.clock = clock
+        self._placed: dict[str, float] = {}  # callback id -> when its place was originated
+        self._wake = asyncio.Event()
+
+    def on_event(self, event: Mapping[str, str]) -> None:
+        """AMI listener: a step of a callback's dialplan happened; reconcile now, not in a second."""
+        if event.get("Event") == "UserEvent" and event.get("UserEvent") == "IvrCallback":
+            self._wake.set()
+
+    async def run(self, interval_s: float = 1.0) -> None:
+        while True:
+            try:
+                await self.reconcile()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - AMI or the store away: try again next round
+                log.warning("callbacks not reconciled this round: %s", exc)
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), interval_s)
+            except TimeoutError:
+                pass
+
+    async def reconcile(self) -> None:
+        """One round: results in, finished places out, missing places in (see the module)."""
+        await self.monitor.refresh()
+        results = await self.ami.db_tree(DB_FAMILY)
+        callbacks = {c.id: c for c in await self.book.all()}
+        for cb_id, value in results.items():
+            if cb_id.startswith("cb"):
+                await self._result(callbacks.get(cb_id), cb_id, value, callbacks)
+        places = {e.callback_id: e for e in self.monitor.all_entries() if e.callback_id}
+        now = self.clock()
+        for cb_id, entry in places.items():
+            cb = callbacks.get(cb_id or "")
+            if cb is None or not cb.open:  # cancelled, expired, or done elsewhere: give the place up
+                await self._hangup(entry.channel)
+        await self._lost_rings(callbacks, results)
+        waiting = sorted((c for c in callbacks.values() if c.state == WAITING), key=order)
+        for cb in waiting:
+            policy = self._policy().for_queue(cb.queue)
+            if now - cb.requested_at > policy.keep_days * 86400:
+                await self._finish(cb, ABANDONED, f"not reached within {policy.keep_days} days")
+                continue
+            if cb.id in places:
+                self._placed.pop(cb.id, None)
+                continue
+            if cb.due_at > now or now - self._placed.get(cb.id, 0.0) < PLACE_GRACE_S:
+                continue
+            await self._place(cb, callbacks)
+
+    async def _lost_rings(self, callbacks: dict[str, Callback], results: Mapping[str, str]) -> None:
+        """A callback ringing when Asterisk went down has no channel and no result: the attempt
+        counts as unanswered (the customer never talked to anyone), and it is placed again."""
+        ringing = [c for c in callbacks.values() if c.state == RINGING]
+        if not ringing:
+            return
+        alive = " ".join(await self.ami.channel_names())
+        for cb in ringing:
+            status = results.get(cb.id, "")
+            if f"Local/{cb.id}@" in alive or (status and DIALING not in status):
+                continue
+            log.warning("callback %s: its call is gone with no result (Asterisk restarted?)", cb.id)
+            changed = await self._unanswered(cb, cb.attempts, "LOST")
+            if changed is not None:
+                callbacks[cb.id] = changed
+            if status:
+                await self.ami.db_del(DB_FAMILY, cb.id)
+
+    # -- results ---------------------------------------------------------------------------------
+
+    async def _result(self, cb: Callback | None, cb_id: str, value: str,
+                      callbacks: dict[str, Callback]) -> None:
+        attempt_text, _, rest = value.partition(":")
+        status, _, detail = rest.partition(":")
+        try:
+            attempt = int(attempt_text)
+        except ValueError:
+            attempt = 0
+        done = True
+        # This attempt's news only: the one ringing now, or the next (its DIALING was missed).
+        # An old attempt's result, already in the record, is only cleared away.
+        fresh = cb is not None and ((cb.state == RINGING and attempt == cb.attempts)
+                                    or (cb.state == WAITING and attempt == cb.attempts + 1))
+        if cb is not None and fresh:
+            if status == DIALING:
+                done = False  # the customer's phone rings; the result follows
+                if cb.state != RINGING:
+                    agent = agent_name(detail) if detail else ""
+                    changed = await self.book.change(
+                        cb.id, lambda c: c.but(state=RINGING, attempts=attempt, agent=agent) if c.open else None,
+                        CALLBACK_ATTEMPTED, lambda c: {"attempt": attempt, "outcome": "ringing", "agent": c.agent})
+                    if changed is not None:
+                        callbacks[cb.id] = changed
+            elif status == ANSWER:
+                changed = await self._answered(cb, attempt)
+                if changed is not None:
+                    callbacks[cb.id] = changed
+            else:
+                changed = await self._unanswered(cb, attempt, status or "UNKNOWN")
+                if changed is not None:
+                    callbacks[cb.id] = changed
+        if done:
+            await self.ami.db_del(DB_FAMILY, cb_id)
+
+    async def _answered(self, cb: Callback, attempt: int) -> Callback | None:
+        now = self.clock()
+        return await self.book.change(
+            cb.id, lambda c: c.but(state=COMPLETED, attempts=attempt, outcome=ANSWER) if c.open else None,
+            CALLBACK_ATTEMPTED, lambda c: {"attempt": attempt, "outcome": ANSWER, "agent": c.agent},
+            more=lambda c: [(CALLBACK_CONNECTED, {"agent": c.agent, "requested_at": c.requested_at,
+                                                  "waited_s": round(now - c.requested_at), "via": c.channel}),
+                            (CALLBACK_FINISHED, {"outcome": COMPLETED, "attempts": attempt, "by": c.agent})])
+
+    async def _unanswered(self, cb: Callback, attempt: int, status: str) -> Callback | None:
+        policy = self._policy().for_queue(cb.queue)
+        attempts = max(attempt, cb.attempts)
+        if attempts >= policy.attempts:
+            changed = await self.book.change(
+                cb.id, lambda c: c.but(state=FAILED, attempts=attempts, outcome=status) if c.open else None,
+                CALLBACK_ATTEMPTED, lambda c: {"attempt": attempt, "outcome": status, "agent": c.agent},
+                more=lambda c: [(CALLBACK_FINISHED, {"outcome": FAILED, "attempts": attempts, "by": "dialer"})])
+            if changed is not None and self.confirmations is not None:
+                try:
+                    await self.confirmations.missed(changed)
+                except Exception:  # noqa: BLE001 - the failure is journaled; the SMS is a courtesy
+                    log.exception("callback %s: the 'we tried' SMS was not sent", cb.id)
+            return changed
+        due = self.clock() + policy.retry_after_s
+        return await self.book.change(
+            cb.id, lambda c: c.but(state=WAITING, attempts=attempts, outcome=status, due_at=due, agent="")
+            if c.open else None,
+            CALLBACK_ATTEMPTED, lambda c: {"attempt": attempt, "outcome": status, "agent": cb.agent})
+
+    async def _finish(self, cb: Callback, outcome: str, why: str) -> None:
+        await self.book.change(cb.id, lambda c: c.but(state=outcome, outcome=why) if c.open else None,
+                               CALLBACK_FINISHED, lambda c: {"outcome": outcome, "attempts": c.attempts,
+                                                             "by": "dialer"})
+
+    # -- places ----------------------------------------------------------------------------------
+
+    def position_for(self, cb: Callback, callbacks: Mapping[str, Callback]) -> int:
+        """1 + the entries that stay ahead: higher priority, or equal priority and an earlier place."""
+        now = self.clock()
+        ahead = 0
+        entries: list[QueueEntry] = self.monitor.entries(cb.queue)
+        for entry in entries:
+            other = callbacks.get(entry.callback_id or "")
+            placed_at = other.place_at if other is not None else now - entry.wait_s
+            if entry.priority > cb.priority or (entry.priority == cb.priority and placed_at <= cb.place_at):
+                ahead += 1
+        for other_id, at in self._placed.items():  # originated this round or just before: not listed yet
+            other = callbacks.get(other_id)
+            if other is None or other.queue != cb.queue or other_id == cb.id or now - at >= PLACE_GRACE_S:
+                continue
+            if any(e.callback_id == other_id for e in entries):
+                continue
+            if order(other) < order(cb):
+                ahead += 1
+        return ahead + 1
+
+    async def _place(self, cb: Callback, callbacks: Mapping[str, Callback]) -> None:
+        policy = self._policy().for_queue(cb.queue)
+        attempt = cb.attempts + 1
+        position = self.position_for(cb, callbacks)
+        uid = f"{cb.id}-{attempt}"
+        reason = f"{cb.reason}; callback asked {self._clock_text(cb.requested_at)} by {cb.channel}"
+        variables = {
+            cv.QUEUE: cb.queue, cv.QUEUE_PRIORITY: str(cb.priority), cv.ROUTE_REASON: reason,
+            cv.PATH: f"callback>{cb.channel}", cv.CB_ATTEMPT: str(attempt), cv.CB_NUMBER: cb.number,
+            cv.CB_RING_S: str(policy.ring_s), cv.CB_POSITION: str(position), cv.CB_HOLD_S: str(HOLD_S),
+            cv.CB_FROM: self.caller_id, cv.CB_TRUNK: self.trunk, cv.CB_WHISPER: await self._whisper(cb)}
+        token = await self._token(cb, uid)
+        if token:
+            variables[cv.CONTEXT_TOKEN] = token
+        if self.agent_events is not None:
+            self.agent_events.track(uid, RoutedCall(cb.key, "voice", cb.queue))
+        self._placed[cb.id] = self.clock()
+        await self.ami.action({
+            "Action": "Originate", "Channel": f"Local/{cb.id}@{HOLD_CONTEXT}/n", "Context": SLOT_CONTEXT,
+            "Exten": cb.id, "Priority": "1", "Async": "true", "Timeout": "10000",
+            "ChannelId": uid, "OtherChannelId": f"{uid}b", "CallerID": f"\"callback\" <{cb.number}>",
+            "Variable": ",".join(f"{k}={_safe(v)}" for k, v in variables.items())})
+        log.info("callback %s: place made in %s at position %d (attempt %d)", cb.id, cb.queue, position, attempt)
+
+    async def _token(self, cb: Callback, uid: str) -> str | None:
+        if self.tokens is None:
+            return None
+        claim = ContextClaim(customer_key=cb.key, interaction=uid, queue=cb.queue, priority=cb.priority,
+                             route_reason=cb.reason, channel="voice",
+                             journey_since=cb.requested_at - JOURNEY_WINDOW_S)
+        try:
+            return await self.tokens.issue(claim)
+        except Exception:  # noqa: BLE001 - no token is better than no callback
+            log.exception("callback %s: could not issue a context token", cb.id)
+            return None
+
+    async def _whisper(self, cb: Callback) -> str:
+        """What the agent hears before the customer rings: who, and since when."""
+        if self.whisper is None:
+            return "beep"
+        who = cb.name or " ".join(cb.number.lstrip("+"))
+        text = f"Callback to {who}, asked at {self._clock_text(cb.requested_at)}."
+        try:
+            return await self.whisper.text(self.whisper_language, text)
+        except Exception:  # noqa: BLE001 - a beep will do
+            log.warning("callback %s: whisper not synthesised; a beep instead", cb.id)
+            return "beep"
+
+    def _clock_text(self, at: float) -> str:
+        from zoneinfo import ZoneInfo
+        return dt.datetime.fromtimestamp(at, ZoneInfo(self.timezone)).strftime("%H:%M")
+
+    async def _hangup(self, channel: str) -> None:
+        try:
+            await self.ami.action({"Action": "Hangup", "Channel": channel})
+        except Exception as exc:  # noqa: BLE001 - gone already
+            log.debug("place %s not hung up: %s", channel, exc)
+
+
+def _safe(value: Any) -> str:
+    """An Originate variable's value: no commas (the separator) and no line breaks."""
+    return str(value).replace(",", ";").replace("\r", " ").replace("\n", " ")

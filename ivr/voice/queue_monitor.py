@@ -1,0 +1,101 @@
+"""What ``app_queue`` says about its queues, polled over AMI (``QueueStatus``).
+
+One poll answers everything the wait estimates and the callback dialer need: each
+queue's averages (``QueueParams``: Holdtime, TalkTime), its members (logged in, paused,
+in use) and its entries in order (``QueueEntry``: position, channel, wait, priority).
+Sessions read the last snapshot without waiting (:mod:`ivr.callbacks.wait`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from ivr.callbacks.wait import QueueWait
+
+log = logging.getLogger(__name__)
+SLOT_CONTEXT = "ivr-callback-slot"
+UNAVAILABLE_STATES = frozenset({"4", "5"})  # AST_DEVICE_INVALID, AST_DEVICE_UNAVAILABLE (not registered)
+NOT_INUSE = "1"
+
+
+class QueueStatusSource(Protocol):
+    async def queue_status(self) -> list[dict[str, str]]: ...
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    queue: str
+    position: int
+    channel: str
+    uniqueid: str
+    wait_s: float
+    priority: int
+
+    @property
+    def callback_id(self) -> str | None:
+        """The callback whose place this is (``Local/<id>@ivr-callback-slot-...;1``), or None."""
+        if not self.channel.startswith("Local/cb") or f"@{SLOT_CONTEXT}" not in self.channel:
+            return None
+        return self.channel[len("Local/"):].split("@", 1)[0]
+
+
+class QueueMonitor:
+    def __init__(self, ami: QueueStatusSource) -> None:
+        self.ami = ami
+        self._waits: dict[str, QueueWait] = {}
+        self._entries: dict[str, list[QueueEntry]] = {}
+        self.polled_at = 0.0
+
+    def snapshot(self) -> Mapping[str, QueueWait]:
+        return self._waits
+
+    def entries(self, queue: str) -> list[QueueEntry]:
+        return self._entries.get(queue, [])
+
+    def all_entries(self) -> list[QueueEntry]:
+        return [e for entries in self._entries.values() for e in entries]
+
+    async def refresh(self) -> None:
+        """Poll ``QueueStatus`` once; raises what the AMI client raises (the caller retries)."""
+        rows = await self.ami.queue_status()
+        self._waits, self._entries = parse_queue_status(rows)
+        self.polled_at = time.time()
+
+
+def parse_queue_status(rows: list[dict[str, str]]) -> tuple[dict[str, QueueWait], dict[str, list[QueueEntry]]]:
+    params: dict[str, dict[str, str]] = {}
+    members: dict[str, list[dict[str, str]]] = {}
+    entries: dict[str, list[QueueEntry]] = {}
+    for row in rows:
+        event, queue = row.get("Event"), row.get("Queue", "")
+        if event == "QueueParams":
+            params[queue] = row
+        elif event == "QueueMember":
+            members.setdefault(queue, []).append(row)
+        elif event == "QueueEntry":
+            entries.setdefault(queue, []).append(QueueEntry(
+                queue, _int(row.get("Position")), row.get("Channel", ""), row.get("Uniqueid", ""),
+                float(_int(row.get("Wait"))), _int(row.get("Priority"))))
+    waits: dict[str, QueueWait] = {}
+    for queue, p in params.items():
+        queued = sorted(entries.get(queue, []), key=lambda e: e.position)
+        entries[queue] = queued
+        present = [m for m in members.get(queue, [])
+                   if m.get("Status") not in UNAVAILABLE_STATES and m.get("Paused", "0") == "0"]
+        free = [m for m in present if m.get("Status") == NOT_INUSE and m.get("InCall", "0") == "0"]
+        waits[queue] = QueueWait(
+            queue, waiting=len(queued), callbacks=sum(1 for e in queued if e.callback_id),
+            agents=len(present), free=len(free), holdtime_s=float(_int(p.get("Holdtime"))),
+            talktime_s=float(_int(p.get("TalkTime"))), longest_s=max((e.wait_s for e in queued), default=0.0))
+    return waits, entries
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0
