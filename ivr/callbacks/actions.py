@@ -79,8 +79,8 @@ class CallbackActions:
         if self.confirmations is not None and not booked.already:
             try:
                 await self.confirmations.booked(booked.callback, booked.opens_at)
-            except Exception:  # noqa: BLE001 - the callback stands without its SMS
-                log.exception("callback %s: the confirmation SMS was not sent", booked.callback.id)
+            except Exception as exc:  # noqa: BLE001 - the callback stands without its SMS
+                log.warning("callback %s: the confirmation SMS was not sent: %s", booked.callback.id, exc)
         return ActionResult(name, True, self._result(booked, facts))
 
     def _result(self, booked: Booked, facts: Mapping[str, Any]) -> dict[str, Any]:

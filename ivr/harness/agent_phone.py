@@ -62,6 +62,8 @@ _ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
     <action>
       <ereg regexp=".*" search_in="hdr" header="X-IVR-Context-Token:" check_it="false" assign_to="token"/>
       <log message="TOKEN=[$token]"/>
+      <ereg regexp=".*" search_in="hdr" header="From:" check_it="false" assign_to="caller"/>
+      <log message="FROM=[$caller]"/>
       <ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="remote"/>
       <ereg regexp=".*" search_in="hdr" header="To:" check_it="true" assign_to="local"/>
       <ereg regexp=".*" search_in="hdr" header="Call-ID:" check_it="true" assign_to="callid"/>
@@ -167,6 +169,9 @@ class AgentPhone:
     talk_s: float = 3
     refer_to: str | None = None  # transfer blind to this (a queue, an agent, a number) after refer_after_s
     refer_after_s: float = 3
+    calls: int = 1  # answer this many calls, one after the other (an agent who becomes free again)
+    register: bool = True  # False: a customer's phone on a fixed port (the trunk's far end)
+    port: int = 0  # 0: any free port
     log_lines: list[str] = field(default_factory=list)
     _proc: asyncio.subprocess.Process | None = None
     _tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -181,16 +186,16 @@ class AgentPhone:
             if self.refer_to else ""
         (tmp / "answer.xml").write_text(_ANSWER.format(talk_ms=int(self.talk_s * 1000), refer=refer))
         self._log = tmp / "agent.log"
-        port = str(free_port())
+        port = str(self.port or free_port())
         # SIPp cannot register and then take a new incoming call in one scenario: register
         # from the port, then answer on the same port (the contact Asterisk just stored).
         self._port = port
-        code = await self._register(expires=300)
+        code = await self._register(expires=300) if self.register else 0
         if code != 0:
             raise IvrError(f"agent phone {self.agent} could not register (sipp exit {code})",
                            hint="check [sip] agent_password and that Asterisk is up")
         self._proc = await asyncio.create_subprocess_exec(
-            "sipp", "-sf", str(tmp / "answer.xml"), "-m", "1", "-i", "127.0.0.1", "-p", port,
+            "sipp", "-sf", str(tmp / "answer.xml"), "-m", str(self.calls), "-i", "127.0.0.1", "-p", port,
             "-mi", "127.0.0.1", "-mp", str(free_port(even_pair=True)), "-aa", "-nostdin",
             "-key", "agent", self.agent, "-trace_logs", "-log_file", str(self._log),
             "-trace_msg", "-message_file", str(tmp / "messages.log"),
@@ -229,6 +234,21 @@ class AgentPhone:
         match = re.search(r"TOKEN=(.*)", self._read())
         return (match.group(1).strip() if match else "").removeprefix("X-IVR-Context-Token:").strip()
 
+    async def callers(self, count: int, timeout: float = 60) -> list[tuple[str, str]]:
+        """Wait until ``count`` calls were answered; each call's (From header, token), in order."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._read().count("ANSWERED") < count:
+            if self._proc is not None and self._proc.returncode is not None:
+                raise IvrError(f"phone {self.agent} exited ({self._proc.returncode}) after fewer than {count} calls")
+            if loop.time() > deadline:
+                raise IvrError(f"phone {self.agent}: fewer than {count} calls answered within {timeout:.0f} s")
+            await asyncio.sleep(0.2)
+        text = self._read()
+        froms = [m.strip().removeprefix("From:").strip() for m in re.findall(r"FROM=(.*)", text)]
+        tokens = [m.strip().removeprefix("X-IVR-Context-Token:").strip() for m in re.findall(r"TOKEN=(.*)", text)]
+        return list(zip(froms, tokens, strict=False))[:count]
+
     async def finished(self, timeout: float = 30) -> str:
         """Wait until the phone's call is over (hung up by either side); its log."""
         if self._proc is not None:
@@ -244,6 +264,6 @@ class AgentPhone:
                 await self._proc.wait()
         if self._tmp is not None and os.environ.get("IVR_KEEP_SIPP"):
             shutil.copytree(self._tmp.name, f"{os.environ['IVR_KEEP_SIPP']}/{self.agent}", dirs_exist_ok=True)
-        if self._tmp is not None:
+        if self._tmp is not None and self.register:
             await self._register(expires=0)  # unregister: later calls must not ring a phone that is gone
             self._tmp.cleanup()

@@ -35,10 +35,10 @@ from ivr.voice.ari.app import StasisApp
 from ivr.voice.ari.client import AriClient
 from ivr.voice.call_control import AmiCallControl
 from ivr.voice.callback_dialer import CallbackDialer
-from ivr.voice.prompt_files import PromptFiles
-from ivr.voice.queue_monitor import QueueMonitor
 from ivr.voice.drivers import publish_drivers, wanted
 from ivr.voice.fastagi import FastAgiServer
+from ivr.voice.prompt_files import PromptFiles
+from ivr.voice.queue_monitor import QueueMonitor
 from ivr.voice.transfer_routing import TransferRouting
 
 DRAIN_TIMEOUT_S = 10.0

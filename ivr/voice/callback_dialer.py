@@ -43,10 +43,9 @@ from ivr.journey.events import CALLBACK_ATTEMPTED, CALLBACK_CONNECTED, CALLBACK_
 from ivr.journey.tokens import ContextClaim
 from ivr.voice import channel_vars as cv
 from ivr.voice.agent_events import AgentEventRecorder, RoutedCall, agent_name
-from ivr.voice.queue_monitor import SLOT_CONTEXT, QueueEntry, QueueMonitor
+from ivr.voice.queue_monitor import HOLD_CONTEXT, SLOT_CONTEXT, QueueEntry, QueueMonitor
 
 log = logging.getLogger(__name__)
-HOLD_CONTEXT = "ivr-callback-hold"
 DB_FAMILY = "ivr_callback"
 DIALING = "DIALING"
 ANSWER = "ANSWER"

@@ -17,7 +17,8 @@ from typing import Protocol
 from ivr.callbacks.wait import QueueWait
 
 log = logging.getLogger(__name__)
-SLOT_CONTEXT = "ivr-callback-slot"
+SLOT_CONTEXT = "ivr-callback-slot"  # where the place's half (;1) waits in Queue()
+HOLD_CONTEXT = "ivr-callback-hold"  # what the dialer dials: both halves are named Local/<id>@ivr-callback-hold-...
 UNAVAILABLE_STATES = frozenset({"4", "5"})  # AST_DEVICE_INVALID, AST_DEVICE_UNAVAILABLE (not registered)
 NOT_INUSE = "1"
 
@@ -37,8 +38,8 @@ class QueueEntry:
 
     @property
     def callback_id(self) -> str | None:
-        """The callback whose place this is (``Local/<id>@ivr-callback-slot-...;1``), or None."""
-        if not self.channel.startswith("Local/cb") or f"@{SLOT_CONTEXT}" not in self.channel:
+        """The callback whose place this is (``Local/<id>@ivr-callback-hold-...;1``), or None."""
+        if not self.channel.startswith("Local/cb") or f"@{HOLD_CONTEXT}-" not in self.channel:
             return None
         return self.channel[len("Local/"):].split("@", 1)[0]
 

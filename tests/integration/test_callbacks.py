@@ -1,0 +1,101 @@
+"""Callbacks on the real Asterisk: the place is kept in app_queue while the customer is off the line.
+
+Three callers need the support queue while no agent is free. A waits; B takes the callback
+offer and hangs up; C waits. Before any agent is there, app_queue itself lists A, then B's
+place, then C. Then one agent registers and answers three calls in turn: A; then B's place
+(the agent hears the whisper, B's phone rings on the trunk and B answers, and the agent leg
+carries a token whose journey shows the callback); then C.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from ivr.harness.agent_phone import AgentPhone
+from ivr.harness.calls import CallRequest, place_call
+from ivr.voice.ami import AmiClient
+from ivr.voice.queue_monitor import parse_queue_status
+
+pytestmark = pytest.mark.asterisk
+A, B, C = "+79990001101", "+79990001102", "+79990001103"  # not demo customers: the support queue, priority 0
+TRUNK_PEER_PORT = 5070  # where Asterisk sends calls out through the demo trunk (pjsip.conf)
+
+
+def policy(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "callbacks.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def context(settings, token: str) -> dict:
+    req = urllib.request.Request(f"http://{settings.http.host}:{settings.http.port}/context/{token}",
+                                 headers={"X-API-Key": settings.agent_api.key})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+async def queue_entries(settings, queue: str) -> list[str]:
+    """The support queue's entries in order, as app_queue lists them: caller numbers, or cb:<number>."""
+    async with AmiClient(settings.ami.local_host, settings.ami.port, settings.ami.user, settings.ami.secret) as ami:
+        _, entries = parse_queue_status(await ami.queue_status())
+    return [e.channel for e in entries.get(queue, [])]
+
+
+async def until_entries(settings, queue: str, count: int, timeout: float = 60) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = await queue_entries(settings, queue)
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.5)
+
+
+def test_a_callback_keeps_its_place_between_two_callers_who_wait(asterisk, start_controller, tmp_path):
+    start_controller(IVR_JOURNEY_SQLITE_PATH=str(tmp_path / "journey.sqlite"),
+                     IVR_CRM_SQLITE_PATH=str(tmp_path / "crm.sqlite"),
+                     IVR_ROUTING_CALLBACKS=policy(tmp_path, "defaults:\n  offer_after_s: 0\n  ring_s: 20\n"))
+
+    async def scenario():
+        waiting = "0WWWW0"  # the operator; then, offered a callback, 0: keep waiting
+        a = asyncio.create_task(place_call(asterisk, CallRequest(caller=A, keys=waiting, delay_s=9, hold_s=150)))
+        await until_entries(asterisk, "support", 1)
+        b = await place_call(asterisk, CallRequest(caller=B, keys="0WWWW1WWWW1", delay_s=9, hold_s=12))
+        await until_entries(asterisk, "support", 2)
+        c = asyncio.create_task(place_call(asterisk, CallRequest(caller=C, keys=waiting, delay_s=9, hold_s=150)))
+        before = await until_entries(asterisk, "support", 3)
+        async with AgentPhone("customer", "", f"127.0.0.1:{asterisk.sip.port}", register=False,
+                              port=TRUNK_PEER_PORT, talk_s=60, ring_timeout_s=120) as customer, \
+                AgentPhone("agent1", asterisk.sip.agent_password, f"127.0.0.1:{asterisk.sip.port}",
+                           calls=3, talk_s=15, ring_timeout_s=150) as agent:
+            answered = await agent.callers(3, timeout=200)
+            called_back = await customer.callers(1, timeout=5)
+        return before, answered, called_back, b, await a, await c
+
+    before, answered, called_back, b, a, c = asyncio.run(scenario())
+
+    # app_queue's own order while nobody was free: A, B's kept place, C
+    assert len(before) == 3
+    assert before[0].startswith("PJSIP/") and before[2].startswith("PJSIP/")
+    assert before[1].startswith("Local/cb") and "@ivr-callback-hold-" in before[1]
+    # the one agent took A, then B's place, then C
+    froms = [f for f, _ in answered]
+    assert A[1:] in froms[0] and B[1:] in froms[1] and C[1:] in froms[2], froms
+    assert "100" in called_back[0][0]  # the customer sees the service number calling
+    token = answered[1][1]
+    assert token, "the agent leg of a callback carries the context token"
+    journey = context(asterisk, token)["journey"]
+    kinds = [e["type"] for e in journey]
+    for kind in ("callback_requested", "callback_connected", "callback_finished", "agent_connected"):
+        assert kind in kinds, kinds
+    requested = next(e for e in journey if e["type"] == "callback_requested")
+    assert requested["channel"] == "voice" and requested["data"]["number"] == B
+    assert requested["interaction"] == b.uniqueid
+    finished = next(e for e in journey if e["type"] == "callback_finished")
+    assert finished["data"]["outcome"] == "completed"
+    assert a.uniqueid and c.uniqueid
