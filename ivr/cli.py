@@ -341,6 +341,54 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_callbacks(args: argparse.Namespace, settings: Settings) -> int:
+    """``ivr callbacks list [--all] [--json]`` and ``ivr callbacks cancel ID``: the durable
+    list the dialer works from (a cancelled callback's place is given up within a second)."""
+    import asyncio
+
+    from ivr.callbacks.book import CallbackBook
+    from ivr.callbacks.policy import load_callback_policy
+    from ivr.callbacks.service import CallbackService
+    from ivr.composition import callbacks_path, known_queues, open_journey
+
+    async def run() -> tuple[int, str]:
+        store = await open_journey(settings)
+        try:
+            book = CallbackBook(store)
+            if args.action == "cancel":
+                policy = load_callback_policy(callbacks_path(settings), known_queues(settings))
+                done = await CallbackService(book, lambda: policy).cancel(args.id, by="admin")
+                if done is None:
+                    found = await book.get(args.id)
+                    why = "no such callback" if found is None else f"it is already {found.state}"
+                    return 1, f"callback {args.id} not cancelled: {why}"
+                return 0, f"callback {args.id} cancelled"
+            callbacks = await book.all()
+        finally:
+            await store.close()
+        shown = [c for c in callbacks if args.all or c.open]
+        if args.json:
+            return 0, json.dumps([c.to_json() for c in shown], ensure_ascii=False, indent=2)
+        return 0, _callbacks_text(shown)
+
+    code, text = asyncio.run(run())
+    print(text, file=sys.stdout if code == 0 else sys.stderr)
+    return code
+
+
+def _callbacks_text(callbacks: list[Any]) -> str:
+    import datetime as dt
+
+    if not callbacks:
+        return "no callbacks"
+    rows = [("ID", "STATE", "QUEUE", "PRIO", "NUMBER", "VIA", "ASKED", "TRIES", "LAST")]
+    for c in callbacks:
+        asked = dt.datetime.fromtimestamp(c.requested_at).strftime("%m-%d %H:%M")
+        rows.append((c.id, c.state, c.queue, str(c.priority), c.number, c.channel, asked, str(c.attempts), c.outcome))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
 def cmd_kannel(args: argparse.Namespace, settings: Settings) -> int:
     from ivr.runtime.kannel import KannelRuntime
 
@@ -538,6 +586,15 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--json", action="store_true")
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when something changed")
     diff.set_defaults(func=cmd_diff)
+
+    cbs = sub.add_parser("callbacks", help="the callbacks waiting for their turn: list, or cancel one")
+    cbs_sub = cbs.add_subparsers(dest="action", required=True)
+    cbs_list = cbs_sub.add_parser("list", help="waiting and ringing callbacks in queue order (--all: finished too)")
+    cbs_list.add_argument("--all", action="store_true")
+    cbs_list.add_argument("--json", action="store_true")
+    cbs_cancel = cbs_sub.add_parser("cancel", help="cancel one; its place in the queue is given up")
+    cbs_cancel.add_argument("id")
+    cbs.set_defaults(func=cmd_callbacks)
 
     rep = sub.add_parser("report", help="KPIs from the journey: containment, routes, agents (AHT, time to answer, "
                                         "transfers, first-contact resolution), CRM, the menu funnel")

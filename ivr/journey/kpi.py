@@ -38,6 +38,7 @@ from typing import Any
 
 from ivr.journey import events as E
 from ivr.journey.agent_kpi import DEFAULT_FCR_WINDOW_S, AgentKpis, AgentStats
+from ivr.journey.callback_kpi import OUTCOMES, CallbackKpis, CallbackStats
 from ivr.journey.ports import StampedEvent
 
 CRM_LATENCY_BUCKETS_MS: tuple[float, ...] = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
@@ -125,6 +126,7 @@ class Kpis:
     since: float | None = None  # the range asked for, when folded from one
     until: float | None = None
     agents: AgentKpis = field(default_factory=AgentKpis)
+    callbacks: CallbackKpis = field(default_factory=CallbackKpis)
 
     @property
     def containment(self) -> float | None:
@@ -167,6 +169,7 @@ class Kpis:
             "nodes": {node: {"entries": s.entries, "dropoffs": s.dropoffs, "no_input": s.no_input,
                              "no_match": s.no_match} for node, s in sorted(self.nodes.items())},
             "agents": self.agents.to_dict(),
+            "callbacks": self.callbacks.to_dict(),
         }
 
     def to_json(self) -> str:
@@ -197,6 +200,7 @@ class KpiAccumulator:
                  fcr_window_s: float = DEFAULT_FCR_WINDOW_S, clock: Callable[[], float] | None = None) -> None:
         self._max = max_interactions
         self._agents = AgentStats(fcr_window_s=fcr_window_s, clock=clock, label=_label, max_customers=max_interactions)
+        self._callbacks = CallbackStats()
         self._open: OrderedDict[str, _Interaction] = OrderedDict()
         self._channels: Counter[str] = Counter()
         self._outcomes: Counter[str] = Counter()
@@ -223,6 +227,7 @@ class KpiAccumulator:
         if new:
             self._agents.started(key, event)
         self._agents.add(key, event, data)
+        self._callbacks.add(event, data)
         handler = _HANDLERS.get(event.type)
         if handler is not None:
             handler(self, state, data)
@@ -240,7 +245,8 @@ class KpiAccumulator:
             routes=dict(self._routes), rules=dict(self._rules), agent_connects=self._agent_connects,
             queue_abandons=self._queue_abandons, crm_ok=self._crm["ok"], crm_unavailable=self._crm["unavailable"],
             crm_latency_ms=self._latency, nodes=dict(self._nodes), events=self._events, first_at=self._first,
-            last_at=self._last, since=since, until=until, agents=self._agents.snapshot(horizon))
+            last_at=self._last, since=since, until=until, agents=self._agents.snapshot(horizon),
+            callbacks=self._callbacks.snapshot())
 
     # -- per event type ---------------------------------------------------------------------
 
@@ -426,6 +432,12 @@ def _report(k: Kpis) -> list[str]:
                     [[r, q, f"{n:,}"] for (r, q), n in _biggest(k.routes)])
     lines += _table("Routing rules applied", ["rule", "calls"], [[r, f"{n:,}"] for r, n in _biggest(k.rules)])
     lines += _agent_tables(k.agents)
+    cb = k.callbacks
+    if cb.requested_total:
+        by = ", ".join(f"{ch} {n:,}" for ch, n in _biggest(cb.requested))
+        lines += _table(f"Callbacks: {cb.requested_total:,} asked for ({by}); request to conversation "
+                        f"{_secs(cb.mean_wait_s)} on average", ["outcome", "callbacks"],
+                        [[o, f"{cb.finished.get(o, 0):,}"] for o in OUTCOMES])
     funnel = sorted(k.nodes.items(), key=lambda item: (-item[1].entries, item[0]))
     lines += _table("Menu funnel", ["node", "entries", "drop-offs", "no input", "no match"],
                     [[node, f"{s.entries:,}", f"{s.dropoffs:,} ({_pct(s.dropoffs, s.entries)})",

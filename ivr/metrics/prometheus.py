@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ivr.journey.agent_kpi import GroupStats
+from ivr.journey.callback_kpi import OUTCOMES as CALLBACK_OUTCOMES
 from ivr.journey.kpi import Kpis
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -72,6 +73,16 @@ def families(k: Kpis) -> list[Family]:
         _single("ivr_agent_connects_total", "counter", "Interactions answered by an agent.", k.agent_connects),
         _single("ivr_queue_abandons_total", "counter", "Callers who gave up waiting in a queue.", k.queue_abandons),
         *_agent_families(k),
+        _labelled("ivr_callbacks_requested_total", "counter", "Callbacks asked for, by the channel they came from.",
+                  "channel", k.callbacks.requested),
+        _labelled("ivr_callbacks_finished_total", "counter",
+                  "Callbacks ended: completed, failed (retries spent), cancelled, abandoned (never reached).",
+                  "outcome", {o: k.callbacks.finished.get(o, 0) for o in CALLBACK_OUTCOMES}),
+        _single("ivr_callback_wait_seconds_total", "counter",
+                "Seconds from callback request to conversation, summed over connected callbacks.",
+                k.callbacks.waited_s_sum),
+        _single("ivr_callbacks_connected_total", "counter", "Callbacks that reached a conversation.",
+                k.callbacks.connected),
         _labelled("ivr_crm_lookups_total", "counter", "CRM lookups of the caller, by result.", "status", crm),
         _histogram("ivr_crm_latency_ms", "Time the CRM lookup took, in milliseconds.", k),
         _labelled("ivr_node_entries_total", "counter", "Times callers entered a menu node.", "node",

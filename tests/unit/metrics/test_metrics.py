@@ -84,7 +84,7 @@ def test_every_family_has_help_and_type() -> None:
     text = render_prometheus(some_kpis())
 
     helps = set(re.findall(rf"^# HELP ({NAME}) ", text, re.M))
-    assert helps == set(re.findall(rf"^# TYPE ({NAME}) ", text, re.M)) and len(helps) == 23
+    assert helps == set(re.findall(rf"^# TYPE ({NAME}) ", text, re.M)) and len(helps) == 27
 
 
 def test_counters_carry_the_kpis() -> None:
