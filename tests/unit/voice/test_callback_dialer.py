@@ -1,0 +1,203 @@
+"""The callback dialer against a fake AMI: places in queue order, results into records, never twice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ivr.callbacks.book import CallbackBook
+from ivr.callbacks.policy import CallbackPolicy, QueuePolicy
+from ivr.callbacks.record import CANCELLED, COMPLETED, FAILED, RINGING, WAITING, Callback
+from ivr.journey.memory import MemoryJourney
+from ivr.voice.callback_dialer import CallbackDialer
+from ivr.voice.queue_monitor import QueueMonitor
+
+NOW = 1_800_000_000.0
+POLICY = CallbackPolicy(QueuePolicy(attempts=2, retry_after_s=60))
+
+
+@dataclass
+class FakeAmi:
+    entries: list[dict[str, str]] = field(default_factory=list)
+    db: dict[str, str] = field(default_factory=dict)
+    channels: list[str] = field(default_factory=list)
+    sent: list[dict[str, str]] = field(default_factory=list)
+
+    async def queue_status(self) -> list[dict[str, str]]:
+        return [{"Event": "QueueParams", "Queue": "support", "Holdtime": "0", "TalkTime": "0"},
+                *({"Event": "QueueEntry", "Queue": "support", **e} for e in self.entries)]
+
+    async def action(self, action, timeout: float = 10.0):
+        self.sent.append(dict(action))
+        return {"Response": "Success"}
+
+    async def db_tree(self, family: str) -> dict[str, str]:
+        return dict(self.db)
+
+    async def db_del(self, family: str, key: str) -> None:
+        self.db.pop(key, None)
+
+    async def channel_names(self) -> list[str]:
+        return list(self.channels)
+
+    def originated(self) -> list[dict[str, str]]:
+        return [a for a in self.sent if a["Action"] == "Originate"]
+
+
+@dataclass
+class Texts:
+    missed_for: list[str] = field(default_factory=list)
+
+    async def booked(self, callback: Callback, opens_at: float | None) -> None: ...
+
+    async def missed(self, callback: Callback) -> None:
+        self.missed_for.append(callback.id)
+
+
+def callback(cb_id: str = "cb1", *, place_at: float = NOW - 50, priority: int = 0, **kw) -> Callback:
+    fields = {"key": "C-1", "number": "+79990001102", "queue": "support", "priority": priority, "reason": "asked",
+              "channel": "voice", "interaction": "call-1", "requested_at": place_at, "place_at": place_at,
+              "due_at": place_at, **kw}
+    return Callback(id=cb_id, **fields)
+
+
+async def setup(*callbacks: Callback, ami: FakeAmi | None = None, clock: list[float] | None = None):
+    store = MemoryJourney()
+    book = CallbackBook(store, clock=lambda: NOW)
+    for cb in callbacks:
+        await book.add(cb, "callback_requested", {})
+    ami = ami or FakeAmi()
+    now = clock or [NOW]
+    texts = Texts()
+    dialer = CallbackDialer(ami, book, QueueMonitor(ami), lambda: POLICY, confirmations=texts, clock=lambda: now[0])
+    return dialer, ami, book, store, texts
+
+
+def caller(position: int, wait_s: int, priority: int = 0, name: str = "PJSIP/demo-trunk-1") -> dict[str, str]:
+    return {"Position": str(position), "Channel": name, "Uniqueid": f"u{position}", "Wait": str(wait_s),
+            "Priority": str(priority)}
+
+
+def position_of(originate: dict[str, str]) -> int:
+    return int(dict(v.split("=", 1) for v in originate["Variable"].split(","))["IVR_CB_POSITION"])
+
+
+async def test_a_callback_goes_in_behind_those_who_joined_before_it_and_ahead_of_later_ones() -> None:
+    ami = FakeAmi(entries=[caller(1, 100), caller(2, 10, name="PJSIP/demo-trunk-2")])
+    dialer, ami, *_ = await setup(callback(place_at=NOW - 50), ami=ami)
+
+    await dialer.reconcile()
+
+    [originate] = ami.originated()
+    assert position_of(originate) == 2
+    assert originate["Channel"] == "Local/cb1@ivr-callback-hold/n" and originate["ChannelId"] == "cb1-1"
+
+
+async def test_a_higher_priority_caller_stays_ahead_and_a_lower_one_falls_behind() -> None:
+    ami = FakeAmi(entries=[caller(1, 10, priority=10), caller(2, 100, priority=0, name="PJSIP/demo-trunk-2")])
+    dialer, ami, *_ = await setup(callback(priority=5), ami=ami)
+
+    await dialer.reconcile()
+
+    assert position_of(ami.originated()[0]) == 2
+
+
+async def test_callbacks_lost_together_go_back_in_their_old_order() -> None:
+    dialer, ami, *_ = await setup(callback("cb2", place_at=NOW - 20), callback("cb1", place_at=NOW - 90))
+
+    await dialer.reconcile()
+
+    placed = {o["Exten"]: position_of(o) for o in ami.originated()}
+    assert placed == {"cb1": 1, "cb2": 2}
+
+
+async def test_a_place_not_yet_listed_is_not_made_twice() -> None:
+    dialer, ami, *_ = await setup(callback())
+    await dialer.reconcile()
+    await dialer.reconcile()
+    assert len(ami.originated()) == 1
+
+
+async def test_a_waiting_callback_is_not_placed_before_it_is_due() -> None:
+    dialer, ami, *_ = await setup(callback(due_at=NOW + 60))
+    await dialer.reconcile()
+    assert ami.originated() == []
+
+
+async def test_an_agent_taking_the_place_makes_it_ringing_with_the_agents_name() -> None:
+    ami = FakeAmi(db={"cb1": "1:DIALING:PJSIP/agent1-0000000e"}, channels=["Local/cb1@ivr-callback-hold-1;2"])
+    dialer, ami, book, *_ = await setup(callback(), ami=ami)
+
+    await dialer.reconcile()
+
+    stored = await book.get("cb1")
+    assert stored is not None and (stored.state, stored.attempts, stored.agent) == (RINGING, 1, "agent1")
+    assert "cb1" in ami.db  # the result is still to come
+    assert ami.originated() == []
+
+
+async def test_an_answer_completes_the_callback_and_journals_the_conversation() -> None:
+    ami = FakeAmi(db={"cb1": "1:ANSWER"})
+    dialer, ami, book, store, _ = await setup(callback(state=RINGING, attempts=1, agent="agent1"), ami=ami)
+
+    await dialer.reconcile()
+
+    stored = await book.get("cb1")
+    assert stored is not None and stored.state == COMPLETED
+    kinds = [e.type for e in await store.recent("C-1")]
+    assert kinds[:3] == ["callback_finished", "callback_connected", "callback_attempted"]
+    connected = next(e for e in await store.recent("C-1") if e.type == "callback_connected")
+    assert connected.data["waited_s"] == 50 and connected.data["agent"] == "agent1"
+    assert ami.db == {}
+
+
+async def test_a_result_seen_again_after_a_restart_changes_nothing() -> None:
+    ami = FakeAmi(db={"cb1": "1:NOANSWER"})
+    dialer, ami, book, store, _ = await setup(callback(state=WAITING, attempts=1, due_at=NOW + 60), ami=ami)
+    before = len(await store.recent("C-1"))
+
+    await dialer.reconcile()
+
+    assert len(await store.recent("C-1")) == before
+    assert ami.db == {} and ami.originated() == []
+
+
+async def test_an_unanswered_call_is_retried_after_the_spacing() -> None:
+    ami = FakeAmi(db={"cb1": "1:NOANSWER"})
+    dialer, ami, book, *_ = await setup(callback(state=RINGING, attempts=1), ami=ami)
+
+    await dialer.reconcile()
+
+    stored = await book.get("cb1")
+    assert stored is not None and (stored.state, stored.attempts, stored.due_at) == (WAITING, 1, NOW + 60)
+    assert ami.originated() == []  # not before the spacing
+
+
+async def test_the_last_unanswered_attempt_fails_the_callback_and_sends_the_sms() -> None:
+    ami = FakeAmi(db={"cb1": "2:BUSY"})
+    dialer, ami, book, _store, texts = await setup(callback(state=RINGING, attempts=2), ami=ami)
+
+    await dialer.reconcile()
+    await dialer.reconcile()
+
+    stored = await book.get("cb1")
+    assert stored is not None and stored.state == FAILED and stored.outcome == "BUSY"
+    assert texts.missed_for == ["cb1"] and ami.originated() == []
+
+
+async def test_a_ringing_callback_whose_call_vanished_counts_as_an_attempt_and_is_placed_again() -> None:
+    ami = FakeAmi(db={"cb1": "1:DIALING:PJSIP/agent1-1"})  # Asterisk restarted while it rang
+    dialer, ami, book, *_ = await setup(callback(state=RINGING, attempts=1), ami=ami)
+
+    await dialer.reconcile()
+
+    stored = await book.get("cb1")
+    assert stored is not None and (stored.state, stored.attempts, stored.outcome) == (WAITING, 1, "LOST")
+
+
+async def test_a_cancelled_callback_gives_up_its_place() -> None:
+    place = caller(1, 30, name="Local/cb1@ivr-callback-hold-00000001;1")
+    dialer, ami, *_ = await setup(callback(state=CANCELLED), ami=FakeAmi(entries=[place]))
+
+    await dialer.reconcile()
+
+    assert {"Action": "Hangup", "Channel": "Local/cb1@ivr-callback-hold-00000001;1"} in ami.sent
