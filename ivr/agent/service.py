@@ -289,6 +289,17 @@ def _ussd_request(d: Mapping[str, Any]) -> str:
     return f"checked {topic} by USSD {code}".rstrip() if topic else f"dialled USSD {code}".rstrip()
 
 
+def _callback_requested(d: Mapping[str, Any]) -> str:
+    place = f", number {d['position']} in line" if d.get("position") else ""
+    wait = f", wait about {round(int(d['estimated_wait_s']) / 60)} min" if d.get("estimated_wait_s") else ""
+    return f"asked for a callback to {_t(d.get('number'))} ({_t(d.get('queue'))}{place}{wait})"
+
+
+def _callback_connected(d: Mapping[str, Any]) -> str:
+    waited = f" after {round(int(d.get('waited_s') or 0) / 60)} min" if d.get("waited_s") is not None else ""
+    return f"called back{waited}, asked by {_t(d.get('via'), 'phone')}; talking to {_t(d.get('agent'), 'an agent')}"
+
+
 _SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     E.NODE_ENTERED: lambda d: f"reached {_t(d.get('node'))}",
     E.NODE_SKIPPED: lambda d: f"skipped {_t(d.get('node'))}",
@@ -321,4 +332,8 @@ _SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     E.PARTICIPANT_JOINED: lambda d: f"{_t(d.get('who'))} ({_t(d.get('role'))}) joined the {_t(d.get('room'))}",
     E.PARTICIPANT_LEFT: lambda d: f"{_t(d.get('who'))} ({_t(d.get('role'))}) left the {_t(d.get('room'))}",
     E.AGENT_NOTE: _note,
+    E.CALLBACK_REQUESTED: _callback_requested,
+    E.CALLBACK_ATTEMPTED: lambda d: f"callback attempt {_t(d.get('attempt'))}: {_t(d.get('outcome'))}",
+    E.CALLBACK_CONNECTED: _callback_connected,
+    E.CALLBACK_FINISHED: lambda d: f"callback {_t(d.get('outcome'))}",
 }

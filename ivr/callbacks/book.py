@@ -75,6 +75,6 @@ class CallbackBook:
         return [c for c in await self.all() if c.open]
 
     def _event(self, callback: Callback, kind: str, data: dict[str, Any]) -> StampedEvent:
-        return StampedEvent(self.clock(), callback.channel if kind == "callback_requested" else "voice",
-                            callback.interaction if kind == "callback_requested" else callback.id, kind,
-                            {"id": callback.id, **data})
+        # Under the interaction that asked for it: the whole callback reads as one contact,
+        # and the KPIs do not count each attempt as another interaction.
+        return StampedEvent(self.clock(), callback.channel, callback.interaction, kind, {"id": callback.id, **data})
