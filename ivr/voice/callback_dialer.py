@@ -78,7 +78,7 @@ class CallbackDialer:
                  agent_events: AgentEventRecorder | None = None,
                  confirmations: CallbackConfirmations | None = None, whisper: WhisperFiles | None = None,
                  whisper_language: str = "en", caller_id: str = "100", trunk: str = "demo-trunk",
-                 timezone: str = "UTC", clock: Callable[[], float] = time.time) -> None:
+                 timezone: str = "UTC", hold_s: int = HOLD_S, clock: Callable[[], float] = time.time) -> None:
         self.ami = ami
         self.book = book
         self.monitor = monitor
@@ -91,6 +91,9 @@ class CallbackDialer:
         self.caller_id = caller_id
         self.trunk = trunk
         self.timezone = timezone
+        #: A place is made again after this: pass less than the context token's lifetime,
+        #: so the agent who takes a place always gets a token that still resolves.
+        self.hold_s = hold_s
         self.clock = clock
         self._placed: dict[str, float] = {}  # callback id -> when its place was originated
         self._wake = asyncio.Event()
@@ -261,7 +264,7 @@ class CallbackDialer:
         variables = {
             cv.QUEUE: cb.queue, cv.QUEUE_PRIORITY: str(cb.priority), cv.ROUTE_REASON: reason,
             cv.PATH: f"callback>{cb.channel}", cv.CB_ATTEMPT: str(attempt), cv.CB_NUMBER: cb.number,
-            cv.CB_RING_S: str(policy.ring_s), cv.CB_POSITION: str(position), cv.CB_HOLD_S: str(HOLD_S),
+            cv.CB_RING_S: str(policy.ring_s), cv.CB_POSITION: str(position), cv.CB_HOLD_S: str(self.hold_s),
             cv.CB_FROM: self.caller_id, cv.CB_TRUNK: self.trunk, cv.CB_WHISPER: await self._whisper(cb)}
         token = await self._token(cb, uid)
         if token:

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -99,3 +102,56 @@ def test_a_callback_keeps_its_place_between_two_callers_who_wait(asterisk, start
     finished = next(e for e in journey if e["type"] == "callback_finished")
     assert finished["data"]["outcome"] == "completed"
     assert a.uniqueid and c.uniqueid
+
+
+def place_ids(channels: list[str]) -> list[str]:
+    return [c[len("Local/"):].split("@", 1)[0] for c in channels if c.startswith("Local/cb")]
+
+
+def ivr(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ivr", *args], check=False, capture_output=True, text=True,
+                          timeout=180, env={**os.environ, **(env or {})})
+
+
+def test_callbacks_outlive_a_killed_controller_and_an_asterisk_restart_in_order_and_once(
+        asterisk, start_controller, tmp_path):
+    env = {"IVR_JOURNEY_SQLITE_PATH": str(tmp_path / "journey.sqlite"),
+           "IVR_CRM_SQLITE_PATH": str(tmp_path / "crm.sqlite"),
+           "IVR_ROUTING_CALLBACKS": policy(tmp_path, "defaults:\n  offer_after_s: 0\n")}
+    first = start_controller(**env)
+    booking = "0WWWW1WWWW1"
+
+    async def scenario():
+        await place_call(asterisk, CallRequest(caller=B, keys=booking, delay_s=9, hold_s=12))
+        await until_entries(asterisk, "support", 1)
+        await place_call(asterisk, CallRequest(caller=C, keys=booking, delay_s=9, hold_s=12))
+        placed = await until_entries(asterisk, "support", 2)
+        first.kill()
+        await asyncio.to_thread(start_controller, **env)
+        await asyncio.sleep(5)  # five rounds of the new controller's dialer
+        after_kill = await queue_entries(asterisk, "support")
+        await asyncio.to_thread(ivr, "asterisk", "down")
+        await asyncio.to_thread(ivr, "asterisk", "up")
+        await until_entries(asterisk, "support", 2, timeout=60)
+        await asyncio.sleep(5)
+        return placed, after_kill, await queue_entries(asterisk, "support")
+
+    try:
+        placed, after_kill, after_restart = asyncio.run(scenario())
+        listed = json.loads(ivr("callbacks", "list", "--json", env=env).stdout)
+    finally:  # give the places up: no later test's agent may be handed one
+        for callback_id in json.loads(ivr("callbacks", "list", "--json", env=env).stdout or "[]"):
+            ivr("callbacks", "cancel", callback_id["id"], env=env)
+        asyncio.run(until_empty(asterisk, "support"))
+
+    ids = place_ids(placed)
+    assert len(ids) == 2
+    assert after_kill == placed  # the new controller found both places and made none again
+    assert place_ids(after_restart) == ids and len(after_restart) == 2  # re-made once each, in their order
+    assert [(c["id"], c["state"], c["attempts"]) for c in listed] == [(ids[0], "waiting", 0), (ids[1], "waiting", 0)]
+
+
+async def until_empty(settings, queue: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while await queue_entries(settings, queue) and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
