@@ -104,13 +104,19 @@ class CallbackDialer:
             self._wake.set()
 
     async def run(self, interval_s: float = 1.0) -> None:
+        failing = ""
         while True:
             try:
                 await self.reconcile()
+                if failing:
+                    log.info("callbacks reconciled again")
+                failing = ""
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - AMI or the store away: try again next round
-                log.warning("callbacks not reconciled this round: %s", exc)
+                if str(exc) != failing:  # once per cause, not every second while AMI is down
+                    log.warning("callbacks not reconciled: %s (retrying every %.0f s)", exc, interval_s)
+                failing = str(exc)
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), interval_s)
