@@ -136,6 +136,59 @@ _ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 </scenario>
 """
 
+# A phone that rings and is never picked up: 180, then the caller gives up (CANCEL, answered
+# 200, and the INVITE closed with 487), as a customer who does not answer a callback.
+_RING_ONLY = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="ivr phone: rings, never answered">
+  <recv request="INVITE">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" check_it="false" assign_to="caller"/>
+      <log message="FROM=[$caller]"/>
+      <ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" check_it="true" assign_to="cseq"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]ring[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[agent]@[local_ip]:[local_port]>
+      Content-Length: 0
+    ]]>
+  </send>
+  <nop><action><log message="RINGING"/></action></nop>
+  <recv request="CANCEL" timeout="{ring_ms}"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]ring[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+  <send>
+    <![CDATA[
+      SIP/2.0 487 Request Terminated
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]ring[call_number]
+      [last_Call-ID:]
+      CSeq: [$cseq] INVITE
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK"/>
+  <nop><action><log message="GAVE UP"/></action></nop>
+</scenario>
+"""
+
 # A blind transfer from the phone, as an agent presses "transfer" on it: an in-dialog REFER
 # to Asterisk. Asterisk answers 202, reports progress by NOTIFY (answered by -aa) and, the
 # transfer done, hangs up on the agent; the scenario then ends at "done".
@@ -172,6 +225,7 @@ class AgentPhone:
     calls: int = 1  # answer this many calls, one after the other (an agent who becomes free again)
     register: bool = True  # False: a customer's phone on a fixed port (the trunk's far end)
     port: int = 0  # 0: any free port
+    answer: bool = True  # False: the phone rings until the caller gives up (a customer who does not answer)
     log_lines: list[str] = field(default_factory=list)
     _proc: asyncio.subprocess.Process | None = None
     _tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -184,7 +238,9 @@ class AgentPhone:
         (tmp / "register.xml").write_text(_REGISTER)
         refer = _REFER.format(refer_ms=int(self.refer_after_s * 1000), refer_to=self.refer_to, pbx=self.target) \
             if self.refer_to else ""
-        (tmp / "answer.xml").write_text(_ANSWER.format(talk_ms=int(self.talk_s * 1000), refer=refer))
+        scenario = _ANSWER.format(talk_ms=int(self.talk_s * 1000), refer=refer) if self.answer \
+            else _RING_ONLY.format(ring_ms=int(self.ring_timeout_s * 1000))
+        (tmp / "answer.xml").write_text(scenario)
         self._log = tmp / "agent.log"
         port = str(self.port or free_port())
         # SIPp cannot register and then take a new incoming call in one scenario: register
@@ -248,6 +304,19 @@ class AgentPhone:
         froms = [m.strip().removeprefix("From:").strip() for m in re.findall(r"FROM=(.*)", text)]
         tokens = [m.strip().removeprefix("X-IVR-Context-Token:").strip() for m in re.findall(r"TOKEN=(.*)", text)]
         return list(zip(froms, tokens, strict=False))[:count]
+
+    async def rung(self, count: int, timeout: float = 60) -> list[str]:
+        """Wait until a phone that never answers was rung ``count`` times and each caller gave
+        up; each call's From header, in order."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._read().count("GAVE UP") < count:
+            if self._proc is not None and self._proc.returncode is not None:
+                raise IvrError(f"phone {self.agent} exited ({self._proc.returncode}) after fewer than {count} rings")
+            if loop.time() > deadline:
+                raise IvrError(f"phone {self.agent}: rung fewer than {count} times within {timeout:.0f} s")
+            await asyncio.sleep(0.2)
+        return [m.strip().removeprefix("From:").strip() for m in re.findall(r"FROM=(.*)", self._read())][:count]
 
     async def finished(self, timeout: float = 30) -> str:
         """Wait until the phone's call is over (hung up by either side); its log."""

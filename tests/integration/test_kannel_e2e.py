@@ -15,15 +15,10 @@ with apt-get when missing and running as root, else the tests are skipped (faile
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import shutil
 import socket
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote_to_bytes
 
 import pytest
 from aiohttp import web
@@ -42,16 +37,14 @@ from ivr.sms.notify import notify
 from ivr.sms.segments import measure
 from ivr.sms.sendsms import KannelSender
 from ivr.sms.service import SmsService
+from tests.integration.kannel_support import FAKESMSC, SHORT_NUMBER, Delivered, mo, parse_got, require_kannel
 
 REPO = Path(__file__).resolve().parents[2]
-FAKESMSC = Path("/usr/lib/kannel/test/fakesmsc")
-SHORT_NUMBER = "1000"
 ANNA = "+79991234567"
 IVAN = "+79992088812"
 OLGA = "+79993119007"
 #: Longest wait for Kannel's answer to one batch; replies normally come back within 100 ms.
 REPLY_TIMEOUT_S = 15.0
-_GOT = re.compile(r"Got message \d+: <(.*)>\s*$")
 
 
 def _free_port() -> int:
@@ -60,19 +53,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _kannel_installed() -> bool:
-    return all(os.access(p, os.X_OK) for p in (Path("/usr/sbin/bearerbox"), Path("/usr/sbin/smsbox"), FAKESMSC))
-
-
 @pytest.fixture(scope="module")
 def kannel_packages() -> None:
-    if not _kannel_installed() and os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run(["apt-get", "install", "-y", "--no-install-recommends", "kannel", "kannel-extras"],
-                       check=False, capture_output=True, timeout=600)
-    if not _kannel_installed():
-        if os.environ.get("CI"):
-            pytest.fail("Kannel (kannel, kannel-extras) is required in CI")
-        pytest.skip("Kannel is not installed: apt-get install kannel kannel-extras")
+    require_kannel()
 
 
 @dataclass(frozen=True)
@@ -148,31 +131,6 @@ async def app(gateway: Gateway, sms_config: SmsConfig, tmp_path: Path) -> AsyncI
 # -- the phone side -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Delivered:
-    """One SMS Kannel delivered to the fake SMSC."""
-
-    sender: str
-    receiver: str
-    text: str
-    udh: str | None = None
-
-
-def parse_got(line: str) -> Delivered | None:
-    """fakesmsc's "Got message N: <from to type [udh] text>", text decoded (ucs-2 and data are UTF-16BE here)."""
-    found = _GOT.search(line)
-    if found is None:
-        return None
-    sender, receiver, kind, *rest = found.group(1).split(" ")
-    udh = None
-    if kind == "udh":
-        udh, kind, *rest = rest
-    payload = " ".join(rest)
-    if kind in ("ucs-2", "data"):
-        return Delivered(sender, receiver, unquote_to_bytes(payload.replace("+", " ")).decode("utf-16-be"), udh)
-    return Delivered(sender, receiver, payload, udh)
-
-
 async def fakesmsc(gateway: Gateway, messages: list[str], *, expect: int, interval_s: float = 0.1,
                    linger_s: float = 0.0, during: asyncio.Future[object] | None = None) -> list[Delivered]:
     """Send ``messages`` ("from to text ...") and collect what comes back until ``expect`` SMS arrived.
@@ -220,11 +178,6 @@ async def read_more(proc: asyncio.subprocess.Process, got: list[Delivered]) -> N
         delivered = parse_got(line.decode("utf-8", "replace"))
         if delivered is not None:
             got.append(delivered)
-
-
-def mo(sender: str, text: str) -> str:
-    """A fakesmsc message from a subscriber to our short number (plain text)."""
-    return f"{sender} {SHORT_NUMBER} text {text}"
 
 
 async def wait_for_events(journey: MemoryJourney, key: str, type_: str, count: int = 1,
