@@ -18,7 +18,9 @@ from ivr.config.source import YMap, read_yaml_mapping
 from ivr.errors import ConfigError
 
 NEVER = -1
-MODES = ("agent_first",)
+AGENT_FIRST = "agent_first"
+CUSTOMER_FIRST = "customer_first"
+MODES = (AGENT_FIRST, CUSTOMER_FIRST)
 
 
 class CallbacksInvalid(ConfigError):
@@ -38,7 +40,9 @@ class QueuePolicy:
     retry_after_s: int = 120  # between an unanswered attempt and the next
     ring_s: int = 30  # how long the customer's phone rings
     keep_days: int = 2  # a callback not reached in this time is given up (abandoned)
-    mode: str = "agent_first"  # agent_first: an agent takes the place, hears a whisper, then we ring the customer
+    # agent_first: an agent takes the place, hears a whisper, then we ring the customer;
+    # customer_first: the customer is rung when the place is next, and takes it over on answering
+    mode: str = AGENT_FIRST
 
     def offers_at(self, estimated_wait_s: float) -> bool:
         return self.offer_after_s != NEVER and estimated_wait_s >= self.offer_after_s
@@ -87,6 +91,5 @@ def load_callback_policy(path: Path, known_queues: Collection[str] = ()) -> Call
 def _policy(reader: ConfigReader, m: YMap | None, base: QueuePolicy, what: str) -> QueuePolicy:
     policy = reader.record(m, base, RULES, what)
     if policy.mode not in MODES and m is not None:
-        reader.problem(m.value_loc("mode"), f"{what}: mode '{policy.mode}' is not one of {', '.join(MODES)}"
-                       " (customer_first is not built yet: see docs/callbacks.md)")
+        reader.problem(m.value_loc("mode"), f"{what}: mode '{policy.mode}' is not one of {', '.join(MODES)}")
     return policy

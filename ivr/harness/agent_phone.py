@@ -12,11 +12,15 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivr.errors import IvrError
 from ivr.harness.sipp import free_port
+
+#: SIPp's -trace_msg header before each message: "----... 2026-12-05 06:40:08.541567 ..."
+_STAMP = re.compile(r"^-+ (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)")
 
 _REGISTER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
@@ -226,6 +230,7 @@ class AgentPhone:
     register: bool = True  # False: a customer's phone on a fixed port (the trunk's far end)
     port: int = 0  # 0: any free port
     answer: bool = True  # False: the phone rings until the caller gives up (a customer who does not answer)
+    expires_s: int = 300  # the registration's lifetime; nothing renews it, so a long run needs more
     log_lines: list[str] = field(default_factory=list)
     _proc: asyncio.subprocess.Process | None = None
     _tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -246,7 +251,7 @@ class AgentPhone:
         # SIPp cannot register and then take a new incoming call in one scenario: register
         # from the port, then answer on the same port (the contact Asterisk just stored).
         self._port = port
-        code = await self._register(expires=300) if self.register else 0
+        code = await self._register(expires=self.expires_s) if self.register else 0
         if code != 0:
             raise IvrError(f"agent phone {self.agent} could not register (sipp exit {code})",
                            hint="check [sip] agent_password and that Asterisk is up")
@@ -317,6 +322,25 @@ class AgentPhone:
                 raise IvrError(f"phone {self.agent}: rung fewer than {count} times within {timeout:.0f} s")
             await asyncio.sleep(0.2)
         return [m.strip().removeprefix("From:").strip() for m in re.findall(r"FROM=(.*)", self._read())][:count]
+
+    def invite_times(self) -> list[float]:
+        """When each INVITE reached the phone (wall clock, from SIPp's message trace), in order."""
+        if self._tmp is None:
+            return []
+        path = Path(self._tmp.name) / "messages.log"
+        if not path.exists():
+            return []
+        times: list[float] = []
+        stamp: str | None = None
+        for line in path.read_text(errors="replace").splitlines():
+            found = _STAMP.match(line)
+            if found:
+                stamp = found.group(1)
+            elif line.startswith("INVITE sip:") and stamp is not None:
+                whole = time.mktime(time.strptime(stamp[:19], "%Y-%m-%d %H:%M:%S"))
+                times.append(whole + float("0" + stamp[19:]))
+                stamp = None
+        return times
 
     async def finished(self, timeout: float = 30) -> str:
         """Wait until the phone's call is over (hung up by either side); its log."""

@@ -183,6 +183,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
 
     def on_ami_event(event: Mapping[str, str]) -> None:
         controller.agent_events.on_event(event)
+        monitor.on_event(event)
         dialer.on_event(event)
 
     ami_task = asyncio.create_task(follow_ami(ami, on_ami_event, publish))

@@ -16,6 +16,12 @@ next state and a journey event (written before the AstDB entry is removed, so a 
 between repeats nothing: the record already says it); a waiting callback with no place
 (new, due again after a retry, or lost with an Asterisk restart) gets one, in queue order;
 a cancelled or expired one loses its place. A finished callback is never placed again.
+
+In a queue whose policy says ``customer_first``, the dialer also rings the customer as soon
+as their place is at the head of the queue (``Local/<id>@ivr-callback-ring`` into
+``ivr-callback-joined``): once they answer they take the place over, so no agent waits on
+a phone that is not picked up. An agent freed while it rings takes the place as usual and
+is joined by the customer when they answer (dialplan/callbacks.conf).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from typing import Any, Protocol
 
 from ivr.callbacks.actions import CallbackConfirmations
 from ivr.callbacks.book import CallbackBook
-from ivr.callbacks.policy import CallbackPolicy
+from ivr.callbacks.policy import CUSTOMER_FIRST, CallbackPolicy, QueuePolicy
 from ivr.callbacks.record import (
     ABANDONED,
     COMPLETED,
@@ -44,6 +50,14 @@ from ivr.journey.tokens import ContextClaim
 from ivr.voice import channel_vars as cv
 from ivr.voice.agent_events import AgentEventRecorder, RoutedCall, agent_name
 from ivr.voice.queue_monitor import HOLD_CONTEXT, SLOT_CONTEXT, QueueEntry, QueueMonitor
+
+RING_CONTEXT = "ivr-callback-ring"  # customer first: the ring leg's ;2 (dialplan/callbacks.conf)
+JOINED_CONTEXT = "ivr-callback-joined"  # ... and its ;1 once the customer answered
+#: What a customer rung first hears on answering, before they take their place (by language).
+GREETINGS = {
+    "en": "Hello, we are calling you back as you asked. Please hold: you are next in line.",
+    "ru": "Здравствуйте, мы перезваниваем вам, как вы просили. Оставайтесь на линии: вы следующий в очереди.",
+}
 
 log = logging.getLogger(__name__)
 DB_FAMILY = "ivr_callback"
@@ -96,6 +110,8 @@ class CallbackDialer:
         self.hold_s = hold_s
         self.clock = clock
         self._placed: dict[str, float] = {}  # callback id -> when its place was originated
+        self._rung: dict[str, float] = {}  # customer first: callback id -> when its ring leg was originated
+        self._answered_at: dict[str, float] = {}  # callback id -> when its ANSWER was applied
         self._wake = asyncio.Event()
 
     def on_event(self, event: Mapping[str, str]) -> None:
@@ -135,7 +151,11 @@ class CallbackDialer:
         now = self.clock()
         for cb_id, entry in places.items():
             cb = callbacks.get(cb_id or "")
+            if cb is not None and now - self._answered_at.get(cb.id, -1e9) < PLACE_GRACE_S:
+                continue  # customer first: the customer who answered gives the place up as they take it
             if cb is None or not cb.open:  # cancelled, expired, or done elsewhere: give the place up
+                await self._hangup(entry.channel)
+            elif cb.state == WAITING and cb.due_at > now:  # unanswered (customer first): back when due
                 await self._hangup(entry.channel)
         await self._lost_rings(callbacks, results)
         waiting = sorted((c for c in callbacks.values() if c.state == WAITING), key=order)
@@ -150,6 +170,12 @@ class CallbackDialer:
             if cb.due_at > now or now - self._placed.get(cb.id, 0.0) < PLACE_GRACE_S:
                 continue
             await self._place(cb, callbacks)
+        for cb_id, entry in places.items():
+            cb = callbacks.get(cb_id or "")
+            if cb is not None and entry.position == 1 and cb.state == WAITING and cb.due_at <= now:
+                policy = self._policy().for_queue(cb.queue)
+                if policy.mode == CUSTOMER_FIRST and now - self._rung.get(cb.id, -1e9) >= PLACE_GRACE_S:
+                    await self._ring_first(cb, policy)
 
     async def _lost_rings(self, callbacks: dict[str, Callback], results: Mapping[str, str]) -> None:
         """A callback ringing when Asterisk went down has no channel and no result: the attempt
@@ -207,6 +233,9 @@ class CallbackDialer:
 
     async def _answered(self, cb: Callback, attempt: int) -> Callback | None:
         now = self.clock()
+        self._answered_at[cb.id] = now
+        for old in [k for k, at in self._answered_at.items() if now - at > 600]:
+            del self._answered_at[old]
         return await self.book.change(
             cb.id, lambda c: c.but(state=COMPLETED, attempts=attempt, outcome=ANSWER) if c.open else None,
             CALLBACK_ATTEMPTED, lambda c: {"attempt": attempt, "outcome": ANSWER, "agent": c.agent},
@@ -248,7 +277,7 @@ class CallbackDialer:
         entries: list[QueueEntry] = self.monitor.entries(cb.queue)
         for entry in entries:
             other = callbacks.get(entry.callback_id or "")
-            placed_at = other.place_at if other is not None else now - entry.wait_s
+            placed_at = other.place_at if other is not None else entry.joined_at or now - entry.wait_s
             if entry.priority > cb.priority or (entry.priority == cb.priority and placed_at <= cb.place_at):
                 ahead += 1
         for other_id, at in self._placed.items():  # originated this round or just before: not listed yet
@@ -266,24 +295,50 @@ class CallbackDialer:
         attempt = cb.attempts + 1
         position = self.position_for(cb, callbacks)
         uid = f"{cb.id}-{attempt}"
+        variables = await self._variables(cb, attempt, policy, uid)
+        variables.update({cv.CB_POSITION: str(position), cv.CB_HOLD_S: str(self.hold_s),
+                          cv.CB_WHISPER: await self._whisper(cb)})
+        self._placed[cb.id] = self.clock()
+        await self._originate(f"Local/{cb.id}@{HOLD_CONTEXT}/n", SLOT_CONTEXT, cb, uid, variables, 10)
+        log.info("callback %s: place made in %s at position %d (attempt %d)", cb.id, cb.queue, position, attempt)
+
+    async def _ring_first(self, cb: Callback, policy: QueuePolicy) -> None:
+        """Customer first: the place is next; ring the customer now (the attempt the place was made for)."""
+        attempt = cb.attempts + 1
+        changed = await self.book.change(
+            cb.id, lambda c: c.but(state=RINGING, attempts=attempt, agent="") if c.state == WAITING else None,
+            CALLBACK_ATTEMPTED, lambda c: {"attempt": attempt, "outcome": "ringing", "agent": "", "first": "customer"})
+        if changed is None:
+            return
+        self._rung[cb.id] = self.clock()
+        uid = f"{cb.id}-{attempt}c"
+        variables = await self._variables(cb, attempt, policy, uid)
+        variables[cv.CB_GREETING] = await self._greeting(cb)
+        await self._originate(f"Local/{cb.id}@{RING_CONTEXT}/n", JOINED_CONTEXT, cb, uid, variables,
+                              policy.ring_s + 10)
+        log.info("callback %s: next in %s, ringing the customer first (attempt %d)", cb.id, cb.queue, attempt)
+
+    async def _variables(self, cb: Callback, attempt: int, policy: QueuePolicy, uid: str) -> dict[str, str]:
+        """What both halves of a place or a ring leg need, the agent's token included."""
         reason = f"{cb.reason}; callback asked {self._clock_text(cb.requested_at)} by {cb.channel}"
         variables = {
             cv.QUEUE: cb.queue, cv.QUEUE_PRIORITY: str(cb.priority), cv.ROUTE_REASON: reason,
             cv.PATH: f"callback>{cb.channel}", cv.CB_ATTEMPT: str(attempt), cv.CB_NUMBER: cb.number,
-            cv.CB_RING_S: str(policy.ring_s), cv.CB_POSITION: str(position), cv.CB_HOLD_S: str(self.hold_s),
-            cv.CB_FROM: self.caller_id, cv.CB_TRUNK: self.trunk, cv.CB_WHISPER: await self._whisper(cb)}
+            cv.CB_RING_S: str(policy.ring_s), cv.CB_FROM: self.caller_id, cv.CB_TRUNK: self.trunk}
         token = await self._token(cb, uid)
         if token:
             variables[cv.CONTEXT_TOKEN] = token
         if self.agent_events is not None:
             self.agent_events.track(uid, RoutedCall(cb.key, "voice", cb.queue))
-        self._placed[cb.id] = self.clock()
+        return variables
+
+    async def _originate(self, channel: str, context: str, cb: Callback, uid: str, variables: Mapping[str, str],
+                         timeout_s: int) -> None:
         await self.ami.action({
-            "Action": "Originate", "Channel": f"Local/{cb.id}@{HOLD_CONTEXT}/n", "Context": SLOT_CONTEXT,
-            "Exten": cb.id, "Priority": "1", "Async": "true", "Timeout": "10000",
+            "Action": "Originate", "Channel": channel, "Context": context,
+            "Exten": cb.id, "Priority": "1", "Async": "true", "Timeout": str(timeout_s * 1000),
             "ChannelId": uid, "OtherChannelId": f"{uid}b", "CallerID": f"\"callback\" <{cb.number}>",
             "Variable": ",".join(f"{k}={_safe(v)}" for k, v in variables.items())})
-        log.info("callback %s: place made in %s at position %d (attempt %d)", cb.id, cb.queue, position, attempt)
 
     async def _token(self, cb: Callback, uid: str) -> str | None:
         if self.tokens is None:
@@ -301,13 +356,23 @@ class CallbackDialer:
         """What the agent hears before the customer rings: who, and since when."""
         if self.whisper is None:
             return "beep"
-        who = cb.name or " ".join(cb.number.lstrip("+"))
-        text = f"Callback to {who}, asked at {self._clock_text(cb.requested_at)}."
+        text = whisper_text(cb, self._clock_text(cb.requested_at))
         try:
             return await self.whisper.text(self.whisper_language, text)
         except Exception:  # noqa: BLE001 - a beep will do
             log.warning("callback %s: whisper not synthesised; a beep instead", cb.id)
             return "beep"
+
+    async def _greeting(self, cb: Callback) -> str:
+        """What a customer rung first hears on answering, in their language; nothing if it cannot be made."""
+        if self.whisper is None:
+            return ""
+        language = cb.language if cb.language in GREETINGS else "en"
+        try:
+            return await self.whisper.text(language, GREETINGS[language])
+        except Exception:  # noqa: BLE001 - they are put through without it
+            log.warning("callback %s: greeting not synthesised", cb.id)
+            return ""
 
     def _clock_text(self, at: float) -> str:
         from zoneinfo import ZoneInfo
@@ -318,6 +383,13 @@ class CallbackDialer:
             await self.ami.action({"Action": "Hangup", "Channel": channel})
         except Exception as exc:  # noqa: BLE001 - gone already
             log.debug("place %s not hung up: %s", channel, exc)
+
+
+def whisper_text(cb: Callback, asked_at: str) -> str:
+    """Short, since every second of it is the agent's: the name, else the number's last four
+    digits (the agent's phone and page show the whole number), and when the customer asked."""
+    who = cb.name or "the number ending " + " ".join(cb.number[-4:])
+    return f"Callback to {who}, asked at {asked_at}."
 
 
 def _safe(value: Any) -> str:

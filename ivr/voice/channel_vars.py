@@ -43,6 +43,7 @@ CB_HOLD_S = "IVR_CB_HOLD_S"        # how long a place waits before the dialer ma
 CB_FROM = "IVR_CB_FROM"            # the caller ID the customer sees
 CB_TRUNK = "IVR_CB_TRUNK"          # the PJSIP endpoint the customer is called through
 CB_WHISPER = "IVR_CB_WHISPER"      # the sound the agent hears first (who is being called)
+CB_GREETING = "IVR_CB_GREETING"    # customer first: what the customer hears on answering
 
 RESULT_QUEUE = "queue"
 RESULT_HANGUP = "hangup"
@@ -51,4 +52,5 @@ ALL = frozenset({
     AGENT, AGENT_TIMEOUT, AGENT_RESULT, AGI_SCRIPT, DNIS, CALL_TAG, FALLBACK_QUEUE, AGI_URL, RESULT, QUEUE, QUEUE_PRIORITY, QUEUE_TIMEOUT,
     ROUTE_REASON, CONTEXT_TOKEN, HANGUP_CAUSE, FALLBACK, DIGIT, PATH, DRIVER, DRIVER_STATUS, ROOM, LEG,
     CB_ID, CB_ATTEMPT, CB_NUMBER, CB_RING_S, CB_POSITION, CB_HOLD_S, CB_FROM, CB_TRUNK, CB_WHISPER,
+    CB_GREETING,
 })

@@ -4,13 +4,20 @@ One poll answers everything the wait estimates and the callback dialer need: eac
 queue's averages (``QueueParams``: Holdtime, TalkTime), its members (logged in, paused,
 in use) and its entries in order (``QueueEntry``: position, channel, wait, priority).
 Sessions read the last snapshot without waiting (:mod:`ivr.callbacks.wait`).
+
+QueueStatus gives an entry's wait in whole seconds, as of the poll; a callback must not
+overtake a caller who joined half a second before it asked. So the monitor also follows
+``QueueCallerJoin`` events and keeps each entry's join time to the event; an entry it did
+not see join (the controller started after) falls back to the poll's time minus its wait,
+minus half a second (the middle of the truncated second).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -35,6 +42,7 @@ class QueueEntry:
     uniqueid: str
     wait_s: float
     priority: int
+    joined_at: float = 0.0  # when it joined the queue (epoch seconds), as precisely as the monitor knows
 
     @property
     def callback_id(self) -> str | None:
@@ -45,11 +53,24 @@ class QueueEntry:
 
 
 class QueueMonitor:
-    def __init__(self, ami: QueueStatusSource) -> None:
+    def __init__(self, ami: QueueStatusSource, clock: Callable[[], float] = time.time) -> None:
         self.ami = ami
+        self.clock = clock
         self._waits: dict[str, QueueWait] = {}
         self._entries: dict[str, list[QueueEntry]] = {}
+        self._joined: dict[str, float] = {}  # Uniqueid -> when its QueueCallerJoin arrived
         self.polled_at = 0.0
+
+    def on_event(self, event: Mapping[str, str]) -> None:
+        """An AMI event: remember when each queue entry joined, to the event."""
+        uniqueid = event.get("Uniqueid", "")
+        if not uniqueid:
+            return
+        name = event.get("Event")
+        if name == "QueueCallerJoin":
+            self._joined.setdefault(uniqueid, self.clock())
+        elif name in ("QueueCallerLeave", "QueueCallerAbandon"):
+            self._joined.pop(uniqueid, None)
 
     def snapshot(self) -> Mapping[str, QueueWait]:
         return self._waits
@@ -62,9 +83,16 @@ class QueueMonitor:
 
     async def refresh(self) -> None:
         """Poll ``QueueStatus`` once; raises what the AMI client raises (the caller retries)."""
+        asked = self.clock()
         rows = await self.ami.queue_status()
-        self._waits, self._entries = parse_queue_status(rows)
-        self.polled_at = time.time()
+        self._waits, entries = parse_queue_status(rows)
+        self._entries = {queue: [dataclasses.replace(e, joined_at=self._joined.get(e.uniqueid)
+                                                     or asked - e.wait_s - 0.5) for e in listed]
+                         for queue, listed in entries.items()}
+        present = {e.uniqueid for listed in entries.values() for e in listed}
+        for gone in [u for u in self._joined if u not in present and self._joined[u] < asked - 5]:
+            del self._joined[gone]  # a leave missed while AMI was down
+        self.polled_at = asked
 
 
 def parse_queue_status(rows: list[dict[str, str]]) -> tuple[dict[str, QueueWait], dict[str, list[QueueEntry]]]:

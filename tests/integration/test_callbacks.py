@@ -2,9 +2,11 @@
 
 Three callers need the support queue while no agent is free. A waits; B takes the callback
 offer and hangs up; C waits. Before any agent is there, app_queue itself lists A, then B's
-place, then C. Then one agent registers and answers three calls in turn: A; then B's place
-(the agent hears the whisper, B's phone rings on the trunk and B answers, and the agent leg
-carries a token whose journey shows the callback); then C.
+place, then C. Then one agent registers and answers three calls in turn: A; then B (the
+agent leg carries a token whose journey shows the callback); then C. Agent first, the
+agent takes B's place, hears the whisper, and B's phone rings; customer first, B's phone
+rings as soon as B's place is next (while the agent still talks to A) and B, answering,
+takes the place over.
 """
 
 from __future__ import annotations
@@ -74,11 +76,13 @@ def no_places_left(asterisk):
     asyncio.run(hang_up_places(asterisk))
 
 
-def test_a_callback_keeps_its_place_between_two_callers_who_wait(asterisk, start_controller, tmp_path,
+@pytest.mark.parametrize("mode", ["agent_first", "customer_first"])
+def test_a_callback_keeps_its_place_between_two_callers_who_wait(mode, asterisk, start_controller, tmp_path,
                                                                  no_places_left):
     start_controller(IVR_JOURNEY_SQLITE_PATH=str(tmp_path / "journey.sqlite"),
                      IVR_CRM_SQLITE_PATH=str(tmp_path / "crm.sqlite"),
-                     IVR_ROUTING_CALLBACKS=policy(tmp_path, "defaults:\n  offer_after_s: 0\n  ring_s: 20\n"))
+                     IVR_ROUTING_CALLBACKS=policy(tmp_path, f"defaults:\n  offer_after_s: 0\n  ring_s: 20\n"
+                                                            f"  mode: {mode}\n"))
 
     async def scenario():
         waiting = "0WWWW0"  # the operator; then, offered a callback, 0: keep waiting
@@ -94,9 +98,10 @@ def test_a_callback_keeps_its_place_between_two_callers_who_wait(asterisk, start
                            calls=3, talk_s=15, ring_timeout_s=150) as agent:
             answered = await agent.callers(3, timeout=200)
             called_back = await customer.callers(1, timeout=5)
-        return before, answered, called_back, b, await a, await c
+            rung = (customer.invite_times()[0], agent.invite_times()[1])
+        return before, answered, called_back, b, await a, await c, rung
 
-    before, answered, called_back, b, a, c = asyncio.run(scenario())
+    before, answered, called_back, b, a, c, (customer_rung, agent_rung) = asyncio.run(scenario())
 
     # app_queue's own order while nobody was free: A, B's kept place, C
     assert len(before) == 3
@@ -106,6 +111,10 @@ def test_a_callback_keeps_its_place_between_two_callers_who_wait(asterisk, start
     froms = [f for f, _ in answered]
     assert A[1:] in froms[0] and B[1:] in froms[1] and C[1:] in froms[2], froms
     assert "100" in called_back[0][0]  # the customer sees the service number calling
+    if mode == "customer_first":  # B's phone rang while the agent still talked to A
+        assert customer_rung < agent_rung
+    else:  # the agent took B's place first, then B's phone rang
+        assert agent_rung < customer_rung
     token = answered[1][1]
     assert token, "the agent leg of a callback carries the context token"
     journey = context(asterisk, token)["journey"]

@@ -8,11 +8,13 @@ from ivr.callbacks.book import CallbackBook
 from ivr.callbacks.policy import CallbackPolicy, QueuePolicy
 from ivr.callbacks.record import CANCELLED, COMPLETED, FAILED, RINGING, WAITING, Callback
 from ivr.journey.memory import MemoryJourney
-from ivr.voice.callback_dialer import CallbackDialer
+from ivr.voice.callback_dialer import CallbackDialer, whisper_text
 from ivr.voice.queue_monitor import QueueMonitor
 
 NOW = 1_800_000_000.0
 POLICY = CallbackPolicy(QueuePolicy(attempts=2, retry_after_s=60))
+CUSTOMER_FIRST = CallbackPolicy(QueuePolicy(attempts=2, retry_after_s=60, mode="customer_first"))
+PLACE = "Local/cb1@ivr-callback-hold-00000001;1"
 
 
 @dataclass
@@ -60,7 +62,8 @@ def callback(cb_id: str = "cb1", *, place_at: float = NOW - 50, priority: int = 
     return Callback(id=cb_id, **fields)
 
 
-async def setup(*callbacks: Callback, ami: FakeAmi | None = None, clock: list[float] | None = None):
+async def setup(*callbacks: Callback, ami: FakeAmi | None = None, clock: list[float] | None = None,
+                policy: CallbackPolicy = POLICY):
     store = MemoryJourney()
     book = CallbackBook(store, clock=lambda: NOW)
     for cb in callbacks:
@@ -68,7 +71,8 @@ async def setup(*callbacks: Callback, ami: FakeAmi | None = None, clock: list[fl
     ami = ami or FakeAmi()
     now = clock or [NOW]
     texts = Texts()
-    dialer = CallbackDialer(ami, book, QueueMonitor(ami), lambda: POLICY, confirmations=texts, clock=lambda: now[0])
+    monitor = QueueMonitor(ami, clock=lambda: now[0])
+    dialer = CallbackDialer(ami, book, monitor, lambda: policy, confirmations=texts, clock=lambda: now[0])
     return dialer, ami, book, store, texts
 
 
@@ -90,6 +94,35 @@ async def test_a_callback_goes_in_behind_those_who_joined_before_it_and_ahead_of
     [originate] = ami.originated()
     assert position_of(originate) == 2
     assert originate["Channel"] == "Local/cb1@ivr-callback-hold/n" and originate["ChannelId"] == "cb1-1"
+
+
+async def test_a_caller_seen_joining_half_a_second_before_the_request_stays_ahead() -> None:
+    # QueueStatus says both waited 0 s; the QueueCallerJoin events say who came first.
+    ami = FakeAmi(entries=[caller(1, 0), caller(2, 0, name="PJSIP/demo-trunk-2")])
+    now = [NOW - 0.5]
+    dialer, ami, *_ = await setup(callback(place_at=NOW), ami=ami, clock=now)
+    dialer.monitor.on_event({"Event": "QueueCallerJoin", "Uniqueid": "u1"})
+    now[0] = NOW + 0.3
+    dialer.monitor.on_event({"Event": "QueueCallerJoin", "Uniqueid": "u2"})
+    now[0] = NOW + 0.6
+
+    await dialer.reconcile()
+
+    assert position_of(ami.originated()[0]) == 2
+
+
+async def test_without_a_join_event_a_whole_second_of_wait_counts_from_its_middle() -> None:
+    # Wait 1 means joined 1.0-1.999 s before the poll: taken as 1.5 s, so a request 1.2 s
+    # before the poll falls behind it, and one 1.8 s before stays ahead.
+    ami = FakeAmi(entries=[caller(1, 1)])
+    behind, *_ = await setup(callback("cb1", place_at=NOW - 1.2), ami=ami)
+    await behind.reconcile()
+    ahead_ami = FakeAmi(entries=[caller(1, 1)])
+    ahead, *_ = await setup(callback("cb2", place_at=NOW - 1.8), ami=ahead_ami)
+    await ahead.reconcile()
+
+    assert position_of(ami.originated()[0]) == 2
+    assert position_of(ahead_ami.originated()[0]) == 1
 
 
 async def test_a_higher_priority_caller_stays_ahead_and_a_lower_one_falls_behind() -> None:
@@ -201,3 +234,74 @@ async def test_a_cancelled_callback_gives_up_its_place() -> None:
     await dialer.reconcile()
 
     assert {"Action": "Hangup", "Channel": "Local/cb1@ivr-callback-hold-00000001;1"} in ami.sent
+
+
+def test_the_whisper_names_a_known_customer_and_only_the_last_digits_of_a_number() -> None:
+    assert whisper_text(callback(name="Maria"), "10:02") == "Callback to Maria, asked at 10:02."
+    assert whisper_text(callback(), "10:02") == "Callback to the number ending 1 1 0 2, asked at 10:02."
+
+
+async def test_customer_first_rings_the_customer_when_the_place_is_at_the_head() -> None:
+    ami = FakeAmi(entries=[caller(1, 30, name=PLACE)], channels=[PLACE])
+    dialer, ami, book, store, _ = await setup(callback(), ami=ami, policy=CUSTOMER_FIRST)
+
+    await dialer.reconcile()
+
+    [ring] = ami.originated()
+    assert (ring["Channel"], ring["Context"], ring["Exten"]) == ("Local/cb1@ivr-callback-ring/n",
+                                                                 "ivr-callback-joined", "cb1")
+    stored = await book.get("cb1")
+    assert stored is not None and (stored.state, stored.attempts) == (RINGING, 1)
+    attempted = next(e for e in await store.recent("C-1") if e.type == "callback_attempted")
+    assert attempted.data == {"id": "cb1", "attempt": 1, "outcome": "ringing", "agent": "", "first": "customer"}
+
+
+async def test_customer_first_waits_while_anyone_is_ahead_of_the_place() -> None:
+    ami = FakeAmi(entries=[caller(1, 90), caller(2, 30, name=PLACE)])
+    dialer, ami, *_ = await setup(callback(), ami=ami, policy=CUSTOMER_FIRST)
+
+    await dialer.reconcile()
+
+    assert ami.originated() == []
+
+
+async def test_agent_first_never_rings_before_an_agent_takes_the_place() -> None:
+    dialer, ami, *_ = await setup(callback(), ami=FakeAmi(entries=[caller(1, 30, name=PLACE)]))
+
+    await dialer.reconcile()
+
+    assert ami.originated() == []
+
+
+async def test_customer_first_does_not_ring_twice_for_one_turn_at_the_head() -> None:
+    ami = FakeAmi(entries=[caller(1, 30, name=PLACE)], channels=[PLACE])
+    dialer, ami, book, *_ = await setup(callback(), ami=ami, policy=CUSTOMER_FIRST)
+    await dialer.reconcile()
+    await book.change("cb1", lambda c: c.but(state=WAITING), "callback_attempted", lambda c: {})
+
+    await dialer.reconcile()
+
+    assert len(ami.originated()) == 1
+
+
+async def test_customer_first_unanswered_gives_the_place_up_until_the_next_try() -> None:
+    ami = FakeAmi(entries=[caller(1, 30, name=PLACE)], db={"cb1": "1:NOANSWER"}, channels=[PLACE])
+    dialer, ami, book, *_ = await setup(callback(state=RINGING, attempts=1), ami=ami, policy=CUSTOMER_FIRST)
+
+    await dialer.reconcile()
+
+    stored = await book.get("cb1")
+    assert stored is not None and (stored.state, stored.due_at) == (WAITING, NOW + 60)
+    assert {"Action": "Hangup", "Channel": PLACE} in ami.sent
+    assert ami.originated() == []
+
+
+async def test_the_place_of_a_customer_who_answered_is_left_for_them_to_take_over() -> None:
+    ami = FakeAmi(entries=[caller(1, 30, name=PLACE)], db={"cb1": "1:ANSWER"}, channels=[PLACE])
+    dialer, ami, book, *_ = await setup(callback(state=RINGING, attempts=1), ami=ami, policy=CUSTOMER_FIRST)
+
+    await dialer.reconcile()
+
+    stored = await book.get("cb1")
+    assert stored is not None and stored.state == COMPLETED
+    assert not any(a["Action"] == "Hangup" for a in ami.sent)
