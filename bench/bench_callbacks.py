@@ -207,7 +207,7 @@ async def order(settings: Settings, controller: Controller, callers: int, callba
             offered.append(number)
 
     target = f"127.0.0.1:{settings.sip.port}"
-    voice_runs: list[asyncio.Task[object]] = []
+    voice_runs: list[asyncio.Task[sipp.SippRun]] = []
     async with ami_client(settings) as ami:
         ami.subscribe(on_event)
         for agent in AGENTS:
@@ -244,9 +244,10 @@ async def order(settings: Settings, controller: Controller, callers: int, callba
             for agent in AGENTS:
                 await pause(ami, agent, False)
             deadline = time.monotonic() + 1800
-            while (len(offered) < callers or await entries(ami)) and time.monotonic() < deadline:
+            while await entries(ami) and time.monotonic() < deadline:
                 await asyncio.sleep(1)
             serve_s = time.monotonic() - t0
+            await asyncio.sleep(3)  # the last offers answered
             await customer.callers(callbacks, timeout=60)
             for phone in phones:
                 if phone._proc is not None:
@@ -254,9 +255,13 @@ async def order(settings: Settings, controller: Controller, callers: int, callba
                 await phone.__aexit__()
         for run in voice_runs:
             run.cancel()
+    voice_failed = sum(1 for run in voice_runs if run.done() and not run.cancelled() and run.exception() is None
+                       and not run.result().ok)
     served_errors = [offered.index(n) - by_asking.index(n) for n in by_asking if n in offered]
     outcomes = [str(c["state"]) for c in controller.callbacks()]
+    missing = sorted(set(by_asking) ^ set(in_queue))
     return {"callers": callers, "callbacks": callbacks, "in_queue": len(queued), "offered": len(offered),
+            "joined_but_not_both_listed": missing, "voice_calls_failed": voice_failed,
             "snapshot_max_abs_error": max(map(abs, snapshot_errors), default=None),
             "snapshot_moved": sum(1 for e in snapshot_errors if e),
             "served_max_abs_error": max(map(abs, served_errors), default=None),

@@ -45,6 +45,7 @@ from ivr.journey.tokens import TokenService
 from ivr.live.reload import Reloader
 from ivr.live.routing import RoutingStore
 from ivr.live.trees import TreeStore
+from ivr.routing.hours import BusinessHours
 from ivr.routing.rules import RoutingConfig, load_routing, queues_from_conf
 from ivr.routing.service import RoutingService
 from ivr.runtime.kannel import controller_url
@@ -230,6 +231,11 @@ class Controller:
     def routing_config(self) -> RoutingConfig:
         return self.reloader.routing() if self.reloader.routing is not None else RoutingConfig()
 
+    def callbacks_open(self, queue: str, now: float) -> bool:
+        """Whether ``queue``'s callbacks may be dialled at ``now`` (callbacks.yaml ``hours``)."""
+        hours = self.callback_policy.hours(queue, self.routing_config().hours)
+        return hours.is_open(dt.datetime.fromtimestamp(now, dt.UTC))
+
     def agent_desk(self, control: CallControl | None) -> AgentDesk:
         """The agents' write-back; ``control`` is the PBX side (AMI), built where AMI is."""
         return AgentDesk(self.journey, self.wrapup, control=control, queues=self.queues)
@@ -260,7 +266,8 @@ async def build_controller(settings: Settings) -> Controller:
         routing = RoutingService(routing_rules, journey)
         callback_policy = load_callback_policy(callbacks_path(settings), known_queues(settings))
         callbacks = CallbackService(CallbackBook(journey), lambda: callback_policy,
-                                    opens_at=lambda now: _opening(routing_rules(), now))
+                                    opens_at=lambda queue, now: _opening(
+                                        callback_policy.hours(queue, routing_rules().hours), now))
 
         def actions_for(channel: str) -> CallbackActions:
             return CallbackActions(crm_actions, callbacks, routing, channel=channel,
@@ -297,9 +304,9 @@ def callbacks_path(settings: Settings) -> Path:
     return settings.path(settings.routing.callbacks)
 
 
-def _opening(config: RoutingConfig, now: float) -> float | None:
-    """When the contact centre next opens (epoch), None while it is open."""
-    opening = config.hours.next_opening(dt.datetime.fromtimestamp(now, dt.UTC))
+def _opening(hours: BusinessHours, now: float) -> float | None:
+    """When ``hours`` next open (epoch), None while they are open."""
+    opening = hours.next_opening(dt.datetime.fromtimestamp(now, dt.UTC))
     return None if opening is None else opening.timestamp()
 
 

@@ -61,7 +61,7 @@ class CallbackActions:
         decision = await self.router.decide(
             queue=queue, priority=_int(args.get("priority")), reason=str(args.get("reason") or "callback requested"),
             customer=context.customer, caller_number=caller, dnis=context.dnis, journey_key=key,
-            crm_status="found" if context.customer.get("id") else "unknown")
+            crm_status="found" if context.customer.get("id") else "unknown", when_open=True)
         if decision.kind != "queue":
             return ActionResult(name, False, {"error": "callbacks are not offered to this number", "why": "refused"})
         facts = self.queue_facts(decision.queue) if self.queue_facts is not None else {}

@@ -2,12 +2,16 @@
 
 An admin decides, per queue, when a caller is offered a callback (the estimated wait at
 which it starts; 0 offers it always; -1 never), how many may wait at once, how a customer
-who does not answer is retried. How often the waiting hear their place and wait is
+who does not answer is retried, and when its callbacks are dialled (``hours``, a week in
+the format of routing.yaml; by default the contact centre's hours, whose timezone and
+holidays always apply). How often the waiting hear their place and wait is
 ``app_queue``'s own ``announce-frequency`` in queues.conf, per queue.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +20,9 @@ from ivr.config.problems import Problem, did_you_mean
 from ivr.config.reader import ConfigReader, FieldRule, Text, Whole
 from ivr.config.source import YMap, read_yaml_mapping
 from ivr.errors import ConfigError
+from ivr.routing.hours import DAYS, BusinessHours, HoursError, parse_spans
+
+Week = Mapping[str, tuple[tuple[dt.time, dt.time], ...]]
 
 NEVER = -1
 AGENT_FIRST = "agent_first"
@@ -43,6 +50,7 @@ class QueuePolicy:
     # agent_first: an agent takes the place, hears a whisper, then we ring the customer;
     # customer_first: the customer is rung when the place is next, and takes it over on answering
     mode: str = AGENT_FIRST
+    hours: Week | None = None  # when this queue's callbacks are dialled; None: the contact centre's hours
 
     def offers_at(self, estimated_wait_s: float) -> bool:
         return self.offer_after_s != NEVER and estimated_wait_s >= self.offer_after_s
@@ -61,6 +69,14 @@ class CallbackPolicy:
 
     def for_queue(self, queue: str) -> QueuePolicy:
         return self.queues.get(queue, self.default)
+
+    def hours(self, queue: str, contact_centre: BusinessHours) -> BusinessHours:
+        """When ``queue``'s callbacks are dialled: its own week, in the contact centre's timezone
+        and with its holidays; the contact centre's hours when the queue sets none."""
+        week = self.for_queue(queue).hours
+        if week is None:
+            return contact_centre
+        return BusinessHours(contact_centre.timezone, dict(week), contact_centre.holidays)
 
 
 def load_callback_policy(path: Path, known_queues: Collection[str] = ()) -> CallbackPolicy:
@@ -89,7 +105,22 @@ def load_callback_policy(path: Path, known_queues: Collection[str] = ()) -> Call
 
 
 def _policy(reader: ConfigReader, m: YMap | None, base: QueuePolicy, what: str) -> QueuePolicy:
-    policy = reader.record(m, base, RULES, what)
+    policy = reader.record(m, base, RULES, what, also=("hours",))
+    if m is not None and "hours" in m:
+        policy = dataclasses.replace(policy, hours=_week(reader, reader.section(m, "hours", what), what))
     if policy.mode not in MODES and m is not None:
         reader.problem(m.value_loc("mode"), f"{what}: mode '{policy.mode}' is not one of {', '.join(MODES)}")
     return policy
+
+
+def _week(reader: ConfigReader, m: YMap | None, what: str) -> Week | None:
+    if m is None:
+        return None
+    reader.fields(m, DAYS, (), f"{what} hours")
+    week: dict[str, tuple[tuple[dt.time, dt.time], ...]] = {}
+    for day in DAYS:
+        try:
+            week[day] = parse_spans(m.get(day, "closed"))
+        except HoursError as exc:
+            reader.problem(m.value_loc(day), f"{what}: hours for {day}: {exc}")
+    return week

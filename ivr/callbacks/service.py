@@ -59,7 +59,7 @@ class Booked:
 
 class CallbackService:
     def __init__(self, book: CallbackBook, policy: Callable[[], CallbackPolicy], *,
-                 opens_at: Callable[[float], float | None] = lambda _now: None,
+                 opens_at: Callable[[str, float], float | None] = lambda _queue, _now: None,
                  clock: Callable[[], float] = time.time) -> None:
         self.book = book
         self._policy = policy
@@ -82,7 +82,7 @@ class CallbackService:
             raise CallbackRefused("full", f"queue {request.queue} already has {len(waiting)} callbacks waiting"
                                           f" (max_waiting {policy.max_waiting})")
         now = self.clock()
-        opening = self.opens_at(now)
+        opening = self.opens_at(request.queue, now)
         callback = Callback(
             id=new_id(now), key=request.key, number=number, queue=request.queue, priority=request.priority,
             reason=request.reason, channel=request.channel, interaction=request.interaction, requested_at=now,

@@ -34,7 +34,9 @@ class RoutingService:
 
     async def decide(self, *, queue: str, priority: int, reason: str, customer: Mapping[str, Any],
                      caller_number: str | None, dnis: str | None, journey_key: str,
-                     crm_status: str) -> RouteDecision:
+                     crm_status: str, when_open: bool = False) -> RouteDecision:
+        """``when_open``: decide as the rules will at the contact centre's next opening when it
+        is closed now (a callback booked at night is routed as the call it will be)."""
         last_agent = None
         if self.journey is not None:
             try:
@@ -43,7 +45,10 @@ class RoutingService:
                 log.warning("last agent unknown for %s: %s", journey_key, exc)
         request = RouteRequest(queue, priority, reason, customer, caller_number, dnis, last_agent, crm_status)
         try:
-            return decide(self._config(), request, self.clock())
+            config = self._config()
+            moment = self.clock()
+            opening = config.hours.next_opening(moment) if when_open else None
+            return decide(config, request, opening or moment)
         except Exception as exc:  # noqa: BLE001
             log.exception("routing rules failed; using the menu's queue")
             return RouteDecision("queue", queue, priority, f"{reason}; routing rules failed ({exc})")

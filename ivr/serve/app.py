@@ -178,7 +178,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
                             whisper=PromptFiles(settings.home / "sounds", settings.prompts.asterisk_dir),
                             whisper_language=trees.current().languages[0],
                             timezone=controller.routing_config().hours.timezone,
-                            hold_s=max(300, settings.tokens.ttl - 300))
+                            hold_s=max(300, settings.tokens.ttl - 300), is_open=controller.callbacks_open)
     background.append(asyncio.create_task(dialer.run()))
 
     def on_ami_event(event: Mapping[str, str]) -> None:

@@ -92,7 +92,8 @@ class CallbackDialer:
                  agent_events: AgentEventRecorder | None = None,
                  confirmations: CallbackConfirmations | None = None, whisper: WhisperFiles | None = None,
                  whisper_language: str = "en", caller_id: str = "100", trunk: str = "demo-trunk",
-                 timezone: str = "UTC", hold_s: int = HOLD_S, clock: Callable[[], float] = time.time) -> None:
+                 timezone: str = "UTC", hold_s: int = HOLD_S, clock: Callable[[], float] = time.time,
+                 is_open: Callable[[str, float], bool] = lambda _queue, _now: True) -> None:
         self.ami = ami
         self.book = book
         self.monitor = monitor
@@ -109,6 +110,9 @@ class CallbackDialer:
         #: so the agent who takes a place always gets a token that still resolves.
         self.hold_s = hold_s
         self.clock = clock
+        #: Whether a queue's callbacks may be dialled now (callbacks.yaml ``hours``); outside
+        #: them no place is held, and at the opening every one comes back in its order.
+        self.is_open = is_open
         self._placed: dict[str, float] = {}  # callback id -> when its place was originated
         self._rung: dict[str, float] = {}  # customer first: callback id -> when its ring leg was originated
         self._answered_at: dict[str, float] = {}  # callback id -> when its ANSWER was applied
@@ -157,6 +161,8 @@ class CallbackDialer:
                 await self._hangup(entry.channel)
             elif cb.state == WAITING and cb.due_at > now:  # unanswered (customer first): back when due
                 await self._hangup(entry.channel)
+            elif cb.state == WAITING and not self.is_open(cb.queue, now):  # the queue's callback hours ended
+                await self._hangup(entry.channel)
         await self._lost_rings(callbacks, results)
         waiting = sorted((c for c in callbacks.values() if c.state == WAITING), key=order)
         for cb in waiting:
@@ -169,10 +175,13 @@ class CallbackDialer:
                 continue
             if cb.due_at > now or now - self._placed.get(cb.id, 0.0) < PLACE_GRACE_S:
                 continue
+            if not self.is_open(cb.queue, now):
+                continue
             await self._place(cb, callbacks)
         for cb_id, entry in places.items():
             cb = callbacks.get(cb_id or "")
-            if cb is not None and entry.position == 1 and cb.state == WAITING and cb.due_at <= now:
+            if cb is not None and entry.position == 1 and cb.state == WAITING and cb.due_at <= now \
+                    and self.is_open(cb.queue, now):
                 policy = self._policy().for_queue(cb.queue)
                 if policy.mode == CUSTOMER_FIRST and now - self._rung.get(cb.id, -1e9) >= PLACE_GRACE_S:
                     await self._ring_first(cb, policy)

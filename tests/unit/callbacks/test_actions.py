@@ -58,3 +58,27 @@ async def test_another_number_keyed_in_is_the_one_called() -> None:
     result = await actions(store, "voice").run("callback", {"queue": "support", "number": "84951234567"},
                                                caller(id="C-1"), interaction="call-1")
     assert result.ok and result.data["number"] == "+74951234567"
+
+
+async def test_at_night_a_callback_is_routed_as_at_the_opening_and_due_then() -> None:
+    import dataclasses
+    import datetime as dt
+
+    from ivr.routing.hours import BusinessHours, parse_spans
+
+    config = load_routing(ROUTING)
+    nine_to_six = {day: parse_spans("09:00-18:00") for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    config = dataclasses.replace(config, hours=BusinessHours("UTC", nine_to_six))
+    night = dt.datetime(2027, 3, 3, 23, 0, tzinfo=dt.UTC)
+    opening = dt.datetime(2027, 3, 4, 9, 0, tzinfo=dt.UTC).timestamp()
+    store = MemoryJourney()
+    service = CallbackService(CallbackBook(store), CallbackPolicy,
+                              opens_at=lambda _queue, _now: opening, clock=lambda: night.timestamp())
+    night_actions = CallbackActions(Crm(), service, RoutingService(lambda: config, clock=lambda: night),
+                                    channel="sms", default_queue=lambda: "support", timezone=lambda: "UTC")
+
+    result = await night_actions.run("callback", {"queue": "support"}, caller(id="C-1"), interaction="sms-1")
+
+    assert result.ok and result.data["scheduled"] and result.data["opens"] == "09:00"
+    [booked] = await CallbackBook(store).open()
+    assert booked.due_at == opening

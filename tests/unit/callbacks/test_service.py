@@ -19,7 +19,7 @@ def request(number: str = "+79990001102", queue: str = "support", **kw) -> Callb
     return CallbackRequest(**fields)
 
 
-def service(store: MemoryJourney, policy: CallbackPolicy | None = None, opens_at=lambda _now: None) -> CallbackService:
+def service(store: MemoryJourney, policy: CallbackPolicy | None = None, opens_at=lambda _queue, _now: None) -> CallbackService:
     return CallbackService(CallbackBook(store, clock=lambda: NOW), lambda: policy or CallbackPolicy(),
                            opens_at=opens_at, clock=lambda: NOW)
 
@@ -64,7 +64,7 @@ async def test_a_full_queue_refuses_more_callbacks() -> None:
 
 
 async def test_outside_business_hours_it_is_due_at_the_opening() -> None:
-    booked = await service(MemoryJourney(), opens_at=lambda now: now + 3600).request(request())
+    booked = await service(MemoryJourney(), opens_at=lambda _queue, now: now + 3600).request(request())
     assert booked.opens_at == NOW + 3600 and booked.callback.due_at == NOW + 3600
 
 

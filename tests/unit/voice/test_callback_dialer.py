@@ -63,7 +63,7 @@ def callback(cb_id: str = "cb1", *, place_at: float = NOW - 50, priority: int = 
 
 
 async def setup(*callbacks: Callback, ami: FakeAmi | None = None, clock: list[float] | None = None,
-                policy: CallbackPolicy = POLICY):
+                policy: CallbackPolicy = POLICY, is_open=lambda _queue, _now: True):
     store = MemoryJourney()
     book = CallbackBook(store, clock=lambda: NOW)
     for cb in callbacks:
@@ -72,7 +72,8 @@ async def setup(*callbacks: Callback, ami: FakeAmi | None = None, clock: list[fl
     now = clock or [NOW]
     texts = Texts()
     monitor = QueueMonitor(ami, clock=lambda: now[0])
-    dialer = CallbackDialer(ami, book, monitor, lambda: policy, confirmations=texts, clock=lambda: now[0])
+    dialer = CallbackDialer(ami, book, monitor, lambda: policy, confirmations=texts, clock=lambda: now[0],
+                            is_open=is_open)
     return dialer, ami, book, store, texts
 
 
@@ -305,3 +306,14 @@ async def test_the_place_of_a_customer_who_answered_is_left_for_them_to_take_ove
     stored = await book.get("cb1")
     assert stored is not None and stored.state == COMPLETED
     assert not any(a["Action"] == "Hangup" for a in ami.sent)
+
+
+async def test_outside_the_queues_callback_hours_no_place_is_made_and_a_held_one_is_given_up() -> None:
+    closed = {"is_open": lambda _queue, _now: False}
+    fresh, fresh_ami, *_ = await setup(callback(), **closed)
+    await fresh.reconcile()
+    held, held_ami, *_ = await setup(callback(), ami=FakeAmi(entries=[caller(1, 30, name=PLACE)]), **closed)
+    await held.reconcile()
+
+    assert fresh_ami.originated() == []
+    assert {"Action": "Hangup", "Channel": PLACE} in held_ami.sent and held_ami.originated() == []
