@@ -59,6 +59,21 @@ _REGISTER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 </scenario>
 """
 
+# The phone rings: 180, its To tagged with the dialog's own tag ({tag}).
+_RINGING = """  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]{tag}[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[agent]@[local_ip]:[local_port]>
+      Content-Length: 0
+    ]]>
+  </send>
+"""
+
 _ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
 <scenario name="ivr agent phone: answer">
@@ -73,19 +88,7 @@ _ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       <ereg regexp=".*" search_in="hdr" header="Call-ID:" check_it="true" assign_to="callid"/>
       <ereg regexp="sip:[^&gt;;]*" search_in="hdr" header="Contact:" check_it="true" assign_to="target"/>    </action>
   </recv>
-  <send>
-    <![CDATA[
-      SIP/2.0 180 Ringing
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]agent[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[agent]@[local_ip]:[local_port]>
-      Content-Length: 0
-    ]]>
-  </send>
-  <send retrans="500">
+{ringing}  <send retrans="500">
     <![CDATA[
       SIP/2.0 200 OK
       [last_Via:]
@@ -152,19 +155,7 @@ _RING_ONLY = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       <ereg regexp="[0-9]+" search_in="hdr" header="CSeq:" check_it="true" assign_to="cseq"/>
     </action>
   </recv>
-  <send>
-    <![CDATA[
-      SIP/2.0 180 Ringing
-      [last_Via:]
-      [last_From:]
-      [last_To:];tag=[pid]ring[call_number]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Contact: <sip:[agent]@[local_ip]:[local_port]>
-      Content-Length: 0
-    ]]>
-  </send>
-  <nop><action><log message="RINGING"/></action></nop>
+{ringing}  <nop><action><log message="RINGING"/></action></nop>
   <recv request="CANCEL" timeout="{ring_ms}"/>
   <send>
     <![CDATA[
@@ -243,8 +234,9 @@ class AgentPhone:
         (tmp / "register.xml").write_text(_REGISTER)
         refer = _REFER.format(refer_ms=int(self.refer_after_s * 1000), refer_to=self.refer_to, pbx=self.target) \
             if self.refer_to else ""
-        scenario = _ANSWER.format(talk_ms=int(self.talk_s * 1000), refer=refer) if self.answer \
-            else _RING_ONLY.format(ring_ms=int(self.ring_timeout_s * 1000))
+        scenario = _ANSWER.format(talk_ms=int(self.talk_s * 1000), refer=refer,
+                                  ringing=_RINGING.format(tag="agent")) if self.answer \
+            else _RING_ONLY.format(ring_ms=int(self.ring_timeout_s * 1000), ringing=_RINGING.format(tag="ring"))
         (tmp / "answer.xml").write_text(scenario)
         self._log = tmp / "agent.log"
         port = str(self.port or free_port())

@@ -226,17 +226,27 @@ class SippCall:
     rate: float = 1.0
     max_concurrent: int = 1
     timeout_s: float = 120.0
+    #: One caller number per call, in order (SIPp's ``-inf`` injection file), so one SIPp
+    #: process places many distinct callers; empty: ``caller`` for every call.
+    callers: tuple[str, ...] = ()
 
 
 async def run_sipp(call: SippCall) -> SippRun:
     if shutil.which("sipp") is None:
         raise IvrError("sipp is not installed", hint="apt-get install sip-tester", error_id="no-sipp")
-    if re.search(r"[\[\]\s]", call.caller) or "[" in call.call_tag:
-        raise IvrError(f"caller number {call.caller!r} cannot be sent by SIPp as a URI user",
-                       error_id="bad-caller")
+    for number in (call.caller, *call.callers):
+        if re.search(r"[\[\]\s;]", number):
+            raise IvrError(f"caller number {number!r} cannot be sent by SIPp as a URI user", error_id="bad-caller")
+    if "[" in call.call_tag:
+        raise IvrError(f"call tag {call.call_tag!r} cannot be sent by SIPp", error_id="bad-caller")
     with tempfile.TemporaryDirectory(prefix="ivr-sipp-") as tmp:
         scen = Path(tmp) / "call.xml"
         scenario = scenario_xml(call.steps, call.delay_s, call.hold_s, pcap_dir=Path(tmp))
+        injection: list[str] = []
+        if call.callers:
+            scenario = scenario.replace("[caller]", "[field0]")
+            (Path(tmp) / "callers.csv").write_text("SEQUENTIAL\n" + "".join(f"{n};\n" for n in call.callers))
+            injection = ["-inf", str(Path(tmp) / "callers.csv")]
         scen.write_text(scenario, encoding="iso-8859-1", errors="replace")
         cmd = [
             "sipp", call.target, "-sf", str(scen), "-s", call.dnis,
@@ -246,7 +256,7 @@ async def run_sipp(call: SippCall) -> SippRun:
             "-key", "caller", call.caller,
             "-key", "caller_display", sip_display_name(call.caller_name or call.caller),
             "-key", "call_tag", call.call_tag,
-            "-nostdin", "-trace_err", "-timeout", f"{int(call.timeout_s)}s", "-timeout_error",
+            "-nostdin", "-trace_err", "-timeout", f"{int(call.timeout_s)}s", "-timeout_error", *injection,
         ]
         proc = await asyncio.create_subprocess_exec(
             *cmd, cwd=tmp, stdin=asyncio.subprocess.DEVNULL,
@@ -256,6 +266,10 @@ async def run_sipp(call: SippCall) -> SippRun:
         except TimeoutError:
             proc.kill()
             out, err = await proc.communicate()
+        except asyncio.CancelledError:  # the caller gave up on these calls: SIPp must not outlive it
+            proc.kill()
+            await proc.wait()
+            raise
         errors = "\n".join(p.read_text(errors="replace") for p in Path(tmp).glob("*_errors.log"))
         return SippRun(proc.returncode if proc.returncode is not None else -9,
                        out.decode(errors="replace"), err.decode(errors="replace"), errors)
