@@ -193,9 +193,15 @@ class CallbackDialer:
         if not ringing:
             return
         alive = " ".join(await self.ami.channel_names())
+        now = self.clock()
         for cb in ringing:
             status = results.get(cb.id, "")
-            if f"Local/{cb.id}@" in alive or (status and DIALING not in status):
+            if status and DIALING not in status:
+                continue  # its result is there to be applied
+            # An agent took the place: any of its channels. Customer first, no agent yet: the
+            # ring leg itself (the place waits in the queue either way), once it had time to appear.
+            leg = f"Local/{cb.id}@" if status else f"Local/{cb.id}@{RING_CONTEXT}"
+            if leg in alive or now - self._rung.get(cb.id, -1e9) < PLACE_GRACE_S:
                 continue
             log.warning("callback %s: its call is gone with no result (Asterisk restarted?)", cb.id)
             changed = await self._unanswered(cb, cb.attempts, "LOST")

@@ -317,3 +317,24 @@ async def test_outside_the_queues_callback_hours_no_place_is_made_and_a_held_one
 
     assert fresh_ami.originated() == []
     assert {"Action": "Hangup", "Channel": PLACE} in held_ami.sent and held_ami.originated() == []
+
+
+async def test_a_customer_first_ring_that_never_started_counts_as_lost_while_its_place_waits() -> None:
+    ami = FakeAmi(entries=[caller(1, 30, name=PLACE)], channels=[PLACE, "Local/cb1@ivr-callback-hold-00000001;2"])
+    dialer, ami, book, *_ = await setup(callback(state=RINGING, attempts=1), ami=ami, policy=CUSTOMER_FIRST)
+
+    await dialer.reconcile()
+
+    stored = await book.get("cb1")
+    assert stored is not None and (stored.state, stored.outcome) == (WAITING, "LOST")
+
+
+async def test_a_customer_first_ring_just_originated_is_given_time_to_appear() -> None:
+    ami = FakeAmi(entries=[caller(1, 30, name=PLACE)], channels=[PLACE])
+    dialer, ami, book, *_ = await setup(callback(), ami=ami, policy=CUSTOMER_FIRST)
+    await dialer.reconcile()  # rings: the ring leg is not listed yet
+
+    await dialer.reconcile()
+
+    stored = await book.get("cb1")
+    assert stored is not None and stored.state == RINGING
