@@ -247,25 +247,27 @@ async def order(settings: Settings, controller: Controller, callers: int, callba
             # (the customer hangs up after 1 s); with a caller who waited, 7 s of talk.
             phones = [AgentPhone(a, settings.sip.agent_password, target, calls=callers, talk_s=7.0,
                                  ring_timeout_s=3600, expires_s=3600) for a in AGENTS]
-            for phone in phones:
-                await phone.__aenter__()
-            say("agents registered; serving")
-            t0 = time.monotonic()
-            for agent in AGENTS:
-                await pause(ami, agent, False)
-            deadline = time.monotonic() + 1800
-            while await entries(ami) and time.monotonic() < deadline:
-                await asyncio.sleep(1)
-            serve_s = time.monotonic() - t0
-            await asyncio.sleep(3)  # the last offers answered
-            try:
-                await customer.callers(callbacks, timeout=60)
-            except Exception as exc:  # noqa: BLE001 - reported with the rest
-                say(f"the customer's phone: {exc}")
-            for phone in phones:
-                if phone._proc is not None:
-                    phone._proc.kill()
-                await phone.__aexit__()
+            try:  # every agent phone goes, whatever happens: a stray one would answer the next run's calls
+                for phone in phones:
+                    await phone.__aenter__()
+                say("agents registered; serving")
+                t0 = time.monotonic()
+                for agent in AGENTS:
+                    await pause(ami, agent, False)
+                deadline = time.monotonic() + 1800
+                while await entries(ami) and time.monotonic() < deadline:
+                    await asyncio.sleep(1)
+                serve_s = time.monotonic() - t0
+                await asyncio.sleep(3)  # the last offers answered
+                try:
+                    await customer.callers(callbacks, timeout=60)
+                except Exception as exc:  # noqa: BLE001 - reported with the rest
+                    say(f"the customer's phone: {exc}")
+            finally:
+                for phone in phones:
+                    if phone._proc is not None and phone._proc.returncode is None:
+                        phone._proc.kill()
+                    await phone.__aexit__()
         await asyncio.sleep(5)
         voice_run.cancel()
         try:
