@@ -11,7 +11,6 @@ holidays always apply). How often the waiting hear their place and wait is
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +19,8 @@ from ivr.config.problems import Problem, did_you_mean
 from ivr.config.reader import ConfigReader, FieldRule, Text, Whole
 from ivr.config.source import YMap, read_yaml_mapping
 from ivr.errors import ConfigError
-from ivr.routing.hours import DAYS, BusinessHours, HoursError, parse_spans
-
-Week = Mapping[str, tuple[tuple[dt.time, dt.time], ...]]
+from ivr.routing.hours import BusinessHours, Week
+from ivr.routing.rules import read_week
 
 NEVER = -1
 AGENT_FIRST = "agent_first"
@@ -106,21 +104,10 @@ def load_callback_policy(path: Path, known_queues: Collection[str] = ()) -> Call
 
 def _policy(reader: ConfigReader, m: YMap | None, base: QueuePolicy, what: str) -> QueuePolicy:
     policy = reader.record(m, base, RULES, what, also=("hours",))
-    if m is not None and "hours" in m:
-        policy = dataclasses.replace(policy, hours=_week(reader, reader.section(m, "hours", what), what))
+    hours = reader.section(m, "hours", what) if m is not None else None
+    if hours is not None:
+        policy = dataclasses.replace(policy, hours=read_week(reader, hours, f"{what} hours", prefix=f"{what}: "))
     if policy.mode not in MODES and m is not None:
         reader.problem(m.value_loc("mode"), f"{what}: mode '{policy.mode}' is not one of {', '.join(MODES)}")
     return policy
 
-
-def _week(reader: ConfigReader, m: YMap | None, what: str) -> Week | None:
-    if m is None:
-        return None
-    reader.fields(m, DAYS, (), f"{what} hours")
-    week: dict[str, tuple[tuple[dt.time, dt.time], ...]] = {}
-    for day in DAYS:
-        try:
-            week[day] = parse_spans(m.get(day, "closed"))
-        except HoursError as exc:
-            reader.problem(m.value_loc(day), f"{what}: hours for {day}: {exc}")
-    return week

@@ -289,30 +289,28 @@ class AgentPhone:
 
     async def callers(self, count: int, timeout: float = 60) -> list[tuple[str, str]]:
         """Wait until ``count`` calls were answered; each call's (From header, token), in order."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self._read().count("ANSWERED") < count:
-            if self._proc is not None and self._proc.returncode is not None:
-                raise IvrError(f"phone {self.agent} exited ({self._proc.returncode}) after fewer than {count} calls")
-            if loop.time() > deadline:
-                raise IvrError(f"phone {self.agent}: fewer than {count} calls answered within {timeout:.0f} s")
-            await asyncio.sleep(0.2)
+        await self._until_logged("ANSWERED", count, timeout, f"{count} calls", f"fewer than {count} calls answered")
         text = self._read()
         froms = [m.strip().removeprefix("From:").strip() for m in re.findall(r"FROM=(.*)", text)]
         tokens = [m.strip().removeprefix("X-IVR-Context-Token:").strip() for m in re.findall(r"TOKEN=(.*)", text)]
         return list(zip(froms, tokens, strict=False))[:count]
 
+    async def _until_logged(self, marker: str, count: int, timeout: float, done: str, late: str) -> None:
+        """Wait until the scenario logged ``marker`` ``count`` times; the phone exiting first or
+        the time running out is an error that says which (``done``, ``late``)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self._read().count(marker) < count:
+            if self._proc is not None and self._proc.returncode is not None:
+                raise IvrError(f"phone {self.agent} exited ({self._proc.returncode}) after fewer than {done}")
+            if loop.time() > deadline:
+                raise IvrError(f"phone {self.agent}: {late} within {timeout:.0f} s")
+            await asyncio.sleep(0.2)
+
     async def rung(self, count: int, timeout: float = 60) -> list[str]:
         """Wait until a phone that never answers was rung ``count`` times and each caller gave
         up; each call's From header, in order."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while self._read().count("GAVE UP") < count:
-            if self._proc is not None and self._proc.returncode is not None:
-                raise IvrError(f"phone {self.agent} exited ({self._proc.returncode}) after fewer than {count} rings")
-            if loop.time() > deadline:
-                raise IvrError(f"phone {self.agent}: rung fewer than {count} times within {timeout:.0f} s")
-            await asyncio.sleep(0.2)
+        await self._until_logged("GAVE UP", count, timeout, f"{count} rings", f"rung fewer than {count} times")
         return [m.strip().removeprefix("From:").strip() for m in re.findall(r"FROM=(.*)", self._read())][:count]
 
     def invite_times(self) -> list[float]:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+#: Opening spans by day ("mon" ... "sun"); a day that is absent or empty is closed.
+Week = dict[str, tuple[tuple[dt.time, dt.time], ...]]
 _SPAN = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 
 
@@ -39,7 +41,7 @@ def parse_spans(text: str) -> tuple[tuple[dt.time, dt.time], ...]:
 @dataclass(frozen=True)
 class BusinessHours:
     timezone: str = "UTC"
-    week: dict[str, tuple[tuple[dt.time, dt.time], ...]] = field(default_factory=dict)
+    week: Week = field(default_factory=dict)
     holidays: frozenset[dt.date] = frozenset()
 
     def local(self, moment: dt.datetime) -> dt.datetime:

@@ -25,7 +25,7 @@ from ivr.config.problems import Loc, Problem, did_you_mean, type_name
 from ivr.config.reader import ConfigReader
 from ivr.config.source import YList, YMap, read_yaml_mapping
 from ivr.config.templates import Expression, TemplateCompileError, TextTemplate, analyse
-from ivr.routing.hours import DAYS, BusinessHours, HoursError, parse_spans
+from ivr.routing.hours import DAYS, BusinessHours, HoursError, Week, parse_spans
 
 RULE_FIELDS = frozenset({"name", "when", "queue", "priority", "priority_boost", "agent", "hangup", "announcement",
                          "reason", "continue", "area_codes"})
@@ -199,15 +199,10 @@ def analyse_routing(path: Path | str, known_queues: frozenset[str] | None = None
     except (ZoneInfoNotFoundError, ValueError):
         problems.append(Problem.at(data.value_loc("timezone"), f"unknown timezone {timezone!r}"))
         timezone = "UTC"
-    week: dict[str, tuple[tuple[dt.time, dt.time], ...]] = {}
+    week: Week = {}
     hours = data.get("hours") or {}
     if isinstance(hours, YMap):
-        ConfigReader(problems).fields(hours, DAYS, (), "hours")
-        for day in DAYS:
-            try:
-                week[day] = parse_spans(hours.get(day, "closed"))
-            except HoursError as exc:
-                problems.append(Problem.at(hours.value_loc(day), f"hours for {day}: {exc}"))
+        week = read_week(ConfigReader(problems), hours, "hours")
     holidays = set()
     for i, item in enumerate(data.get("holidays") or []):
         try:
@@ -323,3 +318,16 @@ def queues_from_conf(path: Path) -> frozenset[str]:
             if name != "general" and "(!)" not in line:
                 names.add(name)
     return frozenset(names)
+
+
+def read_week(reader: ConfigReader, m: YMap, what: str, prefix: str = "") -> Week:
+    """A week of opening spans (``mon: "09:00-18:00"``, ``sun: closed``) as routing.yaml and
+    callbacks.yaml write it; unknown days and bad spans are problems at their line."""
+    reader.fields(m, DAYS, (), what)
+    week: Week = {}
+    for day in DAYS:
+        try:
+            week[day] = parse_spans(m.get(day, "closed"))
+        except HoursError as exc:
+            reader.problem(m.value_loc(day), f"{prefix}hours for {day}: {exc}")
+    return week

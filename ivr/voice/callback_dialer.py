@@ -159,10 +159,8 @@ class CallbackDialer:
                 continue  # customer first: the customer who answered gives the place up as they take it
             if cb is None or not cb.open:  # cancelled, expired, or done elsewhere: give the place up
                 await self._hangup(entry.channel)
-            elif cb.state == WAITING and cb.due_at > now:  # unanswered (customer first): back when due
-                await self._hangup(entry.channel)
-            elif cb.state == WAITING and not self.is_open(cb.queue, now):  # the queue's callback hours ended
-                await self._hangup(entry.channel)
+            elif cb.state == WAITING and (cb.due_at > now or not self.is_open(cb.queue, now)):
+                await self._hangup(entry.channel)  # unanswered (customer first), or the queue's hours ended
         await self._lost_rings(callbacks, results)
         waiting = sorted((c for c in callbacks.values() if c.state == WAITING), key=order)
         for cb in waiting:
