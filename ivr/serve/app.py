@@ -126,7 +126,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         stasis = StasisApp(ari, settings.ari.app, {"call": controller.call_handler,
                                                    "selftest": controller.selftest_handler},
                            controller.journey, speech=speech is not None, on_connect=publish,
-                           deadman_s=settings.ari.deadman)
+                           deadman_s=settings.ari.deadman, redirect=ami.redirect)
         background.append(asyncio.create_task(stasis.run()))
     background.append(asyncio.create_task(_republish_on_reload(trees, publish)))
 

@@ -111,6 +111,12 @@ class AmiClient:
         rows = await self._listing({"Action": "CoreShowChannels"})
         return [r["Channel"] for r in rows if r.get("Event") == "CoreShowChannel" and "Channel" in r]
 
+    async def redirect(self, channel: str, context: str, extension: str, priority: str = "1") -> None:
+        """``Redirect``: move ``channel`` (by name) to a place in the dialplan at once. It cuts
+        whatever the channel is doing, a prompt or a Stasis application included."""
+        await self.action({"Action": "Redirect", "Channel": channel, "Context": context, "Exten": extension,
+                           "Priority": priority})
+
     # AstDB, for the number-to-driver table (ivr.voice.drivers) and the callbacks' dial results
     async def db_tree(self, family: str) -> dict[str, str]:
         prefix = f"/{family}/"

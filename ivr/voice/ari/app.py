@@ -9,6 +9,11 @@ handling asks again); a call that left meanwhile ends its session; a channel nob
 runs (this controller restarted) is sent on to the fallback queue. Each of these is logged
 and journaled.
 
+Sending such a channel on is done with AMI ``Redirect`` when the controller has AMI: ARI
+queues its commands on a channel behind the one it is running, so a ``continue`` (or even a
+variable set) waits for the end of a prompt the dead controller started, and the caller
+would hear it out before reaching a person. ``Redirect`` cuts it at once.
+
 A dead controller cannot route anyone, so every call carries a dead-man timer: the
 application keeps the channel's ``TIMEOUT(absolute)`` pushed ahead while it runs the
 call; if the controller dies and never comes back, Asterisk ends the Stasis part and
@@ -24,9 +29,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ivr.backoff import Backoff
+from ivr.errors import IvrError
 from ivr.journey.events import CALL_READOPTED, VOICE
 from ivr.journey.ports import JourneySink, StampedEvent
-from ivr.voice import channel_vars as cv
 from ivr.voice.ari.audio import AriAudio, aux_owner
 from ivr.voice.ari.call import END, AriCall
 from ivr.voice.ari.client import CONNECTED, AriDisconnected, AriError, AriLink
@@ -35,9 +40,12 @@ from ivr.voice.ports import ChannelFailed, VoiceChannel
 log = logging.getLogger(__name__)
 
 Handler = Callable[[VoiceChannel], Awaitable[None]]
+#: Move a channel (by name) to (context, extension, priority) at once; raises IvrError if it cannot.
+Redirect = Callable[[str, str, str, str], Awaitable[None]]
 DEADMAN_S = 30  # a call without its controller for this long goes to the fallback queue; renewed every third
 ORPHAN_REASON = "controller-restarted"
 DEFAULT_ROUTE = "call"
+ORPHAN_CONTEXT = "ivr-entry"  # dialplan/ivr.conf: the extension named ORPHAN_REASON goes to the fallback queue
 AUX_START_TIMEOUT_S = 2.0
 _ENDING = ("StasisEnd", "ChannelDestroyed", "ChannelHangupRequest")
 
@@ -45,8 +53,9 @@ _ENDING = ("StasisEnd", "ChannelDestroyed", "ChannelHangupRequest")
 class StasisApp:
     def __init__(self, client: AriLink, app: str, handlers: Mapping[str, Handler], journey: JourneySink, *,
                  speech: bool = False, on_connect: Callable[[], Awaitable[None]] | None = None,
-                 deadman_s: int = DEADMAN_S) -> None:
+                 deadman_s: int = DEADMAN_S, redirect: Redirect | None = None) -> None:
         self.client = client
+        self.redirect = redirect
         self.app = app
         self.handlers = handlers  # by route (the Stasis() second argument): "call", "selftest"
         self.on_connect = on_connect
@@ -55,6 +64,7 @@ class StasisApp:
         self.speech = speech
         self.calls: dict[str, AriCall] = {}
         self.tasks: set[asyncio.Task[None]] = set()
+        self._chores: set[asyncio.Task[None]] = set()  # orphans being sent on by ARI
         self.connected = asyncio.Event()
         self._entered: dict[str, asyncio.Event] = {}  # our snoop and media channels' StasisStart
         self.connections = 0
@@ -223,15 +233,49 @@ class StasisApp:
     async def _fallback_orphan(self, channel_id: str) -> None:
         log.warning("channel %s is in %r with no session here (controller restarted): to the fallback queue",
                     channel_id, self.app)
-        try:
-            await self.client.post(f"channels/{channel_id}/variable", variable=cv.FALLBACK, value=ORPHAN_REASON)
-            await self.client.post(f"channels/{channel_id}/variable", variable="TIMEOUT(absolute)", value="0")
-            await self.client.post(f"channels/{channel_id}/continue")
-        except AriError as exc:
-            log.info("orphan %s could not be sent on (%s)", channel_id, exc)
+        how = await self._redirect_orphan(channel_id)
+        if how is None:
+            # No AMI: ARI's continue, in the background, since it may wait for the end of a
+            # prompt and the events of every other call must keep flowing meanwhile.
+            chore = asyncio.create_task(self._continue_orphan(channel_id), name=f"ari-orphan-{channel_id}")
+            self._chores.add(chore)
+            chore.add_done_callback(self._chores.discard)
             return
+        await self._journal_orphan(channel_id, how)
+
+    async def _redirect_orphan(self, channel_id: str) -> str | None:
+        """"redirect" once AMI has moved the channel; None when it could not (no AMI, no name)."""
+        if self.redirect is None:
+            return None
+        try:
+            name = str((await self.client.get(f"channels/{channel_id}") or {}).get("name", ""))
+        except AriError as exc:
+            log.info("orphan %s: no channel name (%s)", channel_id, exc)
+            return None
+        if not name:
+            return None
+        try:
+            await self.redirect(name, ORPHAN_CONTEXT, ORPHAN_REASON, "1")
+        except IvrError as exc:
+            log.info("orphan %s: AMI Redirect failed (%s), trying ARI", channel_id, exc)
+            return None
+        return "redirect"
+
+    async def _continue_orphan(self, channel_id: str) -> None:
+        try:
+            await self.client.post(f"channels/{channel_id}/continue", context=ORPHAN_CONTEXT,
+                                   extension=ORPHAN_REASON, priority=1)
+        except AriError as exc:
+            # Unanswered is not refused: Asterisk may carry it out when the prompt ends.
+            # Either way the dead-man timer sends the caller on if nothing else does.
+            log.info("orphan %s: ARI continue not confirmed (%s)", channel_id, exc)
+            return
+        await self._journal_orphan(channel_id, "continue")
+
+    async def _journal_orphan(self, channel_id: str, how: str) -> None:
         await self.journey.append(f"call:{channel_id}", [StampedEvent(
-            time.time(), VOICE, channel_id, CALL_READOPTED, {"outcome": "fallback", "reason": ORPHAN_REASON})])
+            time.time(), VOICE, channel_id, CALL_READOPTED,
+            {"outcome": "fallback", "reason": ORPHAN_REASON, "via": how})])
 
     async def _hang_up(self, channel_id: str) -> None:
         try:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from ivr.journey.memory import MemoryJourney
+from ivr.voice.ami import AmiUnavailable
 from ivr.voice.ari.app import ORPHAN_REASON, StasisApp
 from ivr.voice.ari.audio import aux_owner
 from ivr.voice.ari.call import END, AriCall, AriHangup
@@ -23,9 +24,10 @@ class FakeAri:
     lost with the link, and ``refuse`` answers every request with that HTTP status."""
 
     def __init__(self, app_channels: list[str] | None = None, gone: tuple[str, ...] = (), *,
-                 cut: int = 0, refuse: int = 0) -> None:
+                 cut: int = 0, refuse: int = 0, names: Mapping[str, str] | None = None) -> None:
         self.requests: list[tuple[str, str, dict[str, Any]]] = []
         self.app_channels = app_channels or []
+        self.names = dict(names or {})
         self.gone = gone
         self.cut = cut
         self.refuse = refuse
@@ -42,6 +44,9 @@ class FakeAri:
             raise AriNotFound(f"{method} {path}: not found", 404)
         if path.startswith("applications/"):
             return {"name": "ivr", "channel_ids": self.app_channels}
+        if method == "GET" and path.startswith("channels/"):
+            channel_id = path.split("/")[1]
+            return {"id": channel_id, "name": self.names.get(channel_id, "")}
         return None
 
     async def get(self, path: str, **params: object) -> Any:
@@ -116,17 +121,45 @@ async def test_our_own_snoop_and_media_channels_never_start_a_session():
     assert app.calls == {} and app.tasks == set()
 
 
-async def test_after_a_reconnect_a_channel_nobody_here_runs_is_sent_to_the_fallback_queue_and_journaled():
-    ari, journey = FakeAri(app_channels=["1700000000.9"]), MemoryJourney()
-    app = StasisApp(ari, "ivr", {"call": never}, journey)
+class Redirects:
+    """AMI Redirect as the application sees it: records each move, or fails like a dead AMI."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.moves: list[tuple[str, str, str, str]] = []
+        self.fail = fail
+
+    async def __call__(self, channel: str, context: str, extension: str, priority: str) -> None:
+        if self.fail:
+            raise AmiUnavailable("AMI is not connected")
+        self.moves.append((channel, context, extension, priority))
+
+
+async def test_after_a_reconnect_a_channel_nobody_here_runs_is_redirected_to_the_fallback_queue_and_journaled():
+    ari, journey, redirects = FakeAri(app_channels=["1700000000.9"], names={"1700000000.9": "PJSIP/t-9"}), \
+        MemoryJourney(), Redirects()
+    app = StasisApp(ari, "ivr", {"call": never}, journey, redirect=redirects)
 
     await app._readopt()
 
-    assert ("POST", "channels/1700000000.9/variable", {"variable": "IVR_FALLBACK", "value": ORPHAN_REASON}) \
-        in ari.requests
-    assert ari.paths("POST")[-1] == "channels/1700000000.9/continue"
+    assert redirects.moves == [("PJSIP/t-9", "ivr-entry", ORPHAN_REASON, "1")]
+    assert ari.paths("POST") == []  # ARI's commands would wait behind the dead controller's prompt
     events = await journey.recent("call:1700000000.9")
-    assert [(e.type, e.data["outcome"]) for e in events] == [("call_readopted", "fallback")]
+    assert [(e.type, e.data["outcome"], e.data["via"]) for e in events] == [
+        ("call_readopted", "fallback", "redirect")]
+
+
+@pytest.mark.parametrize("redirects", [None, Redirects(fail=True)], ids=["no AMI", "AMI down"])
+async def test_without_ami_an_orphan_is_continued_to_the_fallback_extension_by_ari(redirects):
+    ari, journey = FakeAri(app_channels=["1700000000.9"], names={"1700000000.9": "PJSIP/t-9"}), MemoryJourney()
+    app = StasisApp(ari, "ivr", {"call": never}, journey, redirect=redirects)
+
+    await app._readopt()
+    await asyncio.gather(*app._chores)
+
+    assert ("POST", "channels/1700000000.9/continue",
+            {"context": "ivr-entry", "extension": ORPHAN_REASON, "priority": 1}) in ari.requests
+    events = await journey.recent("call:1700000000.9")
+    assert [(e.type, e.data["via"]) for e in events] == [("call_readopted", "continue")]
 
 
 async def test_after_a_reconnect_a_call_that_left_meanwhile_ends_its_session():
