@@ -5,7 +5,7 @@ Appends: one append = one IVR step (2 events, like node_entered + key_pressed), 
 and for 50 concurrent appenders (as 50 calls in progress). Baseline: MemoryJourney, which
 does the same redaction and JSON work but no I/O. SQLite is measured with synchronous=FULL
 (the default: survives power loss) and NORMAL (survives kill -9 only), PostgreSQL through a
-pool of 50 connections on a private cluster (.ci/postgres.sh) on this machine.
+pool of 50 connections on a private cluster (ivr/runtime/postgres.sh) on this machine.
 
 Tokens: resolve() p50/p99 over already-issued tokens, against the HMAC-only check
 (TokenService.verify: shape + signature, no store) as baseline.
@@ -93,7 +93,7 @@ async def token_latency(store: JourneyStore) -> tuple[tuple[float, float], tuple
 def start_postgres() -> tuple[str, Callable[[], None]]:
     state = tempfile.mkdtemp(prefix="ivr-pg-bench-", dir="/var/tmp")
     env = {**os.environ, "IVR_PG_DIR": state}
-    script = str(REPO / ".ci" / "postgres.sh")
+    script = str(REPO / "ivr" / "runtime" / "postgres.sh")
     proc = subprocess.run([script, "start"], env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         shutil.rmtree(state, ignore_errors=True)

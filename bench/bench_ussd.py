@@ -268,7 +268,7 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--no-memory", action="store_true")
-    parser.add_argument("--pg", metavar="DSN", help="also measure a PostgreSQL journey store (.ci/postgres.sh start "
+    parser.add_argument("--pg", metavar="DSN", help="also measure a PostgreSQL journey store (ivr/runtime/postgres.sh start "
                         "prints a throwaway one); its tables are emptied first")
     parser.add_argument("--client-in-process", action="store_true",
                         help="run the load client in the server's process and event loop (the old way)")

@@ -417,6 +417,23 @@ def cmd_kannel(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_cluster(args: argparse.Namespace, settings: Settings) -> int:
+    from ivr.runtime.cluster import Cluster
+
+    cluster = Cluster(settings, log=_say)
+    if args.action == "up":
+        status = cluster.up()
+    elif args.action == "down":
+        cluster.down()
+        return 0
+    else:
+        status = cluster.status()
+    for line in status.lines():
+        print(line)
+    running = all(up for _n, up, _p in status.asterisks) and all(c.healthy for c in status.controllers)
+    return 0 if running else 3
+
+
 def _post_admin(settings: Settings, path: str, body: Mapping[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
     """POST to the running controller's admin endpoint: its status and JSON answer.
 
@@ -608,6 +625,11 @@ def build_parser() -> argparse.ArgumentParser:
     kan.add_argument("--out", default="var/kannel-render", help="(render) directory for kannel.conf (Docker)")
     kan.add_argument("--state-dir", default="/var/lib/kannel", help="(render) Kannel's state dir in the container")
     kan.set_defaults(func=cmd_kannel)
+
+    clu = sub.add_parser("cluster", help="Kamailio, several Asterisks and controllers, PostgreSQL on this machine "
+                                         "(docs/scale-out.md): up, down, status")
+    clu.add_argument("action", choices=("up", "down", "status"))
+    clu.set_defaults(func=cmd_cluster)
 
     nfy = sub.add_parser("notify", help="send a templated SMS (config/sms.yaml notifications) and journal it")
     nfy.add_argument("--to", required=True, help="the subscriber's number")

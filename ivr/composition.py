@@ -41,6 +41,7 @@ from ivr.journey.feed import JourneyFeed
 from ivr.journey.kpi import KpiAccumulator
 from ivr.journey.metered import MeteredJourney
 from ivr.journey.ports import JourneyStore, StampedEvent
+from ivr.journey.spool import SpooledJourney, SpoolStats
 from ivr.journey.tokens import TokenService
 from ivr.live.reload import Reloader
 from ivr.live.routing import RoutingStore
@@ -220,6 +221,7 @@ class Controller:
     sms_confirmations: SmsCallbackTexts
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     speech: SpeechSetup | None = None
+    spool: SpoolStats = field(default_factory=SpoolStats)  # the journey spool's counters, for /metrics
 
     def use_queues(self, snapshot: Callable[[], Mapping[str, QueueWait]]) -> None:
         """Every channel's sessions start with the queues' place and wait from ``snapshot``
@@ -250,7 +252,8 @@ async def build_controller(settings: Settings) -> Controller:
     try:
         trees = TreeStore(lambda: load_menu_tree(settings))
         routing_rules = RoutingStore(lambda: load_routing_config(settings))
-        store = await open_journey(settings)
+        # An outage of the store costs no call and no event: appends wait in the spool.
+        store = SpooledJourney(await open_journey(settings))
         stack.push_async_callback(store.close)
         await seed_demo_journey(store, settings)
         kpis = KpiAccumulator(fcr_window_s=settings.kpi.fcr_window_s, clock=time.time)
@@ -294,7 +297,8 @@ async def build_controller(settings: Settings) -> Controller:
         return Controller(trees, Reloader(trees, routing_rules), CallController(flow), CallController(agi_selftest),
                           journey, tokens, agent_events, lookup, routing, kpis, sms, ussd, DirectoryNames(directory),
                           feed, load_wrapup_codes(wrapup_path(settings), known_queues(settings)),
-                          known_queues(settings), callbacks, callback_policy, flow, confirmations, stack, speech)
+                          known_queues(settings), callbacks, callback_policy, flow, confirmations, stack, speech,
+                          store.stats)
     except BaseException:
         await stack.aclose()
         raise

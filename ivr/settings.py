@@ -118,6 +118,12 @@ class AgiSettings:
     host: str = "127.0.0.1"
     port: int = 4573
     read_timeout: float = 30.0
+    controllers: str = ""  # host:port,host:port: every controller Asterisk may reach (empty: host:port)
+
+    def urls(self) -> str:
+        """The dialplan's ``IVR_AGI_URLS``: ``agi://`` URLs separated by ``|`` (dialplan/ivr.conf tries them)."""
+        peers = [p.strip() for p in self.controllers.split(",") if p.strip()] or [f"{self.host}:{self.port}"]
+        return "|".join(f"agi://{peer}" for peer in peers)
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,20 @@ class AgentApiSettings:
 class RoutingSettings:
     rules: str = "config/routing.yaml"
     callbacks: str = "config/callbacks.yaml"  # per-queue callback policy (docs/callbacks.md)
+    callback_dialer: bool = True  # this controller keeps callbacks' places and dials them (one per cluster)
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """``ivr cluster up``: Kamailio in front of several Asterisks, several controllers, PostgreSQL."""
+
+    sip_port: int = 5090  # Kamailio: the cluster's public SIP port
+    asterisks: int = 2
+    controllers: int = 2
+    port_step: int = 100  # node n listens on each single-node port + n * port_step
+    probe_interval: int = 2  # seconds between Kamailio's OPTIONS probes of each Asterisk
+    state_dir: str = "var/cluster"
+    postgres_port: int = 55433  # names the cluster's PostgreSQL socket (it listens on no TCP port)
 
 
 @dataclass(frozen=True)
@@ -222,6 +242,7 @@ class Settings:
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     speech: SpeechSettings = field(default_factory=SpeechSettings)
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
     home: Path = field(default_factory=project_dir)
 
     def path(self, value: str) -> Path:
@@ -237,6 +258,7 @@ class Settings:
             if dataclasses.is_dataclass(section):
                 for sub in dataclasses.fields(section):
                     out[f"{f.name}_{sub.name}"] = getattr(section, sub.name)
+        out["agi_urls"] = self.agi.urls()
         return out
 
 

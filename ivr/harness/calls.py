@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ivr.errors import IvrError
@@ -39,22 +39,28 @@ class CallRequest:
         return self.timeout_s or self.delay_s + dtmf_script.duration(dtmf_script.parse(self.keys)) + self.hold_s + 30
 
 
-async def place_call(settings: Settings, request: CallRequest) -> CallRecord:
+async def place_call(settings: Settings, request: CallRequest, *, via: str = "",
+                     asterisks: Sequence[Settings] = ()) -> CallRecord:
+    """One call, followed on AMI. ``via``: send the INVITE there (host:port: a SIP proxy in
+    front, Kamailio) instead of to ``settings``' Asterisk; ``asterisks``: every Asterisk
+    that may take it (default: ``settings``' own), whose AMI events are all followed."""
     steps = dtmf_script.parse(request.keys)
     tag = f"ivrcall-{uuid.uuid4().hex[:12]}"
     record = CallRecord(request.transport, request.caller, request.dnis, request.keys, tag)
-    events: list[Mapping[str, str]] = []
-    ami = AmiClient(settings.ami.local_host, settings.ami.port, settings.ami.user, settings.ami.secret)
-    await ami.connect()
+    nodes = list(asterisks) or [settings]
+    events: dict[str, list[Mapping[str, str]]] = {}
+    amis = [AmiClient(n.ami.local_host, n.ami.port, n.ami.user, n.ami.secret) for n in nodes]
     ended = asyncio.Event()
     watch: dict[str, str] = {}
-
-    def on_event(ev: Mapping[str, str]) -> None:
-        events.append(ev)
-        if ev.get("Event") == "Hangup" and ev.get("Uniqueid") and ev.get("Uniqueid") == watch.get("ivr"):
-            ended.set()
-
-    ami.subscribe(on_event)
+    try:
+        for ami in amis:
+            await ami.connect()
+            ami.subscribe(_collector(events.setdefault(f"{ami.host}:{ami.port}", []), watch, ended))
+    except BaseException:
+        for ami in amis:
+            ami.close()
+        raise
+    ami = amis[0]
     started = time.monotonic()
     try:
         if request.transport == "ami":
@@ -62,7 +68,7 @@ async def place_call(settings: Settings, request: CallRequest) -> CallRecord:
             ok = await _wait(ended, request.deadline_s())
         elif request.transport == "sipp":
             run = asyncio.create_task(sipp.run_sipp(sipp.SippCall(
-                target=f"{reachable_host(settings.sip.bind)}:{settings.sip.port}", dnis=request.dnis,
+                target=via or f"{reachable_host(settings.sip.bind)}:{settings.sip.port}", dnis=request.dnis,
                 caller=request.caller, caller_name=request.caller_name, call_tag=tag,
                 steps=steps, delay_s=request.delay_s, hold_s=request.hold_s,
                 timeout_s=request.deadline_s())))
@@ -71,11 +77,12 @@ async def place_call(settings: Settings, request: CallRequest) -> CallRecord:
                                        "hung_up_by_asterisk_during_script": result.only_early_bye}
             if not result.ok and not result.only_early_bye:
                 record.errors.append(f"sipp exited {result.exit_code}: {result.errors_log.strip()[-800:]}")
-            found = find_linkedid_by_tag(events, f"{tag}-1")
+            found = next(((node, hit) for node, seen in events.items()
+                          if (hit := find_linkedid_by_tag(seen, f"{tag}-1"))), None)
             if found:
-                watch["ivr"] = found[0]
-                ok = ended.is_set() or any(e.get("Event") == "Hangup" and e.get("Uniqueid") == found[0]
-                                           for e in events) or await _wait(ended, 5)
+                record.asterisk, watch["ivr"] = found[0], found[1][0]
+                ok = ended.is_set() or any(e.get("Event") == "Hangup" and e.get("Uniqueid") == watch["ivr"]
+                                           for e in events[record.asterisk]) or await _wait(ended, 5)
             else:
                 ok = False
                 record.errors.append("Asterisk never saw the call (no channel carried its X-IVR-Call-Tag)")
@@ -85,11 +92,22 @@ async def place_call(settings: Settings, request: CallRequest) -> CallRecord:
         if not ok and watch.get("ivr"):
             record.errors.append(f"the call did not end within {request.deadline_s():.0f} s")
     finally:
-        ami.close()
+        for each in amis:
+            each.close()
     record.duration_s = time.monotonic() - started
     if watch.get("ivr"):
-        fill_from_events(record, events, watch["ivr"])
+        record.asterisk = record.asterisk or f"{ami.host}:{ami.port}"
+        fill_from_events(record, events[record.asterisk], watch["ivr"])
     return record
+
+
+def _collector(events: list[Mapping[str, str]], watch: Mapping[str, str],
+               ended: asyncio.Event) -> Callable[[Mapping[str, str]], None]:
+    def on_event(ev: Mapping[str, str]) -> None:
+        events.append(ev)
+        if ev.get("Event") == "Hangup" and ev.get("Uniqueid") and ev.get("Uniqueid") == watch.get("ivr"):
+            ended.set()
+    return on_event
 
 
 async def _originate(ami: AmiClient, settings: Settings, request: CallRequest,

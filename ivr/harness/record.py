@@ -40,6 +40,7 @@ class CallRecord:
     variables: dict[str, str] = field(default_factory=dict)
     hangup_cause: int | None = None
     hangup_text: str = ""
+    asterisk: str = ""  # host:port of the AMI of the Asterisk that took the call
     duration_s: float = 0.0
     transport_result: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)

@@ -18,6 +18,7 @@ from aiohttp import web
 from ivr.journey.agent_kpi import GroupStats
 from ivr.journey.callback_kpi import OUTCOMES as CALLBACK_OUTCOMES
 from ivr.journey.kpi import Kpis
+from ivr.journey.spool import SpoolStats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -40,10 +41,10 @@ class Family:
     samples: tuple[Sample, ...]
 
 
-def render_prometheus(kpis: Kpis) -> str:
+def render_prometheus(kpis: Kpis, spool: SpoolStats | None = None) -> str:
     """The whole exposition: HELP and TYPE for every family, then its samples."""
     lines: list[str] = []
-    for family in families(kpis):
+    for family in families(kpis) + (spool_families(spool) if spool is not None else []):
         lines.append(f"# HELP {family.name} {_escape_help(family.help)}")
         lines.append(f"# TYPE {family.name} {family.type}")
         for s in family.samples:
@@ -130,12 +131,27 @@ def _agent_families(k: Kpis) -> list[Family]:
     ]
 
 
-def mount_metrics(app: web.Application, kpis: KpiSource) -> None:
+def spool_families(spool: SpoolStats) -> list[Family]:
+    """The journey spool (ivr/journey/spool.py): a store outage is loud here, a full spool louder."""
+    return [
+        _single("ivr_journey_spool_waiting", "gauge",
+                "Journey events accepted while the store was away, not yet stored.", spool.waiting),
+        _single("ivr_journey_spool_flushed_total", "counter",
+                "Spooled journey events stored once the store answered again.", spool.flushed),
+        _single("ivr_journey_spool_dropped_total", "counter",
+                "Journey events LOST: the spool was full, or the store refused them.", spool.dropped),
+        _single("ivr_journey_store_outages_total", "counter",
+                "Times the journey store stopped answering appends.", spool.outages),
+    ]
+
+
+def mount_metrics(app: web.Application, kpis: KpiSource, spool: SpoolStats | None = None) -> None:
     """Add ``GET /metrics``. Unauthenticated, like most exporters: the numbers carry no
     personal data; keep the listener on a private address (the default is 127.0.0.1)."""
 
     async def metrics(_request: web.Request) -> web.Response:
-        return web.Response(body=render_prometheus(kpis()).encode("utf-8"), headers={"Content-Type": CONTENT_TYPE})
+        return web.Response(body=render_prometheus(kpis(), spool).encode("utf-8"),
+                            headers={"Content-Type": CONTENT_TYPE})
 
     app.router.add_get("/metrics", metrics)
 

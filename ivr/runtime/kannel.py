@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from ivr.errors import IvrError
-from ivr.runtime import tcp_ports
+from ivr.runtime import processes, tcp_ports
 from ivr.runtime.render import render_text
 from ivr.settings import Settings
 
@@ -143,19 +143,10 @@ class KannelRuntime:
     def pids(self) -> dict[str, int]:
         """Our boxes by command line: ``<binaries>/<box> ... <state_dir>/kannel.conf``."""
         found: dict[str, int] = {}
-        conf = str(self.conf).encode()
-        for pid_dir in Path("/proc").iterdir():
-            if not pid_dir.name.isdigit():
-                continue
-            try:
-                argv = (pid_dir / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if len(argv) < 2 or conf not in argv[1:]:
-                continue
-            name = os.path.basename(argv[0].decode(errors="replace"))
-            if name in BOXES:
-                found.setdefault(name, int(pid_dir.name))
+        for box in BOXES:
+            pids = processes.by_argv(box, str(self.conf))
+            if pids:
+                found[box] = pids[0]
         return found
 
     def status(self) -> KannelStatus:

@@ -150,7 +150,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
                                             controller.names,
                                             desk=controller.agent_desk(AmiCallControl(ami, controller.agent_events)),
                                             feed=controller.feed),
-                    kpis=controller.kpis.snapshot, sms=controller.sms,
+                    kpis=controller.kpis.snapshot, sms=controller.sms, spool=controller.spool,
                     ussd=controller.ussd)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -179,12 +179,14 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
                             whisper_language=trees.current().languages[0],
                             timezone=controller.routing_config().hours.timezone,
                             hold_s=max(300, settings.tokens.ttl - 300), is_open=controller.callbacks_open)
-    background.append(asyncio.create_task(dialer.run()))
+    if settings.routing.callback_dialer:
+        background.append(asyncio.create_task(dialer.run()))
 
     def on_ami_event(event: Mapping[str, str]) -> None:
         controller.agent_events.on_event(event)
         monitor.on_event(event)
-        dialer.on_event(event)
+        if settings.routing.callback_dialer:
+            dialer.on_event(event)
 
     ami_task = asyncio.create_task(follow_ami(ami, on_ami_event, publish))
     tune_for_serving()

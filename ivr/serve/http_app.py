@@ -17,6 +17,7 @@ from ivr.agent.http import mount_agent_api
 from ivr.agent.ports import CustomerNames, JourneyReader, TokenResolver
 from ivr.journey.feed import JourneyFeed
 from ivr.journey.kpi import Kpis
+from ivr.journey.spool import SpoolStats
 from ivr.live.reload import ReloadResult
 from ivr.metrics.prometheus import mount_metrics
 from ivr.sms import SmsService, mount_sms, notify
@@ -42,7 +43,7 @@ ReloadRequest = Callable[[], Awaitable[ReloadResult]]
 
 def build_app(health: HealthProbe, reload: ReloadRequest, *, agent_api: AgentApiParts | None = None,
               kpis: Callable[[], Kpis] | None = None, sms: SmsService | None = None,
-              ussd: UssdGateway | None = None) -> web.Application:
+              ussd: UssdGateway | None = None, spool: SpoolStats | None = None) -> web.Application:
     app = web.Application()
     if sms is not None:
         mount_sms(app, sms)
@@ -52,7 +53,7 @@ def build_app(health: HealthProbe, reload: ReloadRequest, *, agent_api: AgentApi
         mount_agent_api(app, agent_api.tokens, agent_api.journey, agent_api.api_key, names=agent_api.names,
                         desk=agent_api.desk, feed=agent_api.feed)
     if kpis is not None:
-        mount_metrics(app, kpis)
+        mount_metrics(app, kpis, spool)
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", **health()})

@@ -28,7 +28,14 @@ def test_settings_reach_the_rendered_files(tmp_path):
     render_config(settings, tmp_path)
 
     assert "port = 6038" in (tmp_path / "manager.conf").read_text()
-    assert "IVR_AGI_URL = agi://127.0.0.1:4999" in (tmp_path / "extensions.conf").read_text()
+    assert "IVR_AGI_URLS = agi://127.0.0.1:4999\n" in (tmp_path / "extensions.conf").read_text()
+
+
+def test_several_controllers_become_one_failover_list_in_the_dialplan(tmp_path):
+    settings = load_settings(env={"IVR_AGI_CONTROLLERS": "10.0.0.1:4573, 10.0.0.2:4573"})
+    render_config(settings, tmp_path)
+
+    assert "IVR_AGI_URLS = agi://10.0.0.1:4573|agi://10.0.0.2:4573\n" in (tmp_path / "extensions.conf").read_text()
 
 
 def test_unknown_placeholder_names_file_and_line():

@@ -1,7 +1,7 @@
 """Fixtures for the journey store: a private PostgreSQL cluster, a fresh database per test,
 a clock tests can move, and one ``backend`` fixture the contract suite runs over.
 
-PostgreSQL: ``.ci/postgres.sh start`` brings up a throwaway cluster once per session, in
+PostgreSQL: ``ivr/runtime/postgres.sh start`` brings up a throwaway cluster once per session, in
 its own directory under /var/tmp (so two test sessions on one machine never share or stop
 each other's cluster), listening only on a unix socket; the session stops and deletes it
 at the end. Each test gets ``CREATE DATABASE journey_<random>``, dropped afterwards.
@@ -34,7 +34,7 @@ from ivr.journey.ports import JourneyStore
 from ivr.journey.sqlite_store import SqliteJourneyStore
 
 REPO = Path(__file__).resolve().parents[3]
-POSTGRES_SH = REPO / ".ci" / "postgres.sh"
+POSTGRES_SH = REPO / "ivr" / "runtime" / "postgres.sh"
 T = TypeVar("T")
 
 
@@ -67,7 +67,7 @@ def pg_cluster() -> Iterator[str]:
     proc = subprocess.run([str(POSTGRES_SH), "start"], env=env, capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
         shutil.rmtree(state, ignore_errors=True)
-        reason = f".ci/postgres.sh start failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}"
+        reason = f"ivr/runtime/postgres.sh start failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}"
         if not os.environ.get("CI") and os.geteuid() != 0:
             pytest.skip(f"PostgreSQL journey tests need root or a local PostgreSQL server; {reason}")
         pytest.fail(reason)

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.journey.kpi import Kpis, fold
 from ivr.journey.ports import StampedEvent
+from ivr.journey.spool import SpoolStats
 from ivr.metrics.prometheus import escape_label_value, mount_metrics, render_prometheus
 
 T0 = 1_700_000_000.0
@@ -94,6 +95,14 @@ def test_counters_carry_the_kpis() -> None:
     assert (s[("ivr_contained_total", ())], s[("ivr_abandoned_total", ())], s[("ivr_ended_total", ())]) == (1, 1, 3)
     assert s[("ivr_routes_total", (("reason", "caller asked"), ("queue", "support")))] == 1
     assert s[("ivr_route_rules_total", (("rule", "vip"),))] == 1
+
+
+def test_the_journey_spool_shows_what_waits_and_what_was_lost() -> None:
+    types, s = parse(render_prometheus(Kpis(), SpoolStats(waiting=3, spooled=5, flushed=2, dropped=1, outages=1)))
+
+    assert (types["ivr_journey_spool_waiting"], types["ivr_journey_spool_dropped_total"]) == ("gauge", "counter")
+    assert (s[("ivr_journey_spool_waiting", ())], s[("ivr_journey_spool_flushed_total", ())],
+            s[("ivr_journey_spool_dropped_total", ())], s[("ivr_journey_store_outages_total", ())]) == (3, 2, 1, 1)
 
 
 def test_crm_lookups_are_labelled_by_status() -> None:

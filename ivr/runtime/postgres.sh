@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# A throwaway PostgreSQL cluster for the journey store's tests and bench.
+# A throwaway PostgreSQL cluster for the journey store's tests and bench, and for `ivr cluster`.
 #
-#   .ci/postgres.sh start    create (once) and start the cluster; prints its DSN on stdout
-#   .ci/postgres.sh url      print the DSN
-#   .ci/postgres.sh status   exit 0 when the cluster is running
-#   .ci/postgres.sh stop     stop the cluster and delete it
+#   ivr/runtime/postgres.sh start    create (once) and start the cluster; prints its DSN on stdout
+#   ivr/runtime/postgres.sh url      print the DSN
+#   ivr/runtime/postgres.sh status   exit 0 when the cluster is running
+#   ivr/runtime/postgres.sh stop     stop the cluster and delete it
+#   ivr/runtime/postgres.sh pause    stop the server, keep the data (`start` brings it back)
 #
 # It never touches the system's clusters (see pg_lsclusters): it has its own data
 # directory, does not listen on TCP (listen_addresses = ''), and puts its unix socket in a
@@ -76,7 +77,7 @@ start() {
       || { cat "$STATE/initdb.log" >&2; die "initdb failed"; }
     cat >>"$DATA/postgresql.conf" <<CONF
 
-# .ci/postgres.sh: private, socket-only, durable
+# ivr/runtime/postgres.sh: private, socket-only, durable
 listen_addresses = ''
 port = $PORT
 unix_socket_directories = '$SOCK'
@@ -98,10 +99,17 @@ stop() {
   if [ -d "$STATE" ] && [ ! -L "$STATE" ]; then rm -rf "$STATE"; fi
 }
 
+pause() {
+  if running; then
+    as_owner "$(bindir)/pg_ctl" -D "$DATA" -m fast -w -t 60 stop >&2
+  fi
+}
+
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
+  pause) pause ;;
   url) url ;;
   status) running ;;
-  *) echo "usage: $0 start|stop|url|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|pause|url|status" >&2; exit 2 ;;
 esac

@@ -1,0 +1,227 @@
+"""The scale-out topology on the real engines: Kamailio in front of two Asterisks, two
+controllers, one PostgreSQL (``ivr cluster up``). Calls are real SIPp calls sent to
+Kamailio; what happened is read from both Asterisks' AMI events."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import signal
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from ivr.errors import IvrError
+from ivr.harness.calls import CallRequest, place_call
+from ivr.harness.record import CallRecord
+from ivr.journey.pg_store import PgJourneyStore
+from ivr.runtime.cluster import Cluster
+from ivr.settings import Settings
+
+pytestmark = pytest.mark.asterisk
+
+MENU = "100"  # the demo menu over FastAGI; 0 asks for an operator: the support queue
+
+
+@pytest.fixture(scope="module")
+def cluster(asterisk: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    state = tmp_path_factory.mktemp("cluster")
+    settings = dataclasses.replace(asterisk, cluster=dataclasses.replace(asterisk.cluster, state_dir=str(state)))
+    cluster = Cluster(settings)
+    try:
+        cluster.up()
+        yield cluster
+    finally:
+        cluster.down()
+
+
+def call(cluster: Cluster, **request: object) -> CallRecord:
+    return calls(cluster, 1, **request)[0]
+
+
+def calls(cluster: Cluster, count: int, *, watch: tuple[int, ...] = (1, 2), **request: object) -> list[CallRecord]:
+    """``count`` calls at once, each from its own number, followed on the Asterisks in ``watch``."""
+    async def all_of() -> list[CallRecord]:
+        return list(await asyncio.gather(*(place(cluster, CallRequest(caller=f"7999200{i:04d}", **request), watch)
+                                           for i in range(count))))  # type: ignore[arg-type]
+    return asyncio.run(all_of())
+
+
+async def place(cluster: Cluster, request: CallRequest, watch: tuple[int, ...] = (1, 2)) -> CallRecord:
+    s = cluster.settings
+    return await place_call(s, request, via=f"{s.sip.bind}:{s.cluster.sip_port}",
+                            asterisks=[cluster.asterisk_settings(n) for n in watch])
+
+
+def ami_of(cluster: Cluster, n: int) -> str:
+    node = cluster.asterisk_settings(n)
+    return f"{node.ami.local_host}:{node.ami.port}"
+
+
+def controller_url(cluster: Cluster, m: int) -> str:
+    return f"agi://{cluster.controller_addresses()[m - 1]}"
+
+
+def test_calls_sent_to_kamailio_land_on_both_asterisks_and_reach_both_controllers(cluster):
+    records = calls(cluster, 6, dnis=MENU, keys="0", delay_s=3, hold_s=8)
+
+    assert [r.errors for r in records] == [[]] * 6
+    assert {r.asterisk for r in records} == {ami_of(cluster, 1), ami_of(cluster, 2)}
+    assert {r.variables["IVR_AGI_PEER"] for r in records} <= {controller_url(cluster, 1), controller_url(cluster, 2)}
+    assert all(r.queue is not None and r.queue.name == "support" for r in records)
+    assert all("IVR_FALLBACK" not in r.variables or r.variables["IVR_FALLBACK"] == "" for r in records)
+
+
+def test_a_controller_killed_under_load_loses_no_call_and_the_other_takes_every_new_one(cluster):
+    """Sixteen calls, one every half second; controller 1 is killed with SIGKILL after the
+    eighth. A call in its hands then goes to the fallback queue; every call placed after the
+    kill is served by controller 2 (Asterisk skips the refused connection) and reaches the
+    queue its caller chose."""
+    dead = controller_url(cluster, 1)
+
+    async def scenario() -> tuple[list[CallRecord], list[bool]]:
+        placed, after_kill = [], []
+        for i in range(16):
+            if i == 8:
+                for pid in cluster.controller_pids(1):
+                    os.kill(pid, signal.SIGKILL)
+                while cluster.controller_pids(1):  # gone (a zombie holds no socket)
+                    await asyncio.sleep(0.01)
+            after_kill.append(i >= 8)
+            placed.append(asyncio.create_task(place(cluster, CallRequest(
+                caller=f"7999100{i:04d}", dnis=MENU, keys="0", delay_s=3, hold_s=8))))
+            await asyncio.sleep(0.5)
+        return list(await asyncio.gather(*placed)), after_kill
+
+    try:
+        records, after_kill = asyncio.run(scenario())
+    finally:
+        cluster.start_controller(1)
+
+    fell_back = [r for r in records if r.variables.get("IVR_FALLBACK")]
+    print(f"\n{len(fell_back)} of 16 calls were in the killed controller's hands and went to the fallback queue")
+    assert [r.errors for r in records] == [[]] * 16
+    assert all(r.queue is not None and r.queue.name == "support" for r in records)  # nobody dropped
+    assert all(r.variables["IVR_AGI_PEER"] == dead and r.variables["IVR_FALLBACK"] == "controller-no-decision"
+               for r in fell_back)
+    late = [r for r, late in zip(records, after_kill, strict=True) if late]
+    assert all(not r.variables.get("IVR_FALLBACK") for r in late)
+    assert {r.variables["IVR_AGI_PEER"] for r in late} == {controller_url(cluster, 2)}
+
+
+def test_a_stopped_asterisk_gets_no_new_call_once_its_probe_fails(cluster):
+    kamailio = cluster.kamailio()
+    second = cluster.asterisks()[1]
+    second_uri = sip_uri(cluster, 2)
+    second.down()
+    stopped = time.monotonic()
+    try:
+        until(lambda: {d.uri: d.active for d in kamailio.destinations()}[second_uri] is False,
+              "Kamailio kept sending calls to the stopped Asterisk", timeout=cluster.config.probe_interval * 3 + 5)
+        print(f"\nKamailio marked the stopped Asterisk down after {time.monotonic() - stopped:.1f} s "
+              f"(probe interval {cluster.config.probe_interval} s, probe timeout 2 s)")
+        records = calls(cluster, 4, watch=(1,), dnis=MENU, keys="0", delay_s=3, hold_s=8)
+    finally:
+        back_up(cluster, 2)
+
+    assert [r.errors for r in records] == [[]] * 4
+    assert {r.asterisk for r in records} == {ami_of(cluster, 1)}
+    assert all(r.queue is not None and r.queue.name == "support" for r in records)
+
+
+def test_a_call_sent_to_an_asterisk_that_just_stopped_is_moved_to_the_other(cluster):
+    """Before any probe notices: the INVITE goes unanswered, Kamailio's failure route sends
+    it to the next Asterisk (and marks the silent one down at once)."""
+    cluster.asterisks()[1].down()
+    try:
+        records = calls(cluster, 2, watch=(1,), dnis=MENU, keys="0", delay_s=3, hold_s=8)  # round robin: one each
+    finally:
+        back_up(cluster, 2)
+
+    assert [r.errors for r in records] == [[]] * 2
+    assert {r.asterisk for r in records} == {ami_of(cluster, 1)}
+    assert all(r.queue is not None and r.queue.name == "support" for r in records)
+
+
+def back_up(cluster: Cluster, n: int) -> None:
+    """Start Asterisk ``n`` again and wait until Kamailio sends calls there."""
+    cluster.asterisks()[n - 1].up()
+    until(lambda: {d.uri: d.active for d in cluster.kamailio().destinations()}[sip_uri(cluster, n)],
+          "the Asterisk never came back", timeout=cluster.config.probe_interval * 3 + 5)
+
+
+def sip_uri(cluster: Cluster, n: int) -> str:
+    node = cluster.asterisk_settings(n)
+    return f"sip:{node.sip.bind}:{node.sip.port}"
+
+
+def test_a_ussd_session_whose_requests_alternate_between_the_controllers_loses_no_step(cluster):
+    session = f"ATUid_cluster_{time.time_ns()}"
+    replies = []
+    for step, text in enumerate(["", "2", "2*1"]):
+        port = cluster.controller(1 + step % 2).http_port
+        replies.append(ussd(port, session, ANNA, "*111#", text))
+
+    assert replies[0].startswith("CON ")
+    assert replies[1].startswith("CON Tariffs\n")
+    assert replies[2].startswith("CON Your tariff is Max.")
+    events = asyncio.run(interaction_events(cluster, session))
+    assert [e.data["key"] for e in events if e.type == "key_pressed"] == ["2", "1"]  # each step once, in order
+    assert [e.data["node"] for e in events if e.type == "ussd_screen"] == ["main", "tariffs", "tariffs"]
+
+
+ANNA = "+79991234567"  # the demo VIP, English
+
+
+def ussd(port: int, session: str, number: str, code: str, text: str) -> str:
+    form = urllib.parse.urlencode({"sessionId": session, "serviceCode": code, "phoneNumber": number,
+                                   "networkCode": "25001", "text": text}).encode()
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/ussd", data=form, method="POST",
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return resp.read().decode()
+
+
+async def interaction_events(cluster: Cluster, interaction: str) -> list:
+    store = await PgJourneyStore.open(cluster.postgres("url"))
+    try:
+        return await store.interaction_events(interaction)
+    finally:
+        await store.close()
+
+
+def until(check, message: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except IvrError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(message)
+
+
+def test_postgresql_down_during_a_call_the_call_goes_on_and_its_journey_catches_up(cluster):
+    cluster.postgres("pause")
+    try:
+        record = call(cluster, dnis=MENU, keys="0", delay_s=3, hold_s=8)
+    finally:
+        cluster.postgres("start")
+
+    assert record.errors == []
+    assert record.queue is not None and record.queue.name == "support"
+    assert not record.variables.get("IVR_FALLBACK")
+    stored: list = []
+
+    def caught_up() -> bool:
+        stored[:] = asyncio.run(interaction_events(cluster, record.uniqueid))
+        return any(e.type == "route_decided" for e in stored)
+
+    until(caught_up, "the call's journey never reached PostgreSQL", timeout=30)
+    kinds = [e.type for e in stored]
+    assert kinds[0] == "call_started" and "key_pressed" in kinds

@@ -1,0 +1,105 @@
+"""The journey spool: a store outage costs no call and no event, and the order is kept."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from ivr.backoff import Backoff
+from ivr.journey.errors import RequestInvalid, StoreUnavailable
+from ivr.journey.memory import MemoryJourney
+from ivr.journey.ports import StampedEvent
+from ivr.journey.spool import SpooledJourney
+
+
+class FlakyStore(MemoryJourney):
+    """A memory store that is down while ``down`` is set and refuses keys in ``refused``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+        self.refused: set[str] = set()
+
+    async def append(self, key: str, events: Sequence[StampedEvent]) -> None:
+        if self.down:
+            raise StoreUnavailable("test", "append", ConnectionError("the database restarts"))
+        if key in self.refused:
+            raise RequestInvalid("events", "refused for this test")
+        await super().append(key, events)
+
+
+def event(n: int) -> StampedEvent:
+    return StampedEvent(float(n), "voice", "call-1", "node_entered", {"node": f"n{n}"})
+
+
+def spooled(store: FlakyStore, limit: int = 100) -> SpooledJourney:
+    return SpooledJourney(store, limit=limit, backoff=Backoff(initial_s=0.01, maximum_s=0.01))
+
+
+def nodes(store: MemoryJourney, key: str = "k") -> list[str]:
+    return [e.data["node"] for e in store.events(key)]
+
+
+async def test_appends_while_the_store_is_down_are_accepted_and_stored_in_order_when_it_returns():
+    store = FlakyStore()
+    journey = spooled(store)
+    await journey.append("k", [event(1)])
+    store.down = True
+    await journey.append("k", [event(2)])
+    await journey.append("k", [event(3), event(4)])
+    assert nodes(store) == ["n1"] and journey.stats.waiting == 3
+
+    store.down = False
+    await journey.drained()
+
+    assert nodes(store) == ["n1", "n2", "n3", "n4"]
+    assert (journey.stats.waiting, journey.stats.flushed, journey.stats.outages) == (0, 3, 1)
+
+
+async def test_an_append_after_the_store_came_back_waits_behind_the_spooled_ones():
+    store = FlakyStore()
+    journey = spooled(store)
+    store.down = True
+    await journey.append("k", [event(1)])
+    store.down = False
+    await journey.append("k", [event(2)])  # the spool still holds n1: n2 must not overtake it
+    await journey.drained()
+
+    assert nodes(store) == ["n1", "n2"]
+
+
+async def test_a_full_spool_drops_the_new_events_and_counts_them_without_blocking():
+    store = FlakyStore()
+    journey = spooled(store, limit=2)
+    store.down = True
+    await journey.append("k", [event(1), event(2)])
+    await asyncio.wait_for(journey.append("k", [event(3)]), 1)
+
+    store.down = False
+    await journey.drained()
+    assert nodes(store) == ["n1", "n2"]
+    assert journey.stats.dropped == 1
+
+
+async def test_a_batch_the_store_refuses_for_good_does_not_hold_up_the_rest():
+    store = FlakyStore()
+    journey = spooled(store)
+    store.down = True
+    await journey.append("bad", [event(1)])
+    await journey.append("k", [event(2)])
+    store.refused.add("bad")
+    store.down = False
+    await journey.drained()
+
+    assert nodes(store) == ["n2"] and journey.stats.dropped == 1
+
+
+async def test_close_stores_what_waits_before_closing_the_store():
+    store = FlakyStore()
+    journey = spooled(store)
+    store.down = True
+    await journey.append("k", [event(1)])
+    store.down = False
+    await journey.close()
+
+    assert nodes(store) == ["n1"]
