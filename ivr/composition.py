@@ -288,8 +288,9 @@ async def build_controller(settings: Settings) -> Controller:
                           speech_languages=speech.languages if speech is not None else frozenset())
         sms, sender = build_sms_service(settings, lookup, actions_for("sms"), journey)
         stack.push_async_callback(sender.close)
+        # On PostgreSQL several gateway processes serve one subscriber: they share the rate limit.
         ussd = UssdGateway(load_ussd_config(settings.home / "config" / "ussd.yaml"), trees, lookup,
-                           actions_for("ussd"), journey)
+                           actions_for("ussd"), journey, shared_limits=settings.journey.backend == "postgres")
         confirmations = SmsCallbackTexts(sms, lambda: routing_rules().hours.timezone)
         for wrapped in (actions, sms.actions, ussd.actions):
             if isinstance(wrapped, CallbackActions) and wrapped.channel != "sms":  # an SMS request's reply confirms it

@@ -87,10 +87,34 @@ class AriSettings:
     # Seconds a call in the application survives its controller's death before the dialplan
     # sends it to the fallback queue (a TIMEOUT(absolute) the controller keeps pushing ahead)
     deadman: int = 30
+    # Several controllers: every controller's application, comma-separated; Asterisk offers a
+    # call to them from a random one on, skipping one with no client (empty: app)
+    apps: str = ""
+    # Every Asterisk this controller serves over ARI, as host:ari_port:ami_port, comma-separated
+    # (empty: the one in [ari] and [ami])
+    nodes: str = ""
 
     @property
     def local_url(self) -> str:
         return local_url("http", self.bind, self.port)
+
+    def app_list(self) -> str:
+        """The dialplan's ``IVR_ARI_APPS``: the applications, ``|``-separated."""
+        return "|".join(a.strip() for a in (self.apps or self.app).split(",") if a.strip())
+
+    def node_list(self, ami_port: int) -> list[tuple[str, int, int]]:
+        """(host, ARI port, AMI port) of every Asterisk this controller serves over ARI."""
+        if not self.nodes.strip():
+            return [(reachable_host(self.bind), self.port, ami_port)]
+        out = []
+        for item in self.nodes.split(","):
+            host, _, ports = item.strip().partition(":")
+            ari, _, ami = ports.partition(":")
+            if not (host and ari.isdigit() and ami.isdigit()):
+                raise ConfigError(f"[ari] nodes: {item.strip()!r} is not host:ari_port:ami_port",
+                                  hint="e.g. 10.0.0.5:8088:5038, comma-separated")
+            out.append((host, int(ari), int(ami)))
+        return out
 
 
 @dataclass(frozen=True)
@@ -259,6 +283,7 @@ class Settings:
                 for sub in dataclasses.fields(section):
                     out[f"{f.name}_{sub.name}"] = getattr(section, sub.name)
         out["agi_urls"] = self.agi.urls()
+        out["ari_apps"] = self.ari.app_list()
         return out
 
 

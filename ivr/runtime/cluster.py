@@ -7,8 +7,10 @@ existing engine run as in production, only on other ports:
 
 - Asterisk n: its own root (``<[asterisk] root>-n``, unpacked from the cached root) and
   every single-node port plus ``n * port_step``;
-- controller m: ``ivr serve`` with FastAGI and HTTP ports plus ``m * port_step``, its AMI
-  and ARI on Asterisk ``(m - 1) % N + 1`` (its home node), the journey on PostgreSQL;
+- controller m: ``ivr serve`` with FastAGI and HTTP ports plus ``m * port_step``; its own
+  Stasis application (``ivr-m``) on every Asterisk, which offers each ARI call to the
+  applications in turn; AMI (agent events, queues, callbacks) on Asterisk
+  ``(m - 1) % N + 1`` (its home node); the journey on PostgreSQL;
 - PostgreSQL: ``ivr/runtime/postgres.sh`` on a private socket, deleted by ``down``.
 
 Processes are found by what they are (a root, a config path, an environment marker), so
@@ -103,16 +105,26 @@ class Cluster:
         host = self.settings.agi.host
         return [f"{host}:{self.settings.agi.port + self.offset(m)}" for m in range(1, self.config.controllers + 1)]
 
+    def app_name(self, m: int) -> str:
+        """Controller ``m``'s Stasis application ("" when ARI is off)."""
+        return f"{self.settings.ari.app}-{m}" if self.settings.ari.app else ""
+
     def asterisk_settings(self, n: int) -> Settings:
-        """Asterisk ``n``'s settings: its own root and ports; every controller in its AGI list."""
+        """Asterisk ``n``'s settings: its own root and ports; every controller in its AGI and ARI lists."""
         s, step = self.settings, self.offset(n)
+        apps = ",".join(self.app_name(m) for m in range(1, self.config.controllers + 1)) if s.ari.app else ""
         return dataclasses.replace(
             s,
             asterisk=dataclasses.replace(s.asterisk, root=f"{s.asterisk.root_path()}-{n}"),
             sip=dataclasses.replace(s.sip, port=s.sip.port + step),
             ami=dataclasses.replace(s.ami, port=s.ami.port + step),
-            ari=dataclasses.replace(s.ari, port=s.ari.port + step),
+            ari=dataclasses.replace(s.ari, port=s.ari.port + step, apps=apps),
             agi=dataclasses.replace(s.agi, controllers=",".join(self.controller_addresses())))
+
+    def ari_nodes(self) -> str:
+        """Every Asterisk as ``host:ari_port:ami_port``: each controller serves all of them over ARI."""
+        return ",".join(f"{node.ami.local_host}:{node.ari.port}:{node.ami.port}"
+                        for node in (self.asterisk_settings(n) for n in range(1, self.config.asterisks + 1)))
 
     def asterisks(self) -> list[LocalAsterisk]:
         return [LocalAsterisk(self.asterisk_settings(n), log=self.log) for n in range(1, self.config.asterisks + 1)]
@@ -137,6 +149,9 @@ class Cluster:
             "IVR_ARI_PORT": str(node.ari.port),
             "IVR_SIP_PORT": str(node.sip.port),
             "IVR_AGI_CONTROLLERS": node.agi.controllers,
+            "IVR_ARI_APP": self.app_name(m),
+            "IVR_ARI_APPS": node.ari.apps,
+            "IVR_ARI_NODES": self.ari_nodes() if s.ari.app else "",
             "IVR_ASTERISK_ROOT": node.asterisk.root,
             # One customer directory for all (a real CRM is one HTTP service); the first seeds it.
             "IVR_CRM_SQLITE_PATH": str(self.state_dir / "crm.sqlite"),

@@ -14,6 +14,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -29,7 +30,7 @@ from ivr.runtime.gc_policy import tune_for_serving
 from ivr.serve.http_app import AgentApiParts, build_app
 from ivr.serve.recogniser import RecogniserProcess
 from ivr.serve.watch import FileWatch
-from ivr.settings import Settings
+from ivr.settings import Settings, local_url
 from ivr.voice.ami import AmiClient
 from ivr.voice.ari.app import StasisApp
 from ivr.voice.ari.client import AriClient
@@ -112,32 +113,41 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
                                        settings.speech.threads)
         background.append(asyncio.create_task(recogniser.run()))
     ami = ami_client(settings)
+    # Every Asterisk this controller serves over ARI (one with [ari] nodes unset): its own
+    # Stasis application on each, and the AMI there for the numbers' drivers and orphans.
+    nodes = [_AriNode.of(settings, host, ari_port, ami if (host, ami_port) == (ami.host, ami.port) else
+                         AmiClient(host, ami_port, settings.ami.user, settings.ami.secret))
+             for host, ari_port, ami_port in settings.ari.node_list(settings.ami.port)] if settings.ari.app else []
+    home = next((n for n in nodes if n.ami is ami), None) or _AriNode(ami, None)
 
-    publishing = asyncio.Lock()
+    async def publish_all() -> None:
+        """After a reload: every Asterisk whose AMI is up (one that is down learns on reconnect)."""
+        for node in nodes or [home]:
+            if node.ami.connected or node is home:
+                await node.publish(trees)
 
-    async def publish() -> None:
-        async with publishing:  # AMI and ARI may both (re)connect at once
-            await publish_drivers(ami, wanted(trees.current()))
-
-    stasis: StasisApp | None = None
-    if settings.ari.app:
-        ari = AriClient(settings.ari.local_url, settings.ari.user, settings.ari.password)
-        controller.stack.push_async_callback(ari.close)
-        stasis = StasisApp(ari, settings.ari.app, {"call": controller.call_handler,
-                                                   "selftest": controller.selftest_handler},
-                           controller.journey, speech=speech is not None, on_connect=publish,
-                           deadman_s=settings.ari.deadman, redirect=ami.redirect)
+    stasis_apps: list[StasisApp] = []
+    for node in nodes:
+        assert node.ari is not None
+        controller.stack.push_async_callback(node.ari.close)
+        stasis = StasisApp(node.ari, settings.ari.app, {"call": controller.call_handler,
+                                                        "selftest": controller.selftest_handler},
+                           controller.journey, speech=speech is not None, on_connect=node.publisher(trees),
+                           deadman_s=settings.ari.deadman, redirect=node.ami.redirect)
+        stasis_apps.append(stasis)
         background.append(asyncio.create_task(stasis.run()))
-    background.append(asyncio.create_task(_republish_on_reload(trees, publish)))
+        if node.ami is not ami:  # the home AMI is followed below, with the agent events
+            background.append(asyncio.create_task(follow_ami(node.ami, _ignore, node.publisher(trees))))
+    background.append(asyncio.create_task(_republish_on_reload(trees, publish_all)))
 
     def live_calls() -> set[asyncio.Task[None]]:
-        return agi.live | (stasis.live if stasis is not None else set())
+        return agi.live.union(*(s.live for s in stasis_apps))
 
     def health() -> dict[str, object]:
         tree = trees.current()
         return {"live_calls": len(live_calls()), "uptime_s": round(time.monotonic() - started, 1),
                 "tree_version": tree.version, "tree_generation": trees.generation,
-                "ari_connected": stasis.connected.is_set() if stasis is not None else None,
+                "ari_connected": all(s.connected.is_set() for s in stasis_apps) if stasis_apps else None,
                 "recogniser_pid": recogniser.pid if recogniser is not None else None}
 
     reloader = controller.reloader
@@ -188,7 +198,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         if settings.routing.callback_dialer:
             dialer.on_event(event)
 
-    ami_task = asyncio.create_task(follow_ami(ami, on_ami_event, publish))
+    ami_task = asyncio.create_task(follow_ami(ami, on_ami_event, home.publisher(trees)))
     tune_for_serving()
     log.info("FastAGI on %s:%d, HTTP on %s:%d, menu tree version %s", settings.agi.host, settings.agi.port,
              settings.http.host, settings.http.port, trees.current().version)
@@ -206,6 +216,31 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     await runner.cleanup()
     await controller.close()
     log.info("stopped")
+
+
+@dataclass
+class _AriNode:
+    """One Asterisk this controller serves over ARI: its AMI, its ARI client, and a lock so
+    that an AMI and an ARI (re)connect never publish the numbers' drivers at once."""
+
+    ami: AmiClient
+    ari: AriClient | None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    def of(cls, settings: Settings, host: str, ari_port: int, ami: AmiClient) -> _AriNode:
+        return cls(ami, AriClient(local_url("http", host, ari_port), settings.ari.user, settings.ari.password))
+
+    async def publish(self, trees: TreeStore) -> None:
+        async with self.lock:
+            await publish_drivers(self.ami, wanted(trees.current()))
+
+    def publisher(self, trees: TreeStore) -> Callable[[], Coroutine[None, None, None]]:
+        return lambda: self.publish(trees)
+
+
+def _ignore(_event: Mapping[str, str]) -> None:
+    """Another Asterisk's AMI events: agent events and queues are read on the home Asterisk."""
 
 
 async def _logged(hook: Callable[[], Coroutine[None, None, None]]) -> bool:

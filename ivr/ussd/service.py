@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from ivr.config.errors import TemplateFailed
 from ivr.crm.ports import ActionService, CallerLookup
@@ -54,6 +54,7 @@ from ivr.ussd.protocol import SEPARATOR, UssdReply, UssdRequest, UssdSessionEnd,
 from ivr.ussd.ratelimit import TokenBucketLimiter
 from ivr.ussd.session_end import END_NAMESPACE, end_events
 from ivr.ussd.sessions import DONE, NAMESPACE, OFFER, RUN, SessionRecord, SessionStore, blank
+from ivr.ussd.shared_ratelimit import SharedTokenBucket
 from ivr.ussd.walk import CHANNEL
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class UssdGateway:
     """
 
     def __init__(self, config: UssdConfig, trees: CurrentTree, lookup: CallerLookup, actions: ActionService,
-                 journey: JourneyStore, *, clock: Clock = time.time) -> None:
+                 journey: JourneyStore, *, clock: Clock = time.time, shared_limits: bool = False) -> None:
         problems = check_entries(config, trees.current().nodes)
         if problems:
             raise ConfigError("\n".join(problems), hint="point each code's 'entry' at a node of config/menus/")
@@ -94,7 +95,10 @@ class UssdGateway:
         self.journey = journey
         self.clock = clock
         self.sessions = SessionStore(journey, config.session, clock=clock)
-        self.limiter = TokenBucketLimiter(config.rate_limit, clock)
+        # Several gateway processes share one bucket per number (in the journey's kv table);
+        # one process alone keeps its buckets in memory, which costs no store round trip.
+        self.limiter: RateLimiter = (SharedTokenBucket(config.rate_limit, journey, clock) if shared_limits
+                                     else _InProcess(TokenBucketLimiter(config.rate_limit, clock)))
         self.menus = TreeSessions(config, _CheckedActions(actions, self._before_action))
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self._unchecked: dict[str, SessionRecord] = {}  # records answered from memory, by session
@@ -103,7 +107,7 @@ class UssdGateway:
 
     async def answer(self, request: UssdRequest) -> UssdReply:
         """The screen for ``request``. Raises only :class:`SessionMismatch` (a protocol error)."""
-        if not self.limiter.allow(request.number):
+        if not await self.limiter.allow(request.number):
             log.info("USSD session %s: rate limit for %s", _short(request.session_id), _masked(request.number))
             return UssdReply(True, self.config.texts.get("rate_limited", self.config.language))
         try:
@@ -282,6 +286,20 @@ class UssdGateway:
     def _session_lock(self, session_id: str) -> _SessionLock:
         """One request per session at a time in this process (a retry waits for the original)."""
         return _SessionLock(self._locks, session_id)
+
+
+class RateLimiter(Protocol):
+    async def allow(self, number: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class _InProcess:
+    """This process's own buckets, behind the same awaitable ``allow`` as the shared ones."""
+
+    buckets: TokenBucketLimiter
+
+    async def allow(self, number: str) -> bool:
+        return self.buckets.allow(number)
 
 
 class _SessionLock:

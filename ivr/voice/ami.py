@@ -36,6 +36,11 @@ class AmiClient:
         self._manager: Manager | None = None
         self._listeners: list[Listener] = []
 
+    @property
+    def connected(self) -> bool:
+        """Logged in (panoramisk then reconnects by itself after a drop)."""
+        return self._manager is not None
+
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)

@@ -12,6 +12,8 @@ CALL_TAG = "IVR_CALL_TAG"          # correlation id from the X-IVR-Call-Tag SIP 
 FALLBACK_QUEUE = "IVR_FALLBACK_QUEUE"  # global: where calls go when the controller fails
 AGI_URLS = "IVR_AGI_URLS"          # global: agi://host:port of every controller, |-separated
 AGI_PEER = "IVR_AGI_PEER"          # the controller this call was offered to last (dialplan [ivr-agi])
+ARI_APPS = "IVR_ARI_APPS"          # global: every controller's Stasis application, |-separated
+ARI_APP = "IVR_ARI_APP"            # the application this ARI call was offered to last
 AGI_SCRIPT = "IVR_AGI_SCRIPT"      # the controller route: "call" (menus, default) or "selftest" (both drivers)
 DRIVER = "IVR_DRIVER"              # "ari" sends the call to the Stasis application; else FastAGI
 DRIVER_STATUS = "IVR_DRIVER_STATUS"  # AGISTATUS, or STASISSTATUS as ari-<status>: why there is no decision
@@ -50,7 +52,7 @@ RESULT_QUEUE = "queue"
 RESULT_HANGUP = "hangup"
 
 ALL = frozenset({
-    AGENT, AGENT_TIMEOUT, AGENT_RESULT, AGI_SCRIPT, DNIS, CALL_TAG, FALLBACK_QUEUE, AGI_URLS, AGI_PEER, RESULT, QUEUE, QUEUE_PRIORITY,
+    AGENT, AGENT_TIMEOUT, AGENT_RESULT, AGI_SCRIPT, DNIS, CALL_TAG, FALLBACK_QUEUE, AGI_URLS, AGI_PEER, ARI_APPS, ARI_APP, RESULT, QUEUE, QUEUE_PRIORITY,
     QUEUE_TIMEOUT,
     ROUTE_REASON, CONTEXT_TOKEN, HANGUP_CAUSE, FALLBACK, DIGIT, PATH, DRIVER, DRIVER_STATUS, ROOM, LEG,
     CB_ID, CB_ATTEMPT, CB_NUMBER, CB_RING_S, CB_POSITION, CB_HOLD_S, CB_FROM, CB_TRUNK, CB_WHISPER,

@@ -25,6 +25,7 @@ from ivr.settings import Settings
 pytestmark = pytest.mark.asterisk
 
 MENU = "100"  # the demo menu over FastAGI; 0 asks for an operator: the support queue
+ARI_MENU = "101"  # the same menu over ARI
 
 
 @pytest.fixture(scope="module")
@@ -67,13 +68,22 @@ def controller_url(cluster: Cluster, m: int) -> str:
 
 
 def test_calls_sent_to_kamailio_land_on_both_asterisks_and_reach_both_controllers(cluster):
-    records = calls(cluster, 6, dnis=MENU, keys="0", delay_s=3, hold_s=8)
+    """Six FastAGI and four ARI calls at once (the same demo menu on 100 and 101)."""
+    async def both_drivers() -> list[CallRecord]:
+        return list(await asyncio.gather(*(
+            place(cluster, CallRequest(caller=f"7999300{i:04d}", dnis=MENU if i < 6 else ARI_MENU, keys="0",
+                                       delay_s=3, hold_s=6)) for i in range(10))))
 
-    assert [r.errors for r in records] == [[]] * 6
+    records = asyncio.run(both_drivers())
+    agi, ari = records[:6], records[6:]
+
+    assert [r.errors for r in records] == [[]] * 10
     assert {r.asterisk for r in records} == {ami_of(cluster, 1), ami_of(cluster, 2)}
-    assert {r.variables["IVR_AGI_PEER"] for r in records} <= {controller_url(cluster, 1), controller_url(cluster, 2)}
+    assert {r.variables["IVR_AGI_PEER"] for r in agi} <= {controller_url(cluster, 1), controller_url(cluster, 2)}
+    assert {r.variables["IVR_ARI_APP"] for r in ari} <= {"ivr-1", "ivr-2"}
+    assert [r.variables["IVR_DRIVER"] for r in records] == ["agi"] * 6 + ["ari"] * 4
     assert all(r.queue is not None and r.queue.name == "support" for r in records)
-    assert all("IVR_FALLBACK" not in r.variables or r.variables["IVR_FALLBACK"] == "" for r in records)
+    assert all(not r.variables.get("IVR_FALLBACK") for r in records)
 
 
 def test_a_controller_killed_under_load_loses_no_call_and_the_other_takes_every_new_one(cluster):
@@ -93,7 +103,7 @@ def test_a_controller_killed_under_load_loses_no_call_and_the_other_takes_every_
                     await asyncio.sleep(0.01)
             after_kill.append(i >= 8)
             placed.append(asyncio.create_task(place(cluster, CallRequest(
-                caller=f"7999100{i:04d}", dnis=MENU, keys="0", delay_s=3, hold_s=8))))
+                caller=f"7999100{i:04d}", dnis=MENU, keys="0", delay_s=3, hold_s=6))))
             await asyncio.sleep(0.5)
         return list(await asyncio.gather(*placed)), after_kill
 
@@ -113,6 +123,20 @@ def test_a_controller_killed_under_load_loses_no_call_and_the_other_takes_every_
     assert {r.variables["IVR_AGI_PEER"] for r in late} == {controller_url(cluster, 2)}
 
 
+def test_with_one_controller_stopped_every_ari_call_is_taken_by_the_others_application(cluster):
+    cluster.stop_controller(1)
+    try:
+        records = calls(cluster, 4, dnis=ARI_MENU, keys="0", delay_s=3, hold_s=6)
+    finally:
+        cluster.start_controller(1)
+
+    assert [r.errors for r in records] == [[]] * 4
+    assert {r.asterisk for r in records} == {ami_of(cluster, 1), ami_of(cluster, 2)}
+    assert {r.variables["IVR_ARI_APP"] for r in records} == {"ivr-2"}  # ivr-1 has no client: skipped
+    assert all(r.queue is not None and r.queue.name == "support" for r in records)
+    assert all(not r.variables.get("IVR_FALLBACK") for r in records)
+
+
 def test_a_stopped_asterisk_gets_no_new_call_once_its_probe_fails(cluster):
     kamailio = cluster.kamailio()
     second = cluster.asterisks()[1]
@@ -124,7 +148,7 @@ def test_a_stopped_asterisk_gets_no_new_call_once_its_probe_fails(cluster):
               "Kamailio kept sending calls to the stopped Asterisk", timeout=cluster.config.probe_interval * 3 + 5)
         print(f"\nKamailio marked the stopped Asterisk down after {time.monotonic() - stopped:.1f} s "
               f"(probe interval {cluster.config.probe_interval} s, probe timeout 2 s)")
-        records = calls(cluster, 4, watch=(1,), dnis=MENU, keys="0", delay_s=3, hold_s=8)
+        records = calls(cluster, 4, watch=(1,), dnis=MENU, keys="0", delay_s=3, hold_s=6)
     finally:
         back_up(cluster, 2)
 
@@ -138,7 +162,7 @@ def test_a_call_sent_to_an_asterisk_that_just_stopped_is_moved_to_the_other(clus
     it to the next Asterisk (and marks the silent one down at once)."""
     cluster.asterisks()[1].down()
     try:
-        records = calls(cluster, 2, watch=(1,), dnis=MENU, keys="0", delay_s=3, hold_s=8)  # round robin: one each
+        records = calls(cluster, 2, watch=(1,), dnis=MENU, keys="0", delay_s=3, hold_s=6)  # round robin: one each
     finally:
         back_up(cluster, 2)
 
@@ -174,7 +198,18 @@ def test_a_ussd_session_whose_requests_alternate_between_the_controllers_loses_n
     assert [e.data["node"] for e in events if e.type == "ussd_screen"] == ["main", "tariffs", "tariffs"]
 
 
+def test_the_ussd_rate_limit_is_one_bucket_for_both_gateway_processes(cluster):
+    """config/ussd.yaml: a burst of 10 per number. Eleven requests alternating between the
+    two processes: the eleventh is refused, though each process saw only five or six."""
+    replies = [ussd(cluster.controller(1 + i % 2).http_port, f"ATUid_burst_{time.time_ns()}_{i}", IVAN, "*111#", "")
+               for i in range(11)]
+
+    assert all(r.startswith("CON ") for r in replies[:10])
+    assert replies[10].startswith("END Too many requests")
+
+
 ANNA = "+79991234567"  # the demo VIP, English
+IVAN = "+79992088812"  # the demo debtor
 
 
 def ussd(port: int, session: str, number: str, code: str, text: str) -> str:
@@ -209,7 +244,7 @@ def until(check, message: str, timeout: float) -> None:
 def test_postgresql_down_during_a_call_the_call_goes_on_and_its_journey_catches_up(cluster):
     cluster.postgres("pause")
     try:
-        record = call(cluster, dnis=MENU, keys="0", delay_s=3, hold_s=8)
+        record = call(cluster, dnis=MENU, keys="0", delay_s=3, hold_s=6)
     finally:
         cluster.postgres("start")
 

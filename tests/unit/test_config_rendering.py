@@ -78,3 +78,10 @@ def test_modules_conf_loads_nothing_implicitly():
     text = (REPO / "config/asterisk/modules.conf").read_text()
 
     assert re.search(r"^autoload = no$", text, re.MULTILINE)
+
+
+def test_several_controllers_applications_become_the_dialplans_stasis_list(tmp_path):
+    settings = load_settings(env={"IVR_ARI_APPS": "ivr-1, ivr-2"})
+    render_config(settings, tmp_path)
+
+    assert "IVR_ARI_APPS = ivr-1|ivr-2\n" in (tmp_path / "extensions.conf").read_text()

@@ -63,3 +63,14 @@ def test_the_http_listener_is_reached_from_this_machine_at_its_local_url(host: s
     from ivr.settings import HttpSettings
 
     assert HttpSettings(host=host, port=8080).local_url == url
+
+
+def test_a_controller_serves_its_own_asterisk_over_ari_unless_told_the_nodes():
+    assert load_settings(env={}).ari.node_list(5038) == [("127.0.0.1", 8088, 5038)]
+    assert load_settings(env={"IVR_ARI_NODES": "10.0.0.5:8088:5038, 10.0.0.6:8088:5038"}).ari.node_list(5038) == [
+        ("10.0.0.5", 8088, 5038), ("10.0.0.6", 8088, 5038)]
+
+
+def test_an_ari_node_without_both_ports_is_a_clear_error():
+    with pytest.raises(ConfigError, match=r"\[ari\] nodes: '10.0.0.5:8088' is not host:ari_port:ami_port"):
+        load_settings(env={"IVR_ARI_NODES": "10.0.0.5:8088"}).ari.node_list(5038)

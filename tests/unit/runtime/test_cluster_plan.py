@@ -61,3 +61,15 @@ def test_a_cluster_without_a_controller_is_refused(tmp_path):
 
     with pytest.raises(ClusterError, match="at least one"):
         Cluster(dataclasses.replace(settings))
+
+
+def test_every_asterisk_offers_ari_calls_to_every_controllers_application(cluster):
+    assert cluster.asterisk_settings(1).ari.app_list() == "ivr-1|ivr-2"
+    assert cluster.asterisk_settings(2).ari.app_list() == "ivr-1|ivr-2"
+
+
+def test_each_controller_runs_its_own_application_on_every_asterisk(cluster):
+    spec = cluster.controller(1)
+
+    assert spec.env["IVR_ARI_APP"] == "ivr-1"
+    assert spec.env["IVR_ARI_NODES"] == "127.0.0.1:8188:5138,127.0.0.1:8288:5238"
