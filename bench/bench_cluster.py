@@ -32,8 +32,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.bench_sipp_flows import BENCH_CALLER, cpu_seconds, successful_calls  # noqa: E402
-from ivr.harness import dtmf_script, sipp  # noqa: E402
+from bench.bench_sipp_flows import cpu_seconds, run_flow  # noqa: E402
 from ivr.runtime.cluster import Cluster  # noqa: E402
 from ivr.runtime.local_asterisk import LocalAsterisk  # noqa: E402
 from ivr.settings import load_settings  # noqa: E402
@@ -65,18 +64,11 @@ def use_controllers(cluster: Cluster, count: int) -> None:
         LocalAsterisk(dataclasses.replace(node, agi=dataclasses.replace(node.agi, controllers=listed))).up()
 
 
-async def run(cluster: Cluster, asterisks: int, calls: int, rate: float, limit: int) -> dict[str, float]:
+def target(cluster: Cluster, asterisks: int) -> str:
+    """Kamailio for two Asterisks; Asterisk 1 itself for one."""
     s = cluster.settings
-    target = (f"{s.sip.bind}:{s.cluster.sip_port}" if asterisks == 2
-              else f"{s.sip.bind}:{cluster.asterisk_settings(1).sip.port}")
-    started = time.monotonic()
-    result = await sipp.run_sipp(sipp.SippCall(
-        target=target, dnis="0611", caller=BENCH_CALLER, caller_name="bench", call_tag="bench-cluster",
-        steps=dtmf_script.parse(""), delay_s=0.6, hold_s=30, calls=calls, rate=rate, max_concurrent=limit,
-        timeout_s=calls / rate + 60))
-    wall = time.monotonic() - started
-    ok, failed = successful_calls(result.stdout)
-    return {"ok": ok, "failed": failed, "wall_s": wall, "cps": ok / wall if wall else 0.0}
+    return (f"{s.sip.bind}:{s.cluster.sip_port}" if asterisks == 2
+            else f"{s.sip.bind}:{cluster.asterisk_settings(1).sip.port}")
 
 
 def main() -> int:
@@ -100,7 +92,8 @@ def main() -> int:
                 time.sleep(1)
                 pids = tier_pids(cluster)
                 before = cpu_by_tier(pids)
-                results[topology].append(asyncio.run(run(cluster, asterisks, args.calls, args.rate, args.limit)))
+                results[topology].append(asyncio.run(run_flow(cluster.settings, "0611", args.calls, args.rate,
+                                                              args.limit, "", target(cluster, asterisks))))
                 after = cpu_by_tier(pids)
                 for tier in TIERS:
                     cpu[topology][tier] += after[tier] - before[tier]

@@ -50,10 +50,12 @@ def successful_calls(stdout: str) -> tuple[int, int]:
     return (int(ok[-1]) if ok else 0, int(failed[-1]) if failed else 0)
 
 
-async def run_flow(settings, dnis: str, calls: int, rate: float, limit: int, keys: str) -> dict[str, float]:
+async def run_flow(settings, dnis: str, calls: int, rate: float, limit: int, keys: str,
+                   target: str = "") -> dict[str, float]:
+    """``calls`` calls to ``dnis`` at ``rate``, sent to ``target`` (host:port; default: the local Asterisk)."""
     started = time.monotonic()
     result = await sipp.run_sipp(sipp.SippCall(
-        target=f"127.0.0.1:{settings.sip.port}", dnis=dnis, caller=BENCH_CALLER, caller_name="bench",
+        target=target or f"127.0.0.1:{settings.sip.port}", dnis=dnis, caller=BENCH_CALLER, caller_name="bench",
         call_tag=f"bench-{dnis}", steps=dtmf_script.parse(keys), delay_s=0.6, hold_s=30, calls=calls, rate=rate, max_concurrent=limit,
         timeout_s=calls / rate + 60))
     wall = time.monotonic() - started

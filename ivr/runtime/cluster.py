@@ -238,18 +238,20 @@ class Cluster:
 
     # ------------------------------------------------------------------ PostgreSQL
     def postgres(self, command: str) -> str:
-        env = {**os.environ, "IVR_PG_PORT": str(self.config.postgres_port)}
-        proc = subprocess.run(["bash", str(POSTGRES_SH), command], capture_output=True, text=True, env=env,
-                              timeout=300)
+        proc = self._postgres_sh(command, timeout_s=300)
         if proc.returncode != 0:
             raise ClusterError(f"postgres.sh {command} failed: {proc.stderr.strip()[-500:]}",
                                hint="read the PostgreSQL log named above")
         return proc.stdout.strip()
 
     def _postgres_running(self) -> bool:
+        return self._postgres_sh("status", timeout_s=30).returncode == 0
+
+    def _postgres_sh(self, command: str, *, timeout_s: float) -> subprocess.CompletedProcess[str]:
+        """``postgres.sh COMMAND`` on the cluster's own PostgreSQL (its socket named by the port)."""
         env = {**os.environ, "IVR_PG_PORT": str(self.config.postgres_port)}
-        return subprocess.run(["bash", str(POSTGRES_SH), "status"], capture_output=True, env=env,
-                              timeout=30).returncode == 0
+        return subprocess.run(["bash", str(POSTGRES_SH), command], capture_output=True, text=True, env=env,
+                              timeout=timeout_s)
 
 
 def _healthy(spec: ControllerSpec, *, want_ari: bool = False) -> bool:

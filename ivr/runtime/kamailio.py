@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -55,7 +54,7 @@ class Destination:
     """One Asterisk as Kamailio's dispatcher sees it now."""
 
     uri: str
-    active: bool  # calls go there: its last probe answered (flags A), not marked down (I, D, P)
+    active: bool  # calls go there: flags start with A (AP: active, probed); I or D: marked down
     flags: str
 
 
@@ -148,7 +147,7 @@ class LocalKamailio:
                                 hint=f"fix {self.template}")
 
     def _kamcmd(self, *command: str) -> str:
-        if shutil.which(KAMCMD) is None and not os.access(KAMCMD, os.X_OK):
+        if not os.access(KAMCMD, os.X_OK):
             raise KamailioError(f"{KAMCMD} is missing", hint="apt-get install kamailio")
         try:
             proc = subprocess.run([KAMCMD, "-s", f"unix:{self.ctl}", *command], capture_output=True, text=True,

@@ -13,7 +13,6 @@ so ``down`` after a crash or from another shell still finds them, and leaves non
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -250,21 +249,7 @@ class KannelRuntime:
                 time.sleep(POLL_S)
 
     def _stop(self, box: str, pid: int) -> None:
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        sig = signal.SIGTERM
-        while True:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                break
-            for child in self._children:  # reap our own child, or it lingers as a zombie with its pid
-                if child.pid == pid:
-                    child.poll()
-            if self.pids().get(box) != pid:
-                break
-            if time.monotonic() > deadline:
-                sig = signal.SIGKILL
-            time.sleep(0.1)
+        processes.stop(pid, STOP_TIMEOUT_S)  # SIGTERM, SIGKILL after the timeout; reaps our own child
         self.log(f"stopped {box} (pid {pid})")
 
 
