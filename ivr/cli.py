@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ivr.errors import IvrError
+from ivr.errors import ConfigError, IvrError
 from ivr.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -434,6 +434,28 @@ def cmd_cluster(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if running else 3
 
 
+def cmd_kamailio(args: argparse.Namespace, settings: Settings) -> int:
+    """``ivr kamailio render``: the cluster's SIP front for the production container."""
+    from ivr.runtime.kamailio import SipFront, kamailio_files
+
+    asterisks = []
+    for item in args.asterisks.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"--asterisks: {item.strip()!r} is not host:port", hint="e.g. asterisk-1:5060,asterisk-2:5060")
+        asterisks.append((host, int(port)))
+    front = SipFront(listen=args.listen, port=args.port, asterisks=asterisks, advertise=args.advertise,
+                     probe_interval_s=settings.cluster.probe_interval)
+    etc = Path(args.etc)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    template = settings.home / "config" / "kamailio" / "kamailio.cfg"
+    for name, text in kamailio_files(front, template, etc, Path("/tmp/kamailio_ctl.sock")).items():
+        (out / name).write_text(text, encoding="utf-8")
+        print(out / name)
+    return 0
+
+
 def _post_admin(settings: Settings, path: str, body: Mapping[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
     """POST to the running controller's admin endpoint: its status and JSON answer.
 
@@ -630,6 +652,16 @@ def build_parser() -> argparse.ArgumentParser:
                                          "(docs/scale-out.md): up, down, status")
     clu.add_argument("action", choices=("up", "down", "status"))
     clu.set_defaults(func=cmd_cluster)
+
+    kam = sub.add_parser("kamailio", help="render the cluster's Kamailio config for a container (compose.yaml)")
+    kam.add_argument("action", choices=("render",))
+    kam.add_argument("--asterisks", required=True, help="every Asterisk as host:port, comma-separated")
+    kam.add_argument("--listen", default="0.0.0.0", help="the address Kamailio binds")
+    kam.add_argument("--advertise", required=True, help="the address callers reach Kamailio at (Record-Route)")
+    kam.add_argument("--port", type=int, default=5060)
+    kam.add_argument("--out", default="var/kamailio-render", help="directory for kamailio.cfg and dispatcher.list")
+    kam.add_argument("--etc", default="/etc/kamailio", help="where the container reads them from")
+    kam.set_defaults(func=cmd_kamailio)
 
     nfy = sub.add_parser("notify", help="send a templated SMS (config/sms.yaml notifications) and journal it")
     nfy.add_argument("--to", required=True, help="the subscriber's number")

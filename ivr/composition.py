@@ -55,6 +55,7 @@ from ivr.sms import KannelSender, SmsService, load_sms_config
 from ivr.sms.config import SmsConfig
 from ivr.sms.notify import notify
 from ivr.sms.service import SmsJourney
+from ivr.sms.shared_ratelimit import SharedSlidingWindow
 from ivr.ussd import UssdGateway, load_ussd_config
 from ivr.voice.agent_events import AgentEventRecorder
 from ivr.voice.controller import CallController
@@ -286,11 +287,13 @@ async def build_controller(settings: Settings) -> Controller:
                           journey_window_s=settings.journey.context_days * DAY_S,
                           recogniser=VoskClient(speech.url) if speech is not None else None,
                           speech_languages=speech.languages if speech is not None else frozenset())
-        sms, sender = build_sms_service(settings, lookup, actions_for("sms"), journey)
+        # On PostgreSQL several gateway processes serve one subscriber: they share the rate limits.
+        shared_limits = settings.journey.backend == "postgres"
+        sms, sender = build_sms_service(settings, lookup, actions_for("sms"), journey,
+                                        shared_limits=journey if shared_limits else None)
         stack.push_async_callback(sender.close)
-        # On PostgreSQL several gateway processes serve one subscriber: they share the rate limit.
         ussd = UssdGateway(load_ussd_config(settings.home / "config" / "ussd.yaml"), trees, lookup,
-                           actions_for("ussd"), journey, shared_limits=settings.journey.backend == "postgres")
+                           actions_for("ussd"), journey, shared_limits=shared_limits)
         confirmations = SmsCallbackTexts(sms, lambda: routing_rules().hours.timezone)
         for wrapped in (actions, sms.actions, ussd.actions):
             if isinstance(wrapped, CallbackActions) and wrapped.channel != "sms":  # an SMS request's reply confirms it
@@ -350,11 +353,15 @@ def load_sms_settings(settings: Settings) -> SmsConfig:
 
 
 def build_sms_service(settings: Settings, lookup: CallerLookup, actions: ActionService,
-                      journey: SmsJourney) -> tuple[SmsService, KannelSender]:
+                      journey: SmsJourney, *, shared_limits: JourneyStore | None = None) -> tuple[SmsService, KannelSender]:
     """SMS commands on the same CRM and journey; replies and notifications go out via smsbox (the sender,
-    returned too, is closed by the caller)."""
+    returned too, is closed by the caller). ``shared_limits``: the store whose kv table holds one
+    rate-limit window per number for every controller (else each process counts its own)."""
     config = load_sms_settings(settings)
+    limits = config.limits
+    limiter = SharedSlidingWindow(limits.rate_count, limits.rate_window_s, shared_limits, time.time) \
+        if shared_limits is not None else None
     sender = KannelSender.from_config(config.kannel, controller_url(settings, config.kannel),
                                       dlr_secret=config.security.hmac_secret)
     return SmsService(config, lookup, actions, journey, sender=sender,
-                      default_region=settings.crm.default_region), sender
+                      default_region=settings.crm.default_region, limiter=limiter), sender

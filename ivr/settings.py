@@ -31,6 +31,9 @@ class AsteriskSettings:
     root: str = ""
     cache_dir: str = ""
     suite: str = "sid"
+    # asterisk.conf systemname: prefixes every channel's uniqueid, so two Asterisks of one
+    # cluster never give two calls the same id (the journey keys calls by it); "" = none
+    system_name: str = ""
     mirror: str = ""
 
     def root_path(self) -> Path:
@@ -51,6 +54,9 @@ class SipSettings:
     port: int = 5060
     trunk_peer: str = "127.0.0.1"
     agent_password: str = "demo-agent-password"
+    # The UDP ports Asterisk takes for media (rtp.conf): nodes published on one host need their own
+    rtp_start: int = 10000
+    rtp_end: int = 20000
 
 
 def reachable_host(bind: str) -> str:
@@ -70,10 +76,12 @@ class AmiSettings:
     user: str = "ivr"
     secret: str = "demo-ami-secret"
     permit: str = "127.0.0.1/255.255.255.255"
+    # Where the controller reaches AMI when Asterisk is another machine or container ("": the bind)
+    host: str = ""
 
     @property
     def local_host(self) -> str:
-        return reachable_host(self.bind)
+        return self.host or reachable_host(self.bind)
 
 
 @dataclass(frozen=True)
@@ -231,7 +239,19 @@ class AgentApiSettings:
 class RoutingSettings:
     rules: str = "config/routing.yaml"
     callbacks: str = "config/callbacks.yaml"  # per-queue callback policy (docs/callbacks.md)
-    callback_dialer: bool = True  # this controller keeps callbacks' places and dials them (one per cluster)
+    # This controller may keep callbacks' places and dial them: one at a time does (a lease)
+    callback_dialer: bool = True
+    # The Asterisk (host:ami_port) that keeps every callback's place; "" = this controller's own
+    callback_node: str = ""
+
+    def callback_node_address(self) -> tuple[str, int] | None:
+        if not self.callback_node.strip():
+            return None
+        host, _, port = self.callback_node.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ConfigError(f"[routing] callback_node: {self.callback_node!r} is not host:ami_port",
+                              hint="e.g. 10.0.0.5:5038")
+        return host, int(port)
 
 
 @dataclass(frozen=True)

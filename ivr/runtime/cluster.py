@@ -115,7 +115,7 @@ class Cluster:
         apps = ",".join(self.app_name(m) for m in range(1, self.config.controllers + 1)) if s.ari.app else ""
         return dataclasses.replace(
             s,
-            asterisk=dataclasses.replace(s.asterisk, root=f"{s.asterisk.root_path()}-{n}"),
+            asterisk=dataclasses.replace(s.asterisk, root=f"{s.asterisk.root_path()}-{n}", system_name=f"asterisk{n}"),
             sip=dataclasses.replace(s.sip, port=s.sip.port + step),
             ami=dataclasses.replace(s.ami, port=s.ami.port + step),
             ari=dataclasses.replace(s.ari, port=s.ari.port + step, apps=apps),
@@ -141,6 +141,7 @@ class Cluster:
         s, step = self.settings, self.offset(m)
         home = (m - 1) % self.config.asterisks + 1
         node = self.asterisk_settings(home)
+        first = self.asterisk_settings(1)
         env = {
             MEMBER_ENV: self.member(m),
             "IVR_AGI_PORT": str(s.agi.port + step),
@@ -157,8 +158,9 @@ class Cluster:
             "IVR_CRM_SQLITE_PATH": str(self.state_dir / "crm.sqlite"),
             "IVR_JOURNEY_BACKEND": "postgres",
             "IVR_JOURNEY_POSTGRES_DSN": dsn,
-            # The callbacks' places and dialling need one owner: controller 1 (docs/scale-out.md).
-            "IVR_ROUTING_CALLBACK_DIALER": "true" if m == 1 else "false",
+            # Every controller may dial callbacks (one at a time, by lease), all on Asterisk 1.
+            "IVR_ROUTING_CALLBACK_DIALER": "true",
+            "IVR_ROUTING_CALLBACK_NODE": f"{first.ami.local_host}:{first.ami.port}",
         }
         return ControllerSpec(m, home, s.agi.port + step, s.http.port + step, env)
 

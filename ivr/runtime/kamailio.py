@@ -47,6 +47,23 @@ class SipFront:
     probe_interval_s: int = 2
     invite_timeout_ms: int = 2000
     children: int = 2
+    advertise: str = ""  # the address written into Record-Route and Via ("": listen)
+
+
+def kamailio_files(front: SipFront, template: Path, etc: Path, ctl: Path) -> dict[str, str]:
+    """``kamailio.cfg`` and ``dispatcher.list`` for a Kamailio that reads them from ``etc``.
+
+    One renderer for ``ivr cluster up`` (files in its state directory) and for the
+    production container (``ivr kamailio render``, files in ``/etc/kamailio``).
+    """
+    values = {"listen": front.listen, "port": front.port, "advertise": front.advertise or front.listen,
+              "children": front.children, "ctl_socket": str(ctl), "dispatcher_list": str(etc / "dispatcher.list"),
+              "probe_interval": front.probe_interval_s, "invite_timeout_ms": front.invite_timeout_ms,
+              "log_prefix": "kamailio"}
+    lines = ["# set destination flags priority attrs: every Asterisk of the cluster"]
+    lines += [f"1 sip:{host}:{port} 0 0 name=asterisk{n}" for n, (host, port) in enumerate(front.asterisks, start=1)]
+    return {"kamailio.cfg": render_text(template.read_text(encoding="utf-8"), values, source=str(template)),
+            "dispatcher.list": "\n".join(lines) + "\n"}
 
 
 @dataclass(frozen=True)
@@ -89,8 +106,8 @@ class LocalKamailio:
             raise KamailioError(f"{BINARY} is missing: Kamailio is not installed", hint="apt-get install kamailio")
         self.down()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.conf.write_text(self.render(), encoding="utf-8")
-        (self.state_dir / "dispatcher.list").write_text(self.dispatcher_list(), encoding="utf-8")
+        for name, text in kamailio_files(self.front, self.template, self.state_dir, self.ctl).items():
+            (self.state_dir / name).write_text(text, encoding="utf-8")
         self._check()
         tcp_ports.require_free([tcp_ports.PortNeed(self.front.port, "udp", self.front.listen, "Kamailio (UDP)"),
                                 tcp_ports.PortNeed(self.front.port, "tcp", self.front.listen, "Kamailio (TCP)")])
@@ -123,20 +140,6 @@ class LocalKamailio:
             self.log(f"stopped Kamailio (pid {pids[0]} and {len(pids) - 1} children)")
 
     # ------------------------------------------------------------------ files
-    def render(self) -> str:
-        f = self.front
-        values = {"listen": f.listen, "port": f.port, "children": f.children, "ctl_socket": str(self.ctl),
-                  "dispatcher_list": str(self.state_dir / "dispatcher.list"),
-                  "probe_interval": f.probe_interval_s, "invite_timeout_ms": f.invite_timeout_ms,
-                  "log_prefix": "kamailio"}
-        return render_text(self.template.read_text(encoding="utf-8"), values, source=str(self.template))
-
-    def dispatcher_list(self) -> str:
-        lines = ["# set destination flags priority attrs: every Asterisk of the cluster (ivr cluster up)"]
-        lines += [f"1 sip:{host}:{port} 0 0 name=asterisk{n}"
-                  for n, (host, port) in enumerate(self.front.asterisks, start=1)]
-        return "\n".join(lines) + "\n"
-
     def _check(self) -> None:
         """``kamailio -c``: a configuration error is reported with its line before anything starts."""
         proc = subprocess.run([BINARY, "-c", "-f", str(self.conf)], capture_output=True, text=True, timeout=30,

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from ivr.backoff import Backoff
 from ivr.composition import build_controller, edited_files
 from ivr.errors import IvrError
 from ivr.flow.errors import TreeInvalid
+from ivr.journey.lease import Lease
 from ivr.live.reload import Reloader, ReloadResult
 from ivr.live.trees import TreeStore
 from ivr.routing.rules import RoutingInvalid
@@ -34,12 +37,13 @@ from ivr.settings import Settings, local_url
 from ivr.voice.ami import AmiClient
 from ivr.voice.ari.app import StasisApp
 from ivr.voice.ari.client import AriClient
+from ivr.voice.ari.peers import OrphanClaims, PeerWatch
 from ivr.voice.call_control import AmiCallControl
 from ivr.voice.callback_dialer import CallbackDialer
 from ivr.voice.drivers import publish_drivers, wanted
 from ivr.voice.fastagi import FastAgiServer
 from ivr.voice.prompt_files import PromptFiles
-from ivr.voice.queue_monitor import QueueMonitor
+from ivr.voice.queue_monitor import QueueMonitor, keep_fresh
 from ivr.voice.transfer_routing import TransferRouting
 
 DRAIN_TIMEOUT_S = 10.0
@@ -120,6 +124,41 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
              for host, ari_port, ami_port in settings.ari.node_list(settings.ami.port)] if settings.ari.app else []
     home = next((n for n in nodes if n.ami is ami), None) or _AriNode(ami, None)
 
+    # Callbacks: every controller may dial, the one holding the lease does, always against the
+    # same Asterisk ([routing] callback_node), where the places it made are.
+    monitor = QueueMonitor(ami)
+    controller.use_queues(monitor.snapshot)
+    background.append(asyncio.create_task(keep_fresh(monitor)))
+    dialer_ami = _callback_ami(settings, ami, [n.ami for n in nodes])
+    dialer_monitor = monitor if dialer_ami is ami else QueueMonitor(dialer_ami)
+    dialer = CallbackDialer(dialer_ami, controller.callbacks.book, dialer_monitor, lambda: controller.callback_policy,
+                            tokens=controller.tokens, agent_events=controller.agent_events,
+                            confirmations=controller.sms_confirmations,
+                            whisper=PromptFiles(settings.home / "sounds", settings.prompts.asterisk_dir),
+                            whisper_language=trees.current().languages[0],
+                            timezone=controller.routing_config().hours.timezone,
+                            hold_s=max(300, settings.tokens.ttl - 300), is_open=controller.callbacks_open)
+    dialing = settings.routing.callback_dialer
+    lease = Lease(controller.journey, "callback-dialer", f"{socket.gethostname()}:{os.getpid()}:"
+                  f"{settings.ari.app or settings.agi.port}") if dialing else None
+    if lease is not None:
+        background.append(asyncio.create_task(dialer.run(lease=lease)))
+
+    def on_callback_event(event: Mapping[str, str]) -> None:
+        if dialer_monitor is not monitor:
+            dialer_monitor.on_event(event)
+        if dialing:
+            dialer.on_event(event)
+
+    def on_ami_event(event: Mapping[str, str]) -> None:
+        controller.agent_events.on_event(event)
+        monitor.on_event(event)
+        if dialer_ami is ami:
+            on_callback_event(event)
+
+    if dialer_ami is not ami and dialer_ami not in [n.ami for n in nodes]:
+        background.append(asyncio.create_task(follow_ami(dialer_ami, on_callback_event)))
+
     async def publish_all() -> None:
         """After a reload: every Asterisk whose AMI is up (one that is down learns on reconnect)."""
         for node in nodes or [home]:
@@ -127,17 +166,27 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 await node.publish(trees)
 
     stasis_apps: list[StasisApp] = []
+    # Several controllers' applications: the calls of one that dies are taken over by another.
+    peers = [a for a in settings.ari.app_list().split("|") if a and a != settings.ari.app] if nodes else []
+    claims = OrphanClaims(controller.journey, settings.ari.app) if peers else None
     for node in nodes:
         assert node.ari is not None
         controller.stack.push_async_callback(node.ari.close)
         stasis = StasisApp(node.ari, settings.ari.app, {"call": controller.call_handler,
                                                         "selftest": controller.selftest_handler},
                            controller.journey, speech=speech is not None, on_connect=node.publisher(trees),
-                           deadman_s=settings.ari.deadman, redirect=node.ami.redirect)
+                           deadman_s=settings.ari.deadman, redirect=node.ami.redirect,
+                           claim=claims.on(node.ari.base_url) if claims is not None else None)
         stasis_apps.append(stasis)
+    watch = PeerWatch(settings.ari.app, peers, controller.journey, stasis_apps) if peers else None
+    if watch is not None:
+        await watch.beat()  # before the application exists: a peer never sees it holding calls unbeaten
+        background.append(asyncio.create_task(watch.run()))
+    for node, stasis in zip(nodes, stasis_apps, strict=True):
         background.append(asyncio.create_task(stasis.run()))
         if node.ami is not ami:  # the home AMI is followed below, with the agent events
-            background.append(asyncio.create_task(follow_ami(node.ami, _ignore, node.publisher(trees))))
+            background.append(asyncio.create_task(follow_ami(
+                node.ami, on_callback_event if node.ami is dialer_ami else _ignore, node.publisher(trees))))
     background.append(asyncio.create_task(_republish_on_reload(trees, publish_all)))
 
     def live_calls() -> set[asyncio.Task[None]]:
@@ -148,6 +197,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         return {"live_calls": len(live_calls()), "uptime_s": round(time.monotonic() - started, 1),
                 "tree_version": tree.version, "tree_generation": trees.generation,
                 "ari_connected": all(s.connected.is_set() for s in stasis_apps) if stasis_apps else None,
+                # active: this controller dials callbacks; standby: another holds the lease
+                "callback_dialer": ("active" if dialer.active else "standby") if dialing else None,
                 "recogniser_pid": recogniser.pid if recogniser is not None else None}
 
     reloader = controller.reloader
@@ -180,24 +231,6 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     watcher = asyncio.create_task(watch_files(reloader, FileWatch(edited_files(settings)),
                                               settings.menus.watch_interval)) \
         if settings.menus.watch_interval > 0 else None
-    monitor = QueueMonitor(ami)
-    controller.use_queues(monitor.snapshot)
-    dialer = CallbackDialer(ami, controller.callbacks.book, monitor, lambda: controller.callback_policy,
-                            tokens=controller.tokens, agent_events=controller.agent_events,
-                            confirmations=controller.sms_confirmations,
-                            whisper=PromptFiles(settings.home / "sounds", settings.prompts.asterisk_dir),
-                            whisper_language=trees.current().languages[0],
-                            timezone=controller.routing_config().hours.timezone,
-                            hold_s=max(300, settings.tokens.ttl - 300), is_open=controller.callbacks_open)
-    if settings.routing.callback_dialer:
-        background.append(asyncio.create_task(dialer.run()))
-
-    def on_ami_event(event: Mapping[str, str]) -> None:
-        controller.agent_events.on_event(event)
-        monitor.on_event(event)
-        if settings.routing.callback_dialer:
-            dialer.on_event(event)
-
     ami_task = asyncio.create_task(follow_ami(ami, on_ami_event, home.publisher(trees)))
     tune_for_serving()
     log.info("FastAGI on %s:%d, HTTP on %s:%d, menu tree version %s", settings.agi.host, settings.agi.port,
@@ -209,6 +242,10 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     agi_server.close()
     if live_calls():
         await asyncio.wait(list(live_calls()), timeout=DRAIN_TIMEOUT_S)
+    if watch is not None:
+        await watch.stop()  # calls still here after the drain are taken over by a peer at once
+    if lease is not None:
+        await lease.release()  # another controller dials from its next round
     ami_task.cancel()
     for task in background:
         task.cancel()
@@ -237,6 +274,15 @@ class _AriNode:
 
     def publisher(self, trees: TreeStore) -> Callable[[], Coroutine[None, None, None]]:
         return lambda: self.publish(trees)
+
+
+def _callback_ami(settings: Settings, home: AmiClient, others: list[AmiClient]) -> AmiClient:
+    """The AMI of the Asterisk that keeps callbacks' places: ``[routing] callback_node``, else home."""
+    where = settings.routing.callback_node_address()
+    if where is None or where == (home.host, home.port):
+        return home
+    known = next((a for a in others if (a.host, a.port) == where), None)
+    return known or AmiClient(where[0], where[1], settings.ami.user, settings.ami.secret)
 
 
 def _ignore(_event: Mapping[str, str]) -> None:

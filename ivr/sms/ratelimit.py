@@ -4,8 +4,9 @@ SMS loops are real: an auto-responder on the other side answers every reply, and
 flood from one number costs a CRM lookup, a journey write and a paid SMS each. A
 sliding window per number stops that without touching anybody else. The table is
 bounded: numbers idle for a whole window are dropped first, so a spoofed-sender flood
-cannot grow memory without limit. Kept in process: several controllers each allow N,
-which is still a bound.
+cannot grow memory without limit. Kept in process; several controllers on PostgreSQL share
+one window per number instead (:mod:`ivr.sms.shared_ratelimit`), and fall back to this one
+while the store is away.
 """
 
 from __future__ import annotations

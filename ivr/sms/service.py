@@ -42,6 +42,7 @@ from ivr.sms.grammar import Grammar, Match
 from ivr.sms.ratelimit import SlidingWindowLimiter
 from ivr.sms.segments import Segments, measure, shorten
 from ivr.sms.sendsms import SmsSender
+from ivr.sms.shared_ratelimit import InProcessWindow, SmsRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,8 @@ class _Outcome:
 
 class SmsService:
     def __init__(self, config: SmsConfig, lookup: CallerLookup, actions: ActionService, journey: SmsJourney, *,
-                 sender: SmsSender | None = None, clock: Clock = time.time, default_region: str = "RU") -> None:
+                 sender: SmsSender | None = None, clock: Clock = time.time, default_region: str = "RU",
+                 limiter: SmsRateLimiter | None = None) -> None:
         self.config = config
         self.lookup = lookup
         self.actions = actions
@@ -103,12 +105,14 @@ class SmsService:
         self.default_region = default_region
         self.callers = CallerSessions(lookup)
         self.grammar = Grammar.of(config.commands, config.fallback)
-        self._limiter = SlidingWindowLimiter(config.limits.rate_count, config.limits.rate_window_s, clock=clock)
+        #: Per number; several controllers share one (:mod:`ivr.sms.shared_ratelimit`), else this process's own.
+        self.limiter: SmsRateLimiter = limiter or InProcessWindow(
+            SlidingWindowLimiter(config.limits.rate_count, config.limits.rate_window_s, clock=clock))
 
     # -- incoming -------------------------------------------------------------------
     async def handle(self, sms: InboundSms) -> SmsReply:
         """The reply to ``sms``; :class:`RateLimited` (nothing done, nothing stored) over the rate."""
-        wait = self._limiter.check(sms.sender)
+        wait = await self.limiter.check(sms.sender)
         if wait:
             raise RateLimited(wait)
         start = await self.callers.start(sms.sender, dnis=sms.receiver)

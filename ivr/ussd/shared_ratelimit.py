@@ -13,19 +13,19 @@ The store being away must not lock subscribers out: then the process's own bucke
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
-from ivr.journey.errors import JourneyError, WriteConflict
-from ivr.journey.ports import ABSENT, JourneyStore, KvPut
+from ivr.journey.cas import change_kv
+from ivr.journey.errors import JourneyError
+from ivr.journey.ports import JourneyStore
 from ivr.ussd.config import RateLimit
 from ivr.ussd.ratelimit import TokenBucketLimiter
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "ussd_rate"
-ATTEMPTS = 3  # compare-and-set rounds before a request that keeps losing the race is refused
 
 
 class SharedTokenBucket:
@@ -44,36 +44,26 @@ class SharedTokenBucket:
         if not self.policy.enabled:
             return True
         try:
-            for _ in range(ATTEMPTS):
-                if (taken := await self._take(number)) is not None:
-                    return taken
-            return False
+            done, taken = await change_kv(self.store, NAMESPACE, number, self._take, self._ttl_s)
         except JourneyError as exc:
             log.warning("shared USSD rate limit unavailable (%s): this process's own bucket decides", exc)
             return self._local.allow(number)
+        return done and bool(taken)  # a request that keeps losing the race is refused
 
-    async def _take(self, number: str) -> bool | None:
-        """True or False, or None when another process wrote the bucket first."""
+    def _take(self, stored: dict[str, Any] | None) -> tuple[bool, dict[str, Any] | None]:
+        """Refill the bucket for the time that passed and take a token: (taken, bucket to write)."""
         now = self._clock()
-        text = await self.store.kv_get_text(NAMESPACE, number)
         capacity = float(self.policy.burst)
-        tokens, at = (capacity, now) if text is None else _bucket(text, capacity, now)
+        tokens, at = _bucket(stored, capacity, now)
         tokens = min(capacity, tokens + max(0.0, now - at) * self._rate)
         if tokens < 1.0:
-            return False
-        put = KvPut(NAMESPACE, number, {"tokens": tokens - 1.0, "at": now}, self._ttl_s,
-                    expect=text if text is not None else ABSENT)
-        try:
-            await self.store.put_and_append([put], number, [])
-        except WriteConflict:
-            return None
-        return True
+            return False, None
+        return True, {"tokens": tokens - 1.0, "at": now}
 
 
-def _bucket(text: str, capacity: float, now: float) -> tuple[float, float]:
-    """(tokens, at) from a stored bucket; an unreadable one counts as full (never locks anyone out)."""
+def _bucket(stored: dict[str, Any] | None, capacity: float, now: float) -> tuple[float, float]:
+    """(tokens, at) from a stored bucket; none, or an unreadable one, counts as full."""
     try:
-        value = json.loads(text)
-        return float(value["tokens"]), float(value["at"])
+        return (capacity, now) if stored is None else (float(stored["tokens"]), float(stored["at"]))
     except (ValueError, KeyError, TypeError):
         return capacity, now

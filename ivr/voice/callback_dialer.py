@@ -46,6 +46,7 @@ from ivr.callbacks.record import (
     order,
 )
 from ivr.journey.events import CALLBACK_ATTEMPTED, CALLBACK_CONNECTED, CALLBACK_FINISHED
+from ivr.journey.lease import Lease
 from ivr.journey.tokens import ContextClaim
 from ivr.voice import channel_vars as cv
 from ivr.voice.agent_events import AgentEventRecorder, RoutedCall, agent_name
@@ -117,20 +118,25 @@ class CallbackDialer:
         self._rung: dict[str, float] = {}  # customer first: callback id -> when its ring leg was originated
         self._answered_at: dict[str, float] = {}  # callback id -> when its ANSWER was applied
         self._wake = asyncio.Event()
+        self.active = False  # this process dials (it holds the lease, or runs with none)
 
     def on_event(self, event: Mapping[str, str]) -> None:
         """AMI listener: a step of a callback's dialplan happened; reconcile now, not in a second."""
         if event.get("Event") == "UserEvent" and event.get("UserEvent") == "IvrCallback":
             self._wake.set()
 
-    async def run(self, interval_s: float = 1.0) -> None:
+    async def run(self, interval_s: float = 1.0, lease: Lease | None = None) -> None:
+        """Reconcile every ``interval_s`` (and on every callback event). With ``lease``, only
+        while this controller holds it: several controllers may run a dialer, one dials."""
         failing = ""
+        self.active = lease is None
         while True:
             try:
-                await self.reconcile()
-                if failing:
-                    log.info("callbacks reconciled again")
-                failing = ""
+                if lease is None or await self._leased(lease):
+                    await self.reconcile()
+                    if failing:
+                        log.info("callbacks reconciled again")
+                    failing = ""
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - AMI or the store away: try again next round
@@ -142,6 +148,17 @@ class CallbackDialer:
                 await asyncio.wait_for(self._wake.wait(), interval_s)
             except TimeoutError:
                 pass
+
+    async def _leased(self, lease: Lease) -> bool:
+        was = self.active
+        self.active = await lease.hold()
+        if self.active and not was:
+            # What this process remembered from an earlier turn is stale: Asterisk's queues and
+            # AstDB, read every round, are what the last holder left.
+            self._placed.clear()
+            self._rung.clear()
+            self._answered_at.clear()
+        return self.active
 
     async def reconcile(self) -> None:
         """One round: results in, finished places out, missing places in (see the module)."""

@@ -14,6 +14,7 @@ minus half a second (the middle of the truncated second).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -93,6 +94,27 @@ class QueueMonitor:
         for gone in [u for u in self._joined if u not in present and self._joined[u] < asked - 5]:
             del self._joined[gone]  # a leave missed while AMI was down
         self.polled_at = asked
+
+
+async def keep_fresh(monitor: QueueMonitor, interval_s: float = 1.0) -> None:
+    """Poll ``monitor`` every ``interval_s`` unless something else just did.
+
+    The callback dialer polls its monitor every round; a controller that does not dial (its
+    lease is elsewhere, or the callbacks' Asterisk is not its own) still tells its callers
+    their place and wait, so its own queues are polled here."""
+    failing = ""
+    while True:
+        if monitor.clock() - monitor.polled_at >= interval_s * 0.9:
+            try:
+                await monitor.refresh()
+                failing = ""
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - AMI away: the waits stay as last seen, polled again
+                if str(exc) != failing:
+                    log.warning("queue waits not refreshed: %s (retrying every %.0f s)", exc, interval_s)
+                failing = str(exc)
+        await asyncio.sleep(interval_s)
 
 
 def parse_queue_status(rows: list[dict[str, str]]) -> tuple[dict[str, QueueWait], dict[str, list[QueueEntry]]]:

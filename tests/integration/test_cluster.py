@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import os
 import signal
 import time
@@ -15,12 +16,15 @@ from collections.abc import Iterator
 
 import pytest
 
+from ivr.callbacks.book import CallbackBook
+from ivr.callbacks.record import CANCELLED, Callback, new_id
 from ivr.errors import IvrError
 from ivr.harness.calls import CallRequest, place_call
 from ivr.harness.record import CallRecord
 from ivr.journey.pg_store import PgJourneyStore
 from ivr.runtime.cluster import Cluster
 from ivr.settings import Settings
+from ivr.voice.ami import AmiClient
 
 pytestmark = pytest.mark.asterisk
 
@@ -137,6 +141,101 @@ def test_with_one_controller_stopped_every_ari_call_is_taken_by_the_others_appli
     assert all(not r.variables.get("IVR_FALLBACK") for r in records)
 
 
+def test_the_ari_calls_of_a_killed_controller_are_taken_over_by_the_other_before_the_dead_man_timer(cluster):
+    """Four ARI calls in controller 1's application (controller 2 is stopped while they
+    arrive, then started again); controller 1 is killed with SIGKILL. Controller 2 sees its
+    beat lapse and moves the four callers to the fallback queue with AMI Redirect: each call
+    is journaled as taken over ("controller-lost", via redirect), which the dead-man timer
+    (30 s, no journal entry) would not do."""
+    async def scenario() -> list[CallRecord]:
+        cluster.stop_controller(2)
+        placed = [asyncio.create_task(place(cluster, CallRequest(caller=f"7999400{i:04d}", dnis=ARI_MENU, keys="0",
+                                                                  delay_s=10, hold_s=8))) for i in range(4)]
+        await asyncio.sleep(2.0)
+        await asyncio.to_thread(cluster.start_controller, 2)
+        for pid in cluster.controller_pids(1):
+            os.kill(pid, signal.SIGKILL)
+        return list(await asyncio.gather(*placed))
+
+    try:
+        records = asyncio.run(scenario())
+    finally:
+        cluster.start_controller(1)
+        cluster.start_controller(2)
+
+    assert [r.errors for r in records] == [[]] * 4
+    assert {r.variables["IVR_ARI_APP"] for r in records} == {"ivr-1"}
+    assert all(r.queue is not None for r in records)  # nobody dropped
+    assert {r.variables.get("IVR_FALLBACK") for r in records} == {"controller-lost"}
+    for r in records:
+        taken = [e.data for e in asyncio.run(interaction_events(cluster, r.uniqueid)) if e.type == "call_readopted"]
+        assert taken == [{"outcome": "fallback", "reason": "controller-lost", "via": "redirect"}], r.uniqueid
+
+
+def test_when_the_callback_dialer_is_killed_the_other_controller_takes_the_lease_and_keeps_places_on_asterisk_1(
+        cluster):
+    """Both controllers may dial callbacks; the lease holder does. Killed with SIGKILL, its
+    lease expires and the other controller becomes the dialer: a callback booked then gets
+    its place in Asterisk 1's support queue (where every place of the cluster is kept), and
+    gives it up when cancelled."""
+    active = [m for m in (1, 2) if health(cluster, m).get("callback_dialer") == "active"]
+    assert len(active) == 1 and {health(cluster, m).get("callback_dialer") for m in (1, 2)} == {"active", "standby"}
+    holder, other = active[0], 3 - active[0]
+    cb_id = new_id(time.time())
+    for pid in cluster.controller_pids(holder):
+        os.kill(pid, signal.SIGKILL)
+    try:
+        until(lambda: health(cluster, other).get("callback_dialer") == "active",
+              f"controller {other} never took the dialer lease", timeout=30)
+        asyncio.run(book(cluster, cb_id))
+        until(lambda: cb_id in asyncio.run(places_on_asterisk_1(cluster)),
+              "the callback got no place in Asterisk 1's queue", timeout=15)
+    finally:
+        asyncio.run(book(cluster, cb_id, cancel=True))
+        cluster.start_controller(holder)
+    until(lambda: cb_id not in asyncio.run(places_on_asterisk_1(cluster)),
+          "the cancelled callback kept its place", timeout=15)
+
+
+def health(cluster: Cluster, m: int) -> dict:
+    try:
+        with urllib.request.urlopen(cluster.controller(m).health_url, timeout=2) as resp:
+            return json.loads(resp.read())
+    except OSError:
+        return {}
+
+
+async def book(cluster: Cluster, cb_id: str, *, cancel: bool = False) -> None:
+    """A callback for a stranger in ``support``, straight into the shared book (or cancelled there)."""
+    store = await PgJourneyStore.open(cluster.postgres("url"))
+    try:
+        callbacks = CallbackBook(store)
+        if cancel:
+            await callbacks.change(cb_id, lambda c: c.but(state=CANCELLED, outcome="cancelled by test") if c.open
+                                   else None, "callback_finished",
+                                   lambda c: {"outcome": CANCELLED, "attempts": c.attempts, "by": "test"})
+            return
+        now = time.time()
+        await callbacks.add(Callback(id=cb_id, key="+79995550101", number="+79995550101", queue="support",
+                                     priority=0, reason="test", channel="voice", interaction=f"test-{cb_id}",
+                                     requested_at=now, place_at=now, due_at=now), "callback_requested",
+                            {"id": cb_id, "queue": "support", "reason": "test"})
+    finally:
+        await store.close()
+
+
+async def places_on_asterisk_1(cluster: Cluster) -> set[str]:
+    node = cluster.asterisk_settings(1)
+    ami = AmiClient(node.ami.local_host, node.ami.port, node.ami.user, node.ami.secret)
+    await ami.connect()
+    try:
+        entries = await ami.queue_status()
+    finally:
+        ami.close()
+    return {e.get("Channel", "").partition("@")[0].removeprefix("Local/") for e in entries
+            if e.get("Event") == "QueueEntry"}
+
+
 def test_a_stopped_asterisk_gets_no_new_call_once_its_probe_fails(cluster):
     kamailio = cluster.kamailio()
     second = cluster.asterisks()[1]
@@ -206,6 +305,25 @@ def test_the_ussd_rate_limit_is_one_bucket_for_both_gateway_processes(cluster):
 
     assert all(r.startswith("CON ") for r in replies[:10])
     assert replies[10].startswith("END Too many requests")
+
+
+def test_the_sms_rate_limit_is_one_window_for_both_controllers(cluster):
+    """config/sms.yaml: 5 texts per number a minute. Six alternating between the two controllers
+    (as Kannel behind a load balancer would post them): the sixth is refused, though each
+    controller saw only three."""
+    number = f"+7999300{time.time_ns() % 10_000:04d}"  # its own number: a window outlives the test
+    refusals = [sms(cluster.controller(1 + i % 2).http_port, number, "HELP", f"cl{time.time_ns()}{i}")
+                for i in range(6)]
+
+    assert refusals == [""] * 5 + ["rate-limited"]
+
+
+def sms(port: int, sender: str, text: str, message_id: str) -> str:
+    """One text posted as smsbox posts it; the refusal header of the answer ("" for a reply)."""
+    query = urllib.parse.urlencode({"from": sender, "to": "1000", "text": text, "id": message_id,
+                                    "charset": "utf-8", "coding": "0"})
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/sms/kannel?{query}", timeout=10) as resp:
+        return resp.headers.get("X-IVR-Refused", "")
 
 
 ANNA = "+79991234567"  # the demo VIP, English

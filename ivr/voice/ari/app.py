@@ -42,8 +42,11 @@ log = logging.getLogger(__name__)
 Handler = Callable[[VoiceChannel], Awaitable[None]]
 #: Move a channel (by name) to (context, extension, priority) at once; raises IvrError if it cannot.
 Redirect = Callable[[str, str, str, str], Awaitable[None]]
+#: True for exactly one process per orphaned channel id (compare-and-set in the shared store).
+Claim = Callable[[str], Awaitable[bool]]
 DEADMAN_S = 30  # a call without its controller for this long goes to the fallback queue; renewed every third
 ORPHAN_REASON = "controller-restarted"
+PEER_LOST_REASON = "controller-lost"  # a peer controller died: its calls, taken over by a survivor
 DEFAULT_ROUTE = "call"
 ORPHAN_CONTEXT = "ivr-entry"  # dialplan/ivr.conf: the extension named ORPHAN_REASON goes to the fallback queue
 AUX_START_TIMEOUT_S = 2.0
@@ -53,9 +56,13 @@ _ENDING = ("StasisEnd", "ChannelDestroyed", "ChannelHangupRequest")
 class StasisApp:
     def __init__(self, client: AriLink, app: str, handlers: Mapping[str, Handler], journey: JourneySink, *,
                  speech: bool = False, on_connect: Callable[[], Awaitable[None]] | None = None,
-                 deadman_s: int = DEADMAN_S, redirect: Redirect | None = None) -> None:
+                 deadman_s: int = DEADMAN_S, redirect: Redirect | None = None,
+                 claim: Claim | None = None) -> None:
         self.client = client
         self.redirect = redirect
+        #: Several controllers: True for the one process that may move an orphaned channel
+        #: (this one restarted, or a survivor taking a dead peer's calls; ivr/voice/ari/peers.py).
+        self.claim = claim
         self.app = app
         self.handlers = handlers  # by route (the Stasis() second argument): "call", "selftest"
         self.on_connect = on_connect
@@ -216,7 +223,8 @@ class StasisApp:
         for channel_id in sorted(present - set(self.calls)):
             owner = aux_owner(channel_id)
             if owner is None:
-                await self._fallback_orphan(channel_id)
+                if await self._claimed(channel_id):  # else a peer controller has moved it already
+                    await self._fallback_orphan(channel_id)
             elif owner not in self.calls:
                 await self._hang_up(channel_id)
 
@@ -230,20 +238,42 @@ class StasisApp:
         log.info("call %s resumed after the ARI link came back", call.id)
         call.remember(CALL_READOPTED, {"outcome": "resumed", "reason": "events link restored"})
 
-    async def _fallback_orphan(self, channel_id: str) -> None:
-        log.warning("channel %s is in %r with no session here (controller restarted): to the fallback queue",
-                    channel_id, self.app)
-        how = await self._redirect_orphan(channel_id)
+    async def adopt_orphans_of(self, peer: str) -> int:
+        """Send on the calls left in a dead peer controller's application (``peer``) on this
+        Asterisk; how many. Each channel is claimed first (:attr:`claim`), so two survivors
+        never both move a caller. The peer's snoop and media channels are hung up."""
+        try:
+            state = await self.client.get(f"applications/{peer}")
+        except AriError:  # 404: the application is gone (no channel kept it), nothing left
+            return 0
+        moved = 0
+        for channel_id in sorted(str(c) for c in (state or {}).get("channel_ids", [])):
+            if not await self._claimed(channel_id):
+                continue
+            if aux_owner(channel_id) is not None:
+                await self._hang_up(channel_id)
+                continue
+            await self._fallback_orphan(channel_id, PEER_LOST_REASON, app=peer)
+            moved += 1
+        return moved
+
+    async def _claimed(self, channel_id: str) -> bool:
+        return self.claim is None or await self.claim(channel_id)
+
+    async def _fallback_orphan(self, channel_id: str, reason: str = ORPHAN_REASON, *, app: str = "") -> None:
+        log.warning("channel %s is in %r with no controller running it (%s): to the fallback queue",
+                    channel_id, app or self.app, reason)
+        how = await self._redirect_orphan(channel_id, reason)
         if how is None:
             # No AMI: ARI's continue, in the background, since it may wait for the end of a
             # prompt and the events of every other call must keep flowing meanwhile.
-            chore = asyncio.create_task(self._continue_orphan(channel_id), name=f"ari-orphan-{channel_id}")
+            chore = asyncio.create_task(self._continue_orphan(channel_id, reason), name=f"ari-orphan-{channel_id}")
             self._chores.add(chore)
             chore.add_done_callback(self._chores.discard)
             return
-        await self._journal_orphan(channel_id, how)
+        await self._journal_orphan(channel_id, how, reason)
 
-    async def _redirect_orphan(self, channel_id: str) -> str | None:
+    async def _redirect_orphan(self, channel_id: str, reason: str = ORPHAN_REASON) -> str | None:
         """"redirect" once AMI has moved the channel; None when it could not (no AMI, no name)."""
         if self.redirect is None:
             return None
@@ -255,27 +285,27 @@ class StasisApp:
         if not name:
             return None
         try:
-            await self.redirect(name, ORPHAN_CONTEXT, ORPHAN_REASON, "1")
+            await self.redirect(name, ORPHAN_CONTEXT, reason, "1")
         except IvrError as exc:
             log.info("orphan %s: AMI Redirect failed (%s), trying ARI", channel_id, exc)
             return None
         return "redirect"
 
-    async def _continue_orphan(self, channel_id: str) -> None:
+    async def _continue_orphan(self, channel_id: str, reason: str = ORPHAN_REASON) -> None:
         try:
             await self.client.post(f"channels/{channel_id}/continue", context=ORPHAN_CONTEXT,
-                                   extension=ORPHAN_REASON, priority=1)
+                                   extension=reason, priority=1)
         except AriError as exc:
             # Unanswered is not refused: Asterisk may carry it out when the prompt ends.
             # Either way the dead-man timer sends the caller on if nothing else does.
             log.info("orphan %s: ARI continue not confirmed (%s)", channel_id, exc)
             return
-        await self._journal_orphan(channel_id, "continue")
+        await self._journal_orphan(channel_id, "continue", reason)
 
-    async def _journal_orphan(self, channel_id: str, how: str) -> None:
+    async def _journal_orphan(self, channel_id: str, how: str, reason: str = ORPHAN_REASON) -> None:
         await self.journey.append(f"call:{channel_id}", [StampedEvent(
             time.time(), VOICE, channel_id, CALL_READOPTED,
-            {"outcome": "fallback", "reason": ORPHAN_REASON, "via": how})])
+            {"outcome": "fallback", "reason": reason, "via": how})])
 
     async def _hang_up(self, channel_id: str) -> None:
         try:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from ivr.runtime.cluster import Cluster, ClusterError
+from ivr.runtime.kamailio import kamailio_files
 from ivr.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[3]
@@ -49,11 +50,13 @@ def test_a_controller_runs_on_postgresql_with_its_own_ports_and_its_home_asteris
 
 def test_kamailio_is_told_every_asterisk_in_one_dispatcher_set(cluster):
     kamailio = cluster.kamailio()
+    files = kamailio_files(kamailio.front, kamailio.template, kamailio.state_dir, kamailio.ctl)
 
-    assert kamailio.dispatcher_list().splitlines()[1:] == [
+    assert files["dispatcher.list"].splitlines()[1:] == [
         "1 sip:127.0.0.1:5160 0 0 name=asterisk1", "1 sip:127.0.0.1:5260 0 0 name=asterisk2"]
-    text = kamailio.render()
-    assert "listen=udp:127.0.0.1:5090" in text and "ds_ping_interval\", 2)" in text and "{{" not in text
+    text = files["kamailio.cfg"]
+    assert "listen=udp:127.0.0.1:5090 advertise 127.0.0.1:5090" in text and "ds_ping_interval\", 2)" in text
+    assert "{{" not in text
 
 
 def test_a_cluster_without_a_controller_is_refused(tmp_path):
@@ -73,3 +76,16 @@ def test_each_controller_runs_its_own_application_on_every_asterisk(cluster):
 
     assert spec.env["IVR_ARI_APP"] == "ivr-1"
     assert spec.env["IVR_ARI_NODES"] == "127.0.0.1:8188:5138,127.0.0.1:8288:5238"
+
+
+def test_each_asterisk_of_the_cluster_has_its_own_system_name_so_call_ids_never_collide(cluster):
+    names = [cluster.asterisk_settings(n).asterisk.system_name for n in (1, 2)]
+
+    assert all(names) and names[0] != names[1]
+
+
+def test_every_controller_may_dial_callbacks_and_all_keep_them_on_asterisk_1(cluster):
+    specs = [cluster.controller(m) for m in (1, 2)]
+
+    assert {s.env["IVR_ROUTING_CALLBACK_DIALER"] for s in specs} == {"true"}
+    assert {s.env["IVR_ROUTING_CALLBACK_NODE"] for s in specs} == {"127.0.0.1:5138"}

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from ivr.callbacks.book import CallbackBook
 from ivr.callbacks.policy import CallbackPolicy, QueuePolicy
 from ivr.callbacks.record import CANCELLED, COMPLETED, FAILED, RINGING, WAITING, Callback
+from ivr.journey.lease import Lease
 from ivr.journey.memory import MemoryJourney
 from ivr.voice.callback_dialer import CallbackDialer, whisper_text
-from ivr.voice.queue_monitor import QueueMonitor
+from ivr.voice.queue_monitor import QueueMonitor, keep_fresh
 
 NOW = 1_800_000_000.0
 POLICY = CallbackPolicy(QueuePolicy(attempts=2, retry_after_s=60))
@@ -338,3 +340,50 @@ async def test_a_customer_first_ring_just_originated_is_given_time_to_appear() -
 
     stored = await book.get("cb1")
     assert stored is not None and stored.state == RINGING
+
+
+async def run_briefly(dialer: CallbackDialer, lease: Lease) -> None:
+    task = asyncio.create_task(dialer.run(interval_s=0.01, lease=lease))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def two_dialers() -> tuple[CallbackDialer, FakeAmi, Lease, CallbackDialer, FakeAmi, Lease]:
+    first, first_ami, book, store, _ = await setup(callback())
+    second_ami = FakeAmi()
+    second = CallbackDialer(second_ami, book, QueueMonitor(second_ami, clock=lambda: NOW), lambda: POLICY,
+                            clock=lambda: NOW)
+    return first, first_ami, Lease(store, "callback-dialer", "c1"), second, second_ami, Lease(
+        store, "callback-dialer", "c2")
+
+
+async def test_of_two_controllers_only_the_lease_holder_places_callbacks() -> None:
+    first, first_ami, first_lease, second, second_ami, second_lease = await two_dialers()
+
+    await run_briefly(first, first_lease)
+    await run_briefly(second, second_lease)
+
+    assert (first.active, second.active) == (True, False)
+    assert len(first_ami.originated()) == 1 and second_ami.originated() == []
+
+
+async def test_when_the_holder_gives_the_lease_up_the_other_dials() -> None:
+    first, _first_ami, first_lease, second, second_ami, second_lease = await two_dialers()
+    await run_briefly(first, first_lease)
+
+    await first_lease.release()
+    await run_briefly(second, second_lease)
+
+    assert second.active and len(second_ami.originated()) == 1
+
+
+async def test_a_controller_that_does_not_dial_still_polls_its_queues_for_its_callers() -> None:
+    ami = FakeAmi(entries=[caller(1, 100)])
+    monitor = QueueMonitor(ami)
+    task = asyncio.create_task(keep_fresh(monitor, interval_s=0.01))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+    assert [e.uniqueid for e in monitor.entries("support")] == ["u1"] and "support" in monitor.snapshot()
