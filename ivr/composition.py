@@ -224,9 +224,9 @@ class Controller:
     speech: SpeechSetup | None = None
     spool: SpoolStats = field(default_factory=SpoolStats)  # the journey spool's counters, for /metrics
 
-    def use_queues(self, snapshot: Callable[[], Mapping[str, QueueWait]]) -> None:
+    def use_queues(self, snapshot: Callable[[str], Mapping[str, QueueWait]]) -> None:
         """Every channel's sessions start with the queues' place and wait from ``snapshot``
-        (app_queue, polled over AMI where ``ivr serve`` has it)."""
+        (app_queue, polled over AMI where ``ivr serve`` has it; by the call's Asterisk)."""
         facts = QueueFacts(snapshot, lambda: self.callback_policy, lambda: self.routing_config().default_queue)
         for callers in (self.flow.callers, self.sms.callers, self.ussd.callers):
             callers.queue_facts = facts

@@ -64,14 +64,16 @@ def template_facts(wait: QueueWait | None, queue: str, policy: CallbackPolicy) -
 class QueueFacts:
     """What a session start puts in the context: the default queue's facts and every queue's."""
 
-    def __init__(self, snapshot: Callable[[], Mapping[str, QueueWait]], policy: Callable[[], CallbackPolicy],
+    def __init__(self, snapshot: Callable[[str], Mapping[str, QueueWait]], policy: Callable[[], CallbackPolicy],
                  default_queue: Callable[[], str]) -> None:
+        # snapshot(node): the queues of the Asterisk named ``node`` (its system name; "": this
+        # controller's own), since each Asterisk of a cluster has queues of its own
         self._snapshot = snapshot
         self._policy = policy
         self._default = default_queue
 
-    def __call__(self) -> tuple[Mapping[str, Any], Mapping[str, Mapping[str, Any]]]:
-        snapshot, policy, default = self._snapshot(), self._policy(), self._default()
+    def __call__(self, node: str = "") -> tuple[Mapping[str, Any], Mapping[str, Mapping[str, Any]]]:
+        snapshot, policy, default = self._snapshot(node), self._policy(), self._default()
         every = {name: template_facts(wait, name, policy) for name, wait in snapshot.items()}
         return every.get(default) or template_facts(None, default, policy), MappingProxyType(every)
 
@@ -87,4 +89,4 @@ def fixed_facts(seconds: float, queues: Mapping[str, int] | None = None, default
                 for name in names}
     if seconds <= 0:
         snapshot = {name: QueueWait(name, agents=1, free=1) for name in names}
-    return QueueFacts(lambda: snapshot, lambda: policy, lambda: default_queue)
+    return QueueFacts(lambda _node: snapshot, lambda: policy, lambda: default_queue)

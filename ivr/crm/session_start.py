@@ -35,7 +35,8 @@ NOT_ASKED = "off"
 JourneyNote = tuple[str, dict[str, Any]]
 Clock = Callable[[], dt.datetime]
 #: () -> (the default queue's facts, every queue's facts by name); see ivr.callbacks.wait.
-QueueFactsSource = Callable[[], tuple[Mapping[str, Any], Mapping[str, Mapping[str, Any]]]]
+#: (node) -> the default queue's facts and every queue's, on the Asterisk named ``node`` ("": any)
+QueueFactsSource = Callable[[str], tuple[Mapping[str, Any], Mapping[str, Mapping[str, Any]]]]
 log = logging.getLogger(__name__)
 
 
@@ -93,11 +94,13 @@ class CallerSessions:
         self.queue_facts = queue_facts
 
     async def start(self, raw_number: str | None, *, dnis: str | None = None, caller_name: str | None = None,
-                    fallback_key: str | None = None, moment: dt.datetime | None = None) -> CallerStart:
+                    fallback_key: str | None = None, moment: dt.datetime | None = None,
+                    node: str = "") -> CallerStart:
         """Identify ``raw_number`` and build the session's start. Never raises for a CRM failure.
 
         ``fallback_key`` is the journey key when the number is unusable (a withheld caller
-        ID: ``call:<uniqueid>``); ``moment`` overrides the clock (a USSD request's time).
+        ID: ``call:<uniqueid>``); ``moment`` overrides the clock (a USSD request's time);
+        ``node`` names the Asterisk a call is on, whose queues its place and wait come from.
         """
         shown = clean_caller_field(raw_number)
         caller: dict[str, Any] = {"number": shown}
@@ -110,13 +113,13 @@ class CallerSessions:
         else:
             result = await self.lookup.lookup(shown or None)
             start = started(result, caller, dnis=dnis, now=now, fallback_key=key_default)
-        return self._with_queues(start)
+        return self._with_queues(start, node)
 
-    def _with_queues(self, start: CallerStart) -> CallerStart:
+    def _with_queues(self, start: CallerStart, node: str) -> CallerStart:
         if self.queue_facts is None:
             return start
         try:
-            queue, queues = self.queue_facts()
+            queue, queues = self.queue_facts(node)
         except Exception:  # noqa: BLE001 - the menu works without the wait
             log.exception("queue facts unavailable; the session starts without them")
             return start

@@ -43,7 +43,7 @@ from ivr.voice.callback_dialer import CallbackDialer
 from ivr.voice.drivers import publish_drivers, wanted
 from ivr.voice.fastagi import FastAgiServer
 from ivr.voice.prompt_files import PromptFiles
-from ivr.voice.queue_monitor import QueueMonitor, keep_fresh
+from ivr.voice.queue_monitor import QueueBoard, QueueMonitor, keep_fresh
 from ivr.voice.transfer_routing import TransferRouting
 
 DRAIN_TIMEOUT_S = 10.0
@@ -124,13 +124,18 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
              for host, ari_port, ami_port in settings.ari.node_list(settings.ami.port)] if settings.ari.app else []
     home = next((n for n in nodes if n.ami is ami), None) or _AriNode(ami, None)
 
+    # Each Asterisk's queues, polled over its AMI: a call hears the place and wait of the
+    # queues of the Asterisk it is on (by its system name), else of the home one.
+    monitor = QueueMonitor(ami)
+    monitors = {ami: monitor} | {n.ami: QueueMonitor(n.ami) for n in nodes if n.ami is not ami}
+    controller.use_queues(QueueBoard(monitor, list(monitors.values())).snapshot)
+    for polled in monitors.values():
+        background.append(asyncio.create_task(keep_fresh(polled)))
+
     # Callbacks: every controller may dial, the one holding the lease does, always against the
     # same Asterisk ([routing] callback_node), where the places it made are.
-    monitor = QueueMonitor(ami)
-    controller.use_queues(monitor.snapshot)
-    background.append(asyncio.create_task(keep_fresh(monitor)))
-    dialer_ami = _callback_ami(settings, ami, [n.ami for n in nodes])
-    dialer_monitor = monitor if dialer_ami is ami else QueueMonitor(dialer_ami)
+    dialer_ami = _callback_ami(settings, ami, list(monitors))
+    dialer_monitor = monitors.get(dialer_ami) or QueueMonitor(dialer_ami)
     dialer = CallbackDialer(dialer_ami, controller.callbacks.book, dialer_monitor, lambda: controller.callback_policy,
                             tokens=controller.tokens, agent_events=controller.agent_events,
                             confirmations=controller.sms_confirmations,
@@ -144,20 +149,25 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     if lease is not None:
         background.append(asyncio.create_task(dialer.run(lease=lease)))
 
-    def on_callback_event(event: Mapping[str, str]) -> None:
-        if dialer_monitor is not monitor:
-            dialer_monitor.on_event(event)
-        if dialing:
-            dialer.on_event(event)
+    def events_of(node_ami: AmiClient) -> Callable[[Mapping[str, str]], None]:
+        """One Asterisk's AMI events: join times for its queue monitor, wake-ups for the dialer."""
+        node_monitor = monitors.get(node_ami) or dialer_monitor
+        wakes_dialer = dialing and node_ami is dialer_ami
+
+        def on_event(event: Mapping[str, str]) -> None:
+            node_monitor.on_event(event)
+            if wakes_dialer:
+                dialer.on_event(event)
+        return on_event
+
+    on_home_event = events_of(ami)
 
     def on_ami_event(event: Mapping[str, str]) -> None:
-        controller.agent_events.on_event(event)
-        monitor.on_event(event)
-        if dialer_ami is ami:
-            on_callback_event(event)
+        controller.agent_events.on_event(event)  # agent events are read on the home Asterisk
+        on_home_event(event)
 
-    if dialer_ami is not ami and dialer_ami not in [n.ami for n in nodes]:
-        background.append(asyncio.create_task(follow_ami(dialer_ami, on_callback_event)))
+    if dialer_ami not in monitors:
+        background.append(asyncio.create_task(follow_ami(dialer_ami, events_of(dialer_ami))))
 
     async def publish_all() -> None:
         """After a reload: every Asterisk whose AMI is up (one that is down learns on reconnect)."""
@@ -185,8 +195,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     for node, stasis in zip(nodes, stasis_apps, strict=True):
         background.append(asyncio.create_task(stasis.run()))
         if node.ami is not ami:  # the home AMI is followed below, with the agent events
-            background.append(asyncio.create_task(follow_ami(
-                node.ami, on_callback_event if node.ami is dialer_ami else _ignore, node.publisher(trees))))
+            background.append(asyncio.create_task(follow_ami(node.ami, events_of(node.ami),
+                                                             node.publisher(trees))))
     background.append(asyncio.create_task(_republish_on_reload(trees, publish_all)))
 
     def live_calls() -> set[asyncio.Task[None]]:
@@ -197,6 +207,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         return {"live_calls": len(live_calls()), "uptime_s": round(time.monotonic() - started, 1),
                 "tree_version": tree.version, "tree_generation": trees.generation,
                 "ari_connected": all(s.connected.is_set() for s in stasis_apps) if stasis_apps else None,
+                # the Asterisks (system names) whose queues this controller has polled
+                "queues_of": sorted(m.system_name for m in monitors.values() if m.system_name is not None),
                 # active: this controller dials callbacks; standby: another holds the lease
                 "callback_dialer": ("active" if dialer.active else "standby") if dialing else None,
                 "recogniser_pid": recogniser.pid if recogniser is not None else None}
@@ -276,17 +288,13 @@ class _AriNode:
         return lambda: self.publish(trees)
 
 
-def _callback_ami(settings: Settings, home: AmiClient, others: list[AmiClient]) -> AmiClient:
+def _callback_ami(settings: Settings, home: AmiClient, known: list[AmiClient]) -> AmiClient:
     """The AMI of the Asterisk that keeps callbacks' places: ``[routing] callback_node``, else home."""
     where = settings.routing.callback_node_address()
     if where is None or where == (home.host, home.port):
         return home
-    known = next((a for a in others if (a.host, a.port) == where), None)
-    return known or AmiClient(where[0], where[1], settings.ami.user, settings.ami.secret)
-
-
-def _ignore(_event: Mapping[str, str]) -> None:
-    """Another Asterisk's AMI events: agent events and queues are read on the home Asterisk."""
+    found = next((a for a in known if (a.host, a.port) == where), None)
+    return found or AmiClient(where[0], where[1], settings.ami.user, settings.ami.secret)
 
 
 async def _logged(hook: Callable[[], Coroutine[None, None, None]]) -> bool:

@@ -123,7 +123,7 @@ class _Call:
         """Look the caller up before anything is played; a slow or dead CRM means a generic menu."""
         info = self.channel.info
         start = await self.flow.callers.start(info.caller_number, dnis=self.dnis, caller_name=info.caller_name,
-                                              fallback_key=f"call:{self.call_id}")
+                                              fallback_key=f"call:{self.call_id}", node=info.asterisk)
         self._begin(start)
         for kind, data in start.events:
             self._note(kind, data)

@@ -43,6 +43,13 @@ class CallInfo:
     dnis: str
     driver: str
 
+    @property
+    def asterisk(self) -> str:
+        """The system name of the Asterisk the call is on ("" when it has none): Asterisk
+        prefixes each uniqueid with it (``asterisk1-1796479125.0``, asterisk.conf systemname)."""
+        name, dash, _rest = self.call_id.rpartition("-")
+        return name if dash else ""
+
 
 class VoiceChannel(Protocol):
     """One call, as the engine flow drives it. Every prompt method returns the key that

@@ -18,7 +18,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -33,6 +33,8 @@ NOT_INUSE = "1"
 
 class QueueStatusSource(Protocol):
     async def queue_status(self) -> list[dict[str, str]]: ...
+
+    async def action(self, action: Mapping[str, str], timeout: float = 10.0) -> Mapping[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class QueueMonitor:
         self._entries: dict[str, list[QueueEntry]] = {}
         self._joined: dict[str, float] = {}  # Uniqueid -> when its QueueCallerJoin arrived
         self.polled_at = 0.0
+        #: The Asterisk's system name (AMI CoreSettings), once asked; "" when it has none.
+        self.system_name: str | None = None
 
     def on_event(self, event: Mapping[str, str]) -> None:
         """An AMI event: remember when each queue entry joined, to the event."""
@@ -84,6 +88,9 @@ class QueueMonitor:
 
     async def refresh(self) -> None:
         """Poll ``QueueStatus`` once; raises what the AMI client raises (the caller retries)."""
+        if self.system_name is None:
+            reply = await self.ami.action({"Action": "CoreSettings"})
+            self.system_name = str(reply.get("SystemName") or "")
         asked = self.clock()
         rows = await self.ami.queue_status()
         self._waits, entries = parse_queue_status(rows)
@@ -94,6 +101,25 @@ class QueueMonitor:
         for gone in [u for u in self._joined if u not in present and self._joined[u] < asked - 5]:
             del self._joined[gone]  # a leave missed while AMI was down
         self.polled_at = asked
+
+
+class QueueBoard:
+    """Every Asterisk's queues as this controller sees them, by the Asterisk's system name.
+
+    Each Asterisk of a cluster has queues of its own: a call hears the place and wait of the
+    queues of the Asterisk it is on. A call from an Asterisk not polled here (or one whose
+    name is not known yet) hears the home Asterisk's."""
+
+    def __init__(self, home: QueueMonitor, monitors: Sequence[QueueMonitor] = ()) -> None:
+        self.home = home
+        self.monitors = list(monitors)
+
+    def snapshot(self, node: str = "") -> Mapping[str, QueueWait]:
+        if node:
+            for monitor in self.monitors:
+                if monitor.system_name == node:
+                    return monitor.snapshot()
+        return self.home.snapshot()
 
 
 async def keep_fresh(monitor: QueueMonitor, interval_s: float = 1.0) -> None:

@@ -90,6 +90,13 @@ def test_calls_sent_to_kamailio_land_on_both_asterisks_and_reach_both_controller
     assert all(not r.variables.get("IVR_FALLBACK") for r in records)
 
 
+def test_every_controller_polls_the_queues_of_both_asterisks_by_their_system_names(cluster):
+    """A call hears the place and wait of the queues of the Asterisk it is on (its uniqueid
+    starts with that Asterisk's system name), so each controller polls every Asterisk's."""
+    until(lambda: all(health(cluster, m).get("queues_of") == ["asterisk1", "asterisk2"] for m in (1, 2)),
+          "a controller does not know both Asterisks' queues", timeout=10)
+
+
 def test_a_controller_killed_under_load_loses_no_call_and_the_other_takes_every_new_one(cluster):
     """Sixteen calls, one every half second; controller 1 is killed with SIGKILL after the
     eighth. A call in its hands then goes to the fallback queue; every call placed after the

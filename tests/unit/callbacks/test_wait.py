@@ -44,7 +44,7 @@ def test_an_unknown_queue_says_nothing_and_offers_nothing() -> None:
 
 
 def test_simulate_wait_gives_every_queue_that_wait() -> None:
-    queue, every = fixed_facts(600, {"sales": 0}, "support")()
+    queue, every = fixed_facts(600, {"sales": 0}, "support")("")
     assert queue["estimated_wait"] == 600 and every["sales"]["estimated_wait"] == 600
     assert queue["offer_callback"] is True
 

@@ -76,3 +76,15 @@ def test_caller_supplied_fields_lose_control_characters_and_excess_length(raw: s
 async def test_a_caller_id_name_is_kept_cleaned(callers: CallerSessions) -> None:
     start = await callers.start("+79990001122", caller_name="Ann\x07a")
     assert start.context.caller == {"number": "+79990001122", "name": "Ann a"}
+
+
+async def test_the_queues_a_session_starts_with_are_those_of_the_asterisk_the_call_is_on():
+    asked = []
+
+    def facts(node: str):
+        asked.append(node)
+        return {"name": "support", "waiting": 4 if node == "asterisk2" else 1}, {}
+
+    start = await CallerSessions(None, queue_facts=facts).start("79991234567", node="asterisk2")
+
+    assert asked == ["asterisk2"] and start.context.queue["waiting"] == 4
