@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ivr.errors import ConfigError, IvrError
-from ivr.settings import Settings, load_settings
+from ivr.errors import IvrError
+from ivr.settings import Settings, host_port, load_settings
 
 if TYPE_CHECKING:
     from ivr.crm.session_start import CallerStart
@@ -438,12 +438,8 @@ def cmd_kamailio(args: argparse.Namespace, settings: Settings) -> int:
     """``ivr kamailio render``: the cluster's SIP front for the production container."""
     from ivr.runtime.kamailio import SipFront, kamailio_files
 
-    asterisks = []
-    for item in args.asterisks.split(","):
-        host, _, port = item.strip().rpartition(":")
-        if not host or not port.isdigit():
-            raise ConfigError(f"--asterisks: {item.strip()!r} is not host:port", hint="e.g. asterisk-1:5060,asterisk-2:5060")
-        asterisks.append((host, int(port)))
+    asterisks = [host_port(item, "--asterisks", "e.g. asterisk-1:5060,asterisk-2:5060")
+                 for item in args.asterisks.split(",")]
     front = SipFront(listen=args.listen, port=args.port, asterisks=asterisks, advertise=args.advertise,
                      probe_interval_s=settings.cluster.probe_interval)
     etc = Path(args.etc)

@@ -64,6 +64,14 @@ def reachable_host(bind: str) -> str:
     return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(bind, bind)
 
 
+def host_port(item: str, what: str, hint: str) -> tuple[str, int]:
+    """``host:port`` as (host, port); :class:`ConfigError` naming ``what`` when it is not one."""
+    host, _, port = item.strip().rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"{what}: {item.strip()!r} is not host:port", hint=hint)
+    return host, int(port)
+
+
 def local_url(scheme: str, bind: str, port: int) -> str:
     host = reachable_host(bind)
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
@@ -247,11 +255,8 @@ class RoutingSettings:
     def callback_node_address(self) -> tuple[str, int] | None:
         if not self.callback_node.strip():
             return None
-        host, _, port = self.callback_node.strip().rpartition(":")
-        if not host or not port.isdigit():
-            raise ConfigError(f"[routing] callback_node: {self.callback_node!r} is not host:ami_port",
-                              hint="e.g. 10.0.0.5:5038")
-        return host, int(port)
+        return host_port(self.callback_node, "[routing] callback_node",
+                         "the Asterisk's host:ami_port, e.g. 10.0.0.5:5038")
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ class Lease:
         self.holder = holder
         self.ttl_s = ttl_s
         self.held = False
-        self.other = ""  # who holds it when we do not (for the log and /healthz)
+        self.other = ""  # who holds it when we do not (for the log)
         self._told = False  # the first answer is logged either way
 
     async def hold(self) -> bool:

@@ -82,7 +82,6 @@ class PeerWatch:
         self.ttl_s = ttl_s
         self._clock = clock
         self._stored_since: float | None = None  # since when every beat of ours was stored
-        self.taken_over = 0
 
     async def run(self) -> None:
         while True:
@@ -119,7 +118,6 @@ class PeerWatch:
         for stasis in self.stasis_apps:
             moved = await stasis.adopt_orphans_of(peer)
             if moved:
-                self.taken_over += moved
                 log.warning("controller of %r stopped beating: %d of its calls sent to the fallback queue",
                             peer, moved)
 
