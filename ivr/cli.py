@@ -103,11 +103,22 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     default_menus, default_numbers = menu_paths(settings)
     paths = [Path(p) for p in args.paths] or [default_menus]
     numbers = Path(args.numbers) if args.numbers else (default_numbers if not args.paths else None)
-    from ivr.crm.action_catalog import ACTION_ARGS
+    from ivr.composition import known_actions, load_actions
+    from ivr.crm.declared_config import ActionsInvalid, DeclaredActions, missing_secrets
 
-    problems = validate(paths, numbers=numbers, sound_dirs=[settings.home / "sounds"],
-                        extra_sound_dirs=core_sound_dirs(settings), known_actions=ACTION_ARGS)
+    problems: list[Any] = []
+    actions_file = settings.path(settings.integrations.actions)
+    try:
+        declared = load_actions(settings)
+    except ActionsInvalid as exc:  # the menus are still checked, against the built-in actions
+        problems += exc.problems
+        declared = DeclaredActions()
+    catalog = known_actions(settings, declared)
+    problems += validate(paths, numbers=numbers, sound_dirs=[settings.home / "sounds"],
+                         extra_sound_dirs=core_sound_dirs(settings), known_actions=catalog)
     checked = [str(p) for p in paths] + ([str(numbers)] if numbers else [])
+    if actions_file.exists():
+        checked.append(str(actions_file))
     if not args.paths or args.routing:
         from ivr.composition import known_queues
         from ivr.routing.rules import analyse_routing
@@ -132,15 +143,17 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
             problems += list(exc.problems)
         checked.append(str(callbacks_path(settings)))
     if not args.paths:
-        found, files = _channel_config_problems(settings)
+        found, files = _channel_config_problems(settings, catalog)
         problems += found
         checked += files
     for problem in problems:
         print(problem)
+    for secret in missing_secrets(declared, os.environ):
+        print(f"warning: {actions_file}: {secret}: `ivr serve` will refuse to start without it", file=sys.stderr)
     if not problems and numbers is not None:
         from ivr.composition import load_menu_tree, speech_warnings
 
-        for warning in speech_warnings(settings, load_menu_tree(settings, paths[0], numbers)):
+        for warning in speech_warnings(settings, load_menu_tree(settings, paths[0], numbers, catalog)):
             print(warning, file=sys.stderr)
     if problems:
         print(f"{len(problems)} problem(s)", file=sys.stderr)
@@ -149,7 +162,7 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _channel_config_problems(settings: Settings) -> tuple[list[Any], list[str]]:
+def _channel_config_problems(settings: Settings, catalog: Any) -> tuple[list[Any], list[str]]:
     """The USSD and SMS settings and, with an HTTP CRM, its mapping: the other files an admin edits."""
     from ivr.composition import load_sms_settings, sms_config_path
     from ivr.crm.errors import CrmConfigError
@@ -160,8 +173,16 @@ def _channel_config_problems(settings: Settings) -> tuple[list[Any], list[str]]:
     problems: list[Any] = list(analyse_ussd_config(ussd, env=os.environ)[1])
     files = [str(ussd), str(sms_config_path(settings))]
     try:
-        load_sms_settings(settings)
+        load_sms_settings(settings, catalog)
     except SmsConfigInvalid as exc:
+        problems += exc.problems
+    from ivr.agent.access_config import AccessInvalid, load_context_access
+
+    context = settings.path(settings.integrations.context)
+    files.append(str(context))
+    try:
+        load_context_access(context, os.environ)
+    except AccessInvalid as exc:
         problems += exc.problems
     if settings.crm.backend == "http":
         from ivr.crm.http_config import load_http_config
@@ -183,6 +204,17 @@ def _load_tree_or_exit(settings: Settings, menus: str | None = None, numbers: st
         return load_menu_tree(settings, Path(menus) if menus else None, Path(numbers) if numbers else None)
     except TreeInvalid as exc:
         raise IvrError(str(exc), hint="run `ivr validate` for the full list", error_id="tree-invalid") from None
+
+
+def _fixture_runner(settings: Settings, given: str | None):  # noqa: ANN202 - an ActionRunner or None
+    """Recorded answers of the declared actions: ``--fixtures``, else config/actions.fixtures.yaml if present."""
+    path = Path(given) if given else settings.home / "config" / "actions.fixtures.yaml"
+    if not given and not path.exists():
+        return None
+    from ivr.composition import known_actions
+    from ivr.tools.fixtures import load_fixtures
+
+    return load_fixtures(path, known_actions(settings))
 
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
@@ -209,7 +241,8 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         context = {**profiles[args.profile].context, "dnis": args.to}
     if args.wait is not None:
         context = _with_wait(settings, context, args.wait)
-    result = simulate(tree, context, keys, channel=args.channel, dnis=args.to, language=args.lang)
+    result = simulate(tree, context, keys, channel=args.channel, dnis=args.to, language=args.lang,
+                      runner=_fixture_runner(settings, args.fixtures))
     routed = None
     if start is not None:
         from ivr.tools.as_caller import route_as_call
@@ -598,6 +631,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--profile", help="a caller profile from config/callers.yaml (vip, debtor, ...)")
     sim.add_argument("--wait", type=float, metavar="SECONDS",
                      help="as if every queue's estimated wait were this (shows the long-wait and callback branches)")
+    sim.add_argument("--fixtures", help="recorded answers of declared actions "
+                                        "(default: config/actions.fixtures.yaml when it exists)")
     sim.add_argument("--menus", help="another menu directory (default: [menus] dir)")
     sim.add_argument("--numbers", help="another dialled-number map")
     sim.add_argument("--json", action="store_true")

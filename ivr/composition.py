@@ -16,8 +16,11 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ivr.agent.access_config import ContextAccess, load_context_access
 from ivr.agent.desk import AgentDesk
+from ivr.agent.intake import EventIntake, LookupKeys
 from ivr.agent.ports import CallControl
+from ivr.agent.staff import StaffJourneys
 from ivr.agent.wrapup import WrapupCodes, load_wrapup_codes
 from ivr.callbacks.actions import CallbackActions
 from ivr.callbacks.book import CallbackBook
@@ -25,9 +28,11 @@ from ivr.callbacks.policy import CallbackPolicy, load_callback_policy
 from ivr.callbacks.record import Callback
 from ivr.callbacks.service import CallbackService
 from ivr.callbacks.wait import QueueFacts, QueueWait
-from ivr.crm.action_catalog import ACTION_ARGS
+from ivr.crm.action_catalog import ACTION_ARGS, action_catalog
 from ivr.crm.actions import CrmActions
 from ivr.crm.breaker import CircuitBreaker
+from ivr.crm.declared_config import DeclaredActions, load_declared_actions
+from ivr.crm.declared_http import DeclaredHttpActions
 from ivr.crm.directory_ports import OpenDirectory
 from ivr.crm.identify import AccountIdentifier
 from ivr.crm.lookup import CrmLookup
@@ -36,6 +41,7 @@ from ivr.crm.ports import ActionService, CallerLookup
 from ivr.errors import ConfigError
 from ivr.flow.loader import load_tree
 from ivr.flow.model import Tree
+from ivr.flow.validate import KnownActions
 from ivr.journey.events import AGENT_CONNECTED
 from ivr.journey.feed import JourneyFeed
 from ivr.journey.kpi import KpiAccumulator
@@ -86,11 +92,27 @@ def core_sound_dirs(settings: Settings) -> list[Path]:
     return [candidate] if candidate.is_dir() else []
 
 
-def load_menu_tree(settings: Settings, menus: Path | None = None, numbers: Path | None = None) -> Tree:
+def load_menu_tree(settings: Settings, menus: Path | None = None, numbers: Path | None = None,
+                   known: KnownActions | None = None) -> Tree:
+    """The menus; ``known``: the actions they may call (default: built-in and declared, read now)."""
     default_menus, default_numbers = menu_paths(settings)
     return load_tree(menus or default_menus, numbers=numbers or default_numbers,
                      sound_dirs=[settings.home / "sounds"], extra_sound_dirs=core_sound_dirs(settings),
-                     known_actions=ACTION_ARGS)
+                     known_actions=known if known is not None else known_actions(settings))
+
+
+def load_actions(settings: Settings, *, check_secrets: bool = False) -> DeclaredActions:
+    """config/actions.yaml ([integrations] actions): the actions backed by the operator's HTTP services.
+
+    ``check_secrets``: a secret the environment does not hold is an error (``ivr serve``).
+    """
+    return load_declared_actions(settings.path(settings.integrations.actions), reserved=frozenset(ACTION_ARGS),
+                                 env=os.environ, check_secrets=check_secrets)
+
+
+def known_actions(settings: Settings, declared: DeclaredActions | None = None) -> KnownActions:
+    """Every action a menu or an SMS command may name, with its arguments."""
+    return action_catalog(declared if declared is not None else load_actions(settings))
 
 
 def known_queues(settings: Settings) -> frozenset[str]:
@@ -198,6 +220,24 @@ def speech_warnings(settings: Settings, tree: Tree) -> list[str]:
             for language, count in sorted(spoken.items()) if language not in setup.languages]
 
 
+@dataclass(frozen=True)
+class ContextApi:
+    """The context service for other systems and staff: who may use it, the intake, the staff reads."""
+
+    access: ContextAccess
+    intake: EventIntake
+    staff: StaffJourneys
+
+
+def build_context_api(settings: Settings, journey: JourneyStore, lookup: CallerLookup,
+                      names: DirectoryNames | None) -> ContextApi:
+    """config/context.yaml's clients and staff over the journey; keys as every channel keys journeys."""
+    keys = LookupKeys(lookup)
+    return ContextApi(load_context_access(settings.path(settings.integrations.context), os.environ),
+                      EventIntake(journey, keys, default_region=settings.crm.default_region),
+                      StaffJourneys(journey, keys, names=names, window_s=settings.journey.context_days * DAY_S))
+
+
 @dataclass
 class Controller:
     trees: TreeStore
@@ -220,6 +260,7 @@ class Controller:
     callback_policy: CallbackPolicy
     flow: EngineFlow
     sms_confirmations: SmsCallbackTexts
+    context_api: ContextApi | None = None
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     speech: SpeechSetup | None = None
     spool: SpoolStats = field(default_factory=SpoolStats)  # the journey spool's counters, for /metrics
@@ -251,7 +292,9 @@ class Controller:
 async def build_controller(settings: Settings) -> Controller:
     stack = AsyncExitStack()
     try:
-        trees = TreeStore(lambda: load_menu_tree(settings))
+        declared = load_actions(settings, check_secrets=True)
+        catalog = known_actions(settings, declared)
+        trees = TreeStore(lambda: load_menu_tree(settings, known=catalog))
         routing_rules = RoutingStore(lambda: load_routing_config(settings))
         # An outage of the store costs no call and no event: appends wait in the spool.
         store = SpooledJourney(await open_journey(settings))
@@ -265,7 +308,10 @@ async def build_controller(settings: Settings) -> Controller:
         breaker = CircuitBreaker()
         budget = settings.crm.budget_ms / 1000
         lookup = CrmLookup(directory, budget_s=budget, breaker=breaker, default_region=settings.crm.default_region)
-        crm_actions = CrmActions(directory, budget_s=budget, breaker=breaker, on_change=lookup.forget)
+        # The actions declared in config/actions.yaml first, the CRM's built-in ones behind them.
+        crm_actions = DeclaredHttpActions(declared, CrmActions(directory, budget_s=budget, breaker=breaker,
+                                                               on_change=lookup.forget), env=os.environ)
+        stack.push_async_callback(crm_actions.aclose)
         tokens = TokenService(settings.tokens.secret.encode(), journey, ttl_s=settings.tokens.ttl)
         routing = RoutingService(routing_rules, journey)
         callback_policy = load_callback_policy(callbacks_path(settings), known_queues(settings))
@@ -290,7 +336,7 @@ async def build_controller(settings: Settings) -> Controller:
         # On PostgreSQL several gateway processes serve one subscriber: they share the rate limits.
         shared_limits = settings.journey.backend == "postgres"
         sms, sender = build_sms_service(settings, lookup, actions_for("sms"), journey,
-                                        shared_limits=journey if shared_limits else None)
+                                        shared_limits=journey if shared_limits else None, known=catalog)
         stack.push_async_callback(sender.close)
         ussd = UssdGateway(load_ussd_config(settings.home / "config" / "ussd.yaml"), trees, lookup,
                            actions_for("ussd"), journey, shared_limits=shared_limits)
@@ -298,11 +344,12 @@ async def build_controller(settings: Settings) -> Controller:
         for wrapped in (actions, sms.actions, ussd.actions):
             if isinstance(wrapped, CallbackActions) and wrapped.channel != "sms":  # an SMS request's reply confirms it
                 wrapped.confirmations = confirmations
+        names = DirectoryNames(directory)
         return Controller(trees, Reloader(trees, routing_rules), CallController(flow), CallController(agi_selftest),
-                          journey, tokens, agent_events, lookup, routing, kpis, sms, ussd, DirectoryNames(directory),
+                          journey, tokens, agent_events, lookup, routing, kpis, sms, ussd, names,
                           feed, load_wrapup_codes(wrapup_path(settings), known_queues(settings)),
-                          known_queues(settings), callbacks, callback_policy, flow, confirmations, stack, speech,
-                          store.stats)
+                          known_queues(settings), callbacks, callback_policy, flow, confirmations,
+                          build_context_api(settings, journey, lookup, names), stack, speech, store.stats)
     except BaseException:
         await stack.aclose()
         raise
@@ -347,17 +394,20 @@ def sms_config_path(settings: Settings) -> Path:
     return settings.home / "config" / "sms.yaml"
 
 
-def load_sms_settings(settings: Settings) -> SmsConfig:
-    """config/sms.yaml with its secrets from the environment (IVR_SMS_*), as every command reads it."""
-    return load_sms_config(sms_config_path(settings), env=os.environ)
+def load_sms_settings(settings: Settings, known: KnownActions | None = None) -> SmsConfig:
+    """config/sms.yaml with its secrets from the environment (IVR_SMS_*), as every command reads it;
+    ``known``: the actions its commands may run (default: built-in and declared, read now)."""
+    return load_sms_config(sms_config_path(settings), env=os.environ,
+                           known_actions=known if known is not None else known_actions(settings))
 
 
 def build_sms_service(settings: Settings, lookup: CallerLookup, actions: ActionService,
-                      journey: SmsJourney, *, shared_limits: JourneyStore | None = None) -> tuple[SmsService, KannelSender]:
+                      journey: SmsJourney, *, shared_limits: JourneyStore | None = None,
+                      known: KnownActions | None = None) -> tuple[SmsService, KannelSender]:
     """SMS commands on the same CRM and journey; replies and notifications go out via smsbox (the sender,
     returned too, is closed by the caller). ``shared_limits``: the store whose kv table holds one
     rate-limit window per number for every controller (else each process counts its own)."""
-    config = load_sms_settings(settings)
+    config = load_sms_settings(settings, known)
     limits = config.limits
     limiter = SharedSlidingWindow(limits.rate_count, limits.rate_window_s, shared_limits, time.time) \
         if shared_limits is not None else None

@@ -244,6 +244,16 @@ class AgentApiSettings:
 
 
 @dataclass(frozen=True)
+class IntegrationSettings:
+    """What other systems plug in: declared HTTP actions, and the context API's clients and staff."""
+
+    actions: str = "config/actions.yaml"  # actions backed by the operator's HTTP services
+    context: str = "config/context.yaml"  # who may add events or read journeys (keys by env variable)
+    # Serve the demo order/visit back end at /demo/ that config/actions.yaml points at
+    demo_backend: bool = True
+
+
+@dataclass(frozen=True)
 class RoutingSettings:
     rules: str = "config/routing.yaml"
     callbacks: str = "config/callbacks.yaml"  # per-queue callback policy (docs/callbacks.md)
@@ -288,6 +298,7 @@ class Settings:
     kpi: KpiSettings = field(default_factory=KpiSettings)
     tokens: TokenSettings = field(default_factory=TokenSettings)
     agent_api: AgentApiSettings = field(default_factory=AgentApiSettings)
+    integrations: IntegrationSettings = field(default_factory=IntegrationSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     speech: SpeechSettings = field(default_factory=SpeechSettings)
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)

@@ -38,6 +38,11 @@ CHANNELS = {  # label, symbol (in DejaVu Sans, so no emoji font is needed), noun
     E.VOICE: ("Call", "\u260e", "call"),
     E.USSD: ("USSD", "#", "USSD session"),
     E.SMS: ("SMS", "\u2709", "SMS"),
+    E.WEB: ("Web", "\u2302", "visit to the web site"),
+    E.APP: ("App", "\u25a3", "app session"),
+    E.EMAIL: ("E-mail", "@", "e-mail"),
+    E.CHAT: ("Chat", "\u2026", "chat"),
+    E.OFFICE: ("Office", "\u2691", "office visit"),
 }
 # Event types an agent should not miss, and those that mean the caller struggled.
 NOTABLE = frozenset({E.ROUTE_DECIDED, E.AGENT_CONNECTED, E.SPEECH_MATCHED, E.USSD_REQUEST, E.SMS_RECEIVED,
@@ -72,6 +77,8 @@ main{padding:20px 28px;max-width:1100px}
   font-weight:700;letter-spacing:.04em;color:#fff;text-transform:uppercase}
 .badge.voice{background:#2f6fde}.badge.ussd{background:#7b43c9}.badge.sms{background:#12866b}
 .badge.other{background:#6b7280}
+.badge.web,.badge.app{background:#b45309}.badge.email,.badge.chat,.badge.office{background:#0e7490}
+.group.web,.group.app{border-color:#b45309}.group.email,.group.chat,.group.office{border-color:#0e7490}
 .group{border-left:4px solid #c8d0dc;margin:14px 0 0;padding:0 0 0 14px}
 .group.voice{border-color:#2f6fde}.group.ussd{border-color:#7b43c9}.group.sms{border-color:#12866b}
 .group-head{font-size:14px;color:#3b4455}

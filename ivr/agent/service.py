@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 JOURNEY_LIMIT = 200  # a week of a busy customer's steps; more would not fit an agent's glance
 MAX_QUOTED = 60  # characters of caller text (speech, SMS) shown in a summary
 
-CHANNEL_LABELS = {E.VOICE: "call", E.USSD: "USSD", E.SMS: "SMS"}
+CHANNEL_LABELS = {E.VOICE: "call", E.USSD: "USSD", E.SMS: "SMS", E.WEB: "web site", E.APP: "app",
+                  E.EMAIL: "e-mail", E.CHAT: "chat", E.OFFICE: "office"}
 
 
 @dataclass(frozen=True)
@@ -164,15 +165,19 @@ class AgentAccess:
         return AgentContext(claim, entries, customer_name(events) or await self._name_from_crm(claim.customer_key))
 
     async def _name_from_crm(self, customer_key: str) -> str | None:
-        """The name the CRM holds now; a CRM that cannot answer costs the name, never the page."""
-        if self._names is None:
-            return None
-        try:
-            name = await self._names.name_of(customer_key)
-        except Exception as exc:  # noqa: BLE001 - the page must show whatever the CRM does
-            log.warning("agent page: no customer name for %s: %s", customer_key, exc)
-            return None
-        return name.strip() or None if isinstance(name, str) else None
+        return await name_from_crm(self._names, customer_key)
+
+
+async def name_from_crm(names: CustomerNames | None, customer_key: str) -> str | None:
+    """The name the CRM holds now; a CRM that cannot answer costs the name, never the page."""
+    if names is None:
+        return None
+    try:
+        name = await names.name_of(customer_key)
+    except Exception as exc:  # noqa: BLE001 - the page must show whatever the CRM does
+        log.warning("no customer name for %s: %s", customer_key, exc)
+        return None
+    return name.strip() or None if isinstance(name, str) else None
 
 
 # -- reading events ------------------------------------------------------------------------
@@ -300,7 +305,27 @@ def _callback_connected(d: Mapping[str, Any]) -> str:
     return f"called back{waited}, asked by {_t(d.get('via'), 'phone')}; talking to {_t(d.get('agent'), 'an agent')}"
 
 
+def _external(verb: str) -> Callable[[Mapping[str, Any]], str]:
+    """An event another system sent: what happened, its text and the system's name."""
+    def describe(d: Mapping[str, Any]) -> str:
+        text = f" {_quoted(d['text'])}" if d.get("text") else ""
+        topic = f" [{d['topic']}]" if d.get("topic") else ""
+        return f"{verb}{text}{topic}"
+    return describe
+
+
 _SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    E.PAGE_VIEWED: _external("opened"),
+    E.FORM_SUBMITTED: _external("sent a form"),
+    E.ORDER_PLACED: _external("placed an order"),
+    E.PAYMENT_MADE: _external("paid"),
+    E.EMAIL_RECEIVED: _external("wrote an e-mail"),
+    E.EMAIL_SENT: _external("was sent an e-mail"),
+    E.CHAT_MESSAGE: _external("chat:"),
+    E.TICKET_OPENED: _external("ticket opened:"),
+    E.TICKET_UPDATED: _external("ticket updated:"),
+    E.TICKET_RESOLVED: _external("ticket resolved:"),
+    E.VISIT_MADE: _external("visited the office"),
     E.NODE_ENTERED: lambda d: f"reached {_t(d.get('node'))}",
     E.NODE_SKIPPED: lambda d: f"skipped {_t(d.get('node'))}",
     E.KEY_PRESSED: _key_pressed,

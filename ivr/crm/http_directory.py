@@ -155,13 +155,13 @@ class HttpDirectory:
         try:
             async with self._session_now().request(method, url, data=data, headers=headers) as resp:
                 status, reply_headers = resp.status, dict(resp.headers)
-                raw = await _read_bounded(resp, limit)
+                raw = await read_bounded(resp, limit)
         except (aiohttp.ClientError, OSError) as exc:  # OSError covers TimeoutError too
             raise CrmUnavailable(f"{method} {url.path}: {type(exc).__name__}: {exc}".rstrip(": "),
                                  operation=operation) from exc
         if raw is None:
             raise CrmBadResponse(f"reply is larger than {limit} bytes", operation=operation)
-        return status, _parse_json(raw, status, operation), reply_headers
+        return status, parse_json(raw, status, operation), reply_headers
 
     def _raise_for_status(self, operation: str, status: int) -> None:
         if 200 <= status < 300:
@@ -188,7 +188,7 @@ class HttpDirectory:
         return message if isinstance(message, str) and message else fallback
 
 
-async def _read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+async def read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
     """The body, or None once it is known to exceed ``limit`` bytes (without buffering the rest)."""
     if resp.content_length is not None and resp.content_length > limit:
         return None
@@ -202,7 +202,7 @@ async def _read_bounded(resp: aiohttp.ClientResponse, limit: int) -> bytes | Non
     return b"".join(chunks)
 
 
-def _parse_json(raw: bytes, status: int, operation: str) -> Any:
+def parse_json(raw: bytes, status: int, operation: str) -> Any:
     """The body as JSON with exact money (Decimal, not float); None for an empty body.
 
     Error statuses may carry HTML error pages: those parse to None rather than fail,

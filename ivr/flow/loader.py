@@ -7,13 +7,13 @@ and never validates during a call.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import MappingProxyType
 
 from ivr.flow.errors import TreeInvalid
 from ivr.flow.model import Tree
-from ivr.flow.validate import PathArg, analyse
+from ivr.flow.validate import KnownActions, PathArg, analyse
 
 
 def load_tree(
@@ -22,7 +22,7 @@ def load_tree(
     numbers: str | Path | None = None,
     sound_dirs: Sequence[str | Path] = (),
     extra_sound_dirs: Sequence[str | Path] = (),
-    known_actions: Mapping[str, Collection[str]] | None = None,
+    known_actions: KnownActions | None = None,
 ) -> Tree:
     """The tree in ``paths`` (files or directories; all files form one tree).
 

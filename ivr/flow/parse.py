@@ -136,6 +136,8 @@ class ActionUse:
     args: frozenset[str]
     loc: Loc
     name_loc: Loc
+    # args written as plain values (no template): checked against the action's types at load time
+    literals: tuple[tuple[str, Any, Loc], ...] = ()
 
 
 @dataclass
@@ -645,6 +647,7 @@ class _Parser:
         name = f.string("name")
         args: list[tuple[str, ValueTemplate]] = []
         masked_args: set[str] = set()
+        literals: list[tuple[str, Any, Loc]] = []
         raw_args = f.raw("args", _MISSING)
         if raw_args is not _MISSING and not isinstance(raw_args, YMap):
             f.wrong("args", "a mapping")
@@ -661,11 +664,14 @@ class _Parser:
                 if template is None:
                     continue
                 args.append((arg, template))
+                if template.is_static:
+                    literals.append((arg, value, loc))
                 if isinstance(value, str) and self._uses_masked(value):
                     masked_args.add(arg)
         if name:
             self.draft.actions.append(
-                ActionUse(name, frozenset(a for a, _ in args), self.draft.node_locs[node_id], f.loc("name"))
+                ActionUse(name, frozenset(a for a, _ in args), self.draft.node_locs[node_id], f.loc("name"),
+                          tuple(literals))
             )
         confirm = self.prompt(f, "confirm", f"{node_id}.confirm") if f.has("confirm") else None
         free = confirm is None

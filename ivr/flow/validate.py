@@ -14,11 +14,14 @@ from pathlib import Path
 
 from ivr.config.problems import Problem, did_you_mean
 from ivr.config.templates import CONTEXT_NAMES
+from ivr.flow.action_signature import ActionSignature, check_value, signature_of
 from ivr.flow.parse import Draft, build_draft, expand_paths
 
 SOUND_EXTENSIONS = ("wav", "gsm", "ulaw", "sln")
 
 PathArg = str | Path | Iterable[str | Path]
+KnownActions = Mapping[str, Collection[str] | ActionSignature]
+"""Each action the host runs: a built-in's required arg names, or a declared action's signature."""
 
 
 def validate(
@@ -27,7 +30,7 @@ def validate(
     numbers: str | Path | None = None,
     sound_dirs: Sequence[str | Path] = (),
     extra_sound_dirs: Sequence[str | Path] = (),
-    known_actions: Mapping[str, Collection[str]] | None = None,
+    known_actions: KnownActions | None = None,
 ) -> list[Problem]:
     """All problems of the tree in ``paths`` (files, or directories of *.yaml), sorted.
 
@@ -51,7 +54,7 @@ def analyse(
     numbers: str | Path | None = None,
     sound_dirs: Sequence[str | Path] = (),
     extra_sound_dirs: Sequence[str | Path] = (),
-    known_actions: Mapping[str, Collection[str]] | None = None,
+    known_actions: KnownActions | None = None,
 ) -> tuple[Draft, list[Problem]]:
     """The parsed draft and its problems; :func:`ivr.flow.loader.load_tree` builds on this."""
     problems: list[Problem] = []
@@ -214,12 +217,24 @@ def check_sounds(
     return out
 
 
-def check_actions(draft: Draft, known_actions: Mapping[str, Collection[str]]) -> list[Problem]:
+def check_actions(draft: Draft, known_actions: KnownActions) -> list[Problem]:
+    """Unknown actions, missing args and, for declared actions, unknown args and literals of the wrong type."""
     out = []
     for use in draft.actions:
         if use.name not in known_actions:
             out.append(Problem.at(use.name_loc, f"unknown action '{use.name}'{did_you_mean(use.name, known_actions)}"))
             continue
-        for arg in sorted(set(known_actions[use.name]) - use.args):
+        signature = signature_of(known_actions[use.name])
+        for arg in sorted(set(signature.required) - use.args):
             out.append(Problem.at(use.loc, f"action '{use.name}' needs arg '{arg}'"))
+        if signature.strict:
+            declared = [a.name for a in signature.args]
+            for arg in sorted(use.args - set(declared)):
+                out.append(Problem.at(use.loc, f"action '{use.name}' takes no arg '{arg}'"
+                                               f"{did_you_mean(arg, declared)}"))
+        for arg, value, loc in use.literals:
+            spec = signature.spec(arg)
+            problem = None if spec is None else check_value(spec, value)
+            if problem is not None:
+                out.append(Problem.at(loc, f"action '{use.name}': {problem}"))
     return out

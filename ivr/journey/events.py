@@ -25,6 +25,17 @@ USSD = "ussd"
 SMS = "sms"
 CHANNELS = (VOICE, USSD, SMS)
 _ALL = frozenset(CHANNELS)
+# Channels other systems write through the context API (POST /context/events): the web site,
+# the mobile app, e-mail handling, chat and messengers, branches and the back office.
+WEB = "web"
+APP = "app"
+EMAIL = "email"
+CHAT = "chat"
+OFFICE = "office"
+EXTERNAL_CHANNELS = (WEB, APP, EMAIL, CHAT, OFFICE)
+_EXTERNAL = frozenset(EXTERNAL_CHANNELS)
+# Staff reading journeys (the audit trail): stored beside journeys, never counted as an interaction.
+STAFF = "staff"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +118,24 @@ SMS_DELIVERY = "sms_delivery"
 SMS_OPT_OUT = "sms_opt_out"
 SMS_OPT_IN = "sms_opt_in"
 
+# -- other systems, through the context API ----------------------------------------------------
+PAGE_VIEWED = "page_viewed"
+FORM_SUBMITTED = "form_submitted"
+ORDER_PLACED = "order_placed"
+PAYMENT_MADE = "payment_made"
+EMAIL_RECEIVED = "email_received"
+EMAIL_SENT = "email_sent"
+CHAT_MESSAGE = "chat_message"
+TICKET_OPENED = "ticket_opened"
+TICKET_UPDATED = "ticket_updated"
+TICKET_RESOLVED = "ticket_resolved"
+VISIT_MADE = "visit_made"
+#: What every event from another system carries (the API fills client and event_id).
+EXTERNAL_FIELDS = ("text", "link", "topic", "client", "event_id")
+
+# -- staff -----------------------------------------------------------------------------------
+JOURNEY_READ = "journey_read"
+
 
 def _kinds(*kinds: EventKind) -> Mapping[str, EventKind]:
     return MappingProxyType({k.name: k for k in kinds})
@@ -176,7 +205,26 @@ REGISTRY: Mapping[str, EventKind] = _kinds(
     EventKind(SMS_DELIVERY, frozenset({SMS}), ("status", "code", "reason"), "the SMSC's delivery report"),
     EventKind(SMS_OPT_OUT, frozenset({SMS}), (), "the subscriber texted STOP: no more notifications"),
     EventKind(SMS_OPT_IN, frozenset({SMS}), (), "the subscriber texted START: notifications again"),
+    EventKind(PAGE_VIEWED, frozenset({WEB, APP}), EXTERNAL_FIELDS, "the customer opened a page of the site or a screen of the app"),
+    EventKind(FORM_SUBMITTED, frozenset({WEB, APP}), EXTERNAL_FIELDS, "the customer sent a form (a request, a complaint)"),
+    EventKind(ORDER_PLACED, frozenset({WEB, APP, OFFICE}), EXTERNAL_FIELDS, "the customer ordered something"),
+    EventKind(PAYMENT_MADE, frozenset({WEB, APP, OFFICE}), EXTERNAL_FIELDS, "the customer paid"),
+    EventKind(EMAIL_RECEIVED, frozenset({EMAIL}), EXTERNAL_FIELDS, "an e-mail from the customer"),
+    EventKind(EMAIL_SENT, frozenset({EMAIL}), EXTERNAL_FIELDS, "an e-mail to the customer"),
+    EventKind(CHAT_MESSAGE, frozenset({CHAT, APP}), EXTERNAL_FIELDS, "a chat or messenger message"),
+    EventKind(TICKET_OPENED, _EXTERNAL, EXTERNAL_FIELDS, "the help desk opened a ticket for the customer"),
+    EventKind(TICKET_UPDATED, _EXTERNAL, EXTERNAL_FIELDS, "the help desk or back office worked on the ticket"),
+    EventKind(TICKET_RESOLVED, _EXTERNAL, EXTERNAL_FIELDS, "the ticket was resolved"),
+    EventKind(VISIT_MADE, frozenset({OFFICE}), EXTERNAL_FIELDS, "the customer came to a branch"),
+    EventKind(JOURNEY_READ, frozenset({STAFF}), ("staff", "role", "user", "customer", "by", "outcome", "events"),
+              "a member of staff read (or was refused) a customer's journey: the audit trail"),
 )
+
+
+def external_kinds(channel: str) -> frozenset[str]:
+    """The event kinds another system may write on ``channel`` through the context API."""
+    return frozenset(k.name for k in REGISTRY.values()
+                     if channel in k.channels and k.fields == EXTERNAL_FIELDS)
 
 
 def kind(name: str) -> EventKind:

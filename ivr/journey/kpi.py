@@ -217,7 +217,10 @@ class KpiAccumulator:
 
     def add(self, key: str, event: StampedEvent) -> None:
         """Count one stored event. ``key`` (the customer) is not a KPI dimension: no personal data in
-        metrics; the agent numbers hold it in memory for the first-contact-resolution window only."""
+        metrics; the agent numbers hold it in memory for the first-contact-resolution window only.
+        Staff reading journeys (the audit trail) is not a customer interaction: not counted."""
+        if event.channel == E.STAFF:
+            return
         self._events += 1
         self._first = event.at if self._first is None else min(self._first, event.at)
         self._last = event.at if self._last is None else max(self._last, event.at)

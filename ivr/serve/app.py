@@ -30,6 +30,7 @@ from ivr.live.trees import TreeStore
 from ivr.routing.rules import RoutingInvalid
 from ivr.runtime import event_loop
 from ivr.runtime.gc_policy import tune_for_serving
+from ivr.serve.demo_backend import mount_demo_backend
 from ivr.serve.http_app import AgentApiParts, build_app
 from ivr.serve.recogniser import RecogniserProcess
 from ivr.serve.watch import FileWatch
@@ -224,7 +225,10 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
                                             desk=controller.agent_desk(AmiCallControl(ami, controller.agent_events)),
                                             feed=controller.feed),
                     kpis=controller.kpis.snapshot, sms=controller.sms, spool=controller.spool,
-                    ussd=controller.ussd)
+                    ussd=controller.ussd,
+                    context_api=controller.context_api)
+    if settings.integrations.demo_backend:
+        mount_demo_backend(app)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.http.host, settings.http.port)

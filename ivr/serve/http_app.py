@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from ivr.agent.context_api import mount_context_api
 from ivr.agent.desk import AgentDesk
 from ivr.agent.http import mount_agent_api
 from ivr.agent.ports import CustomerNames, JourneyReader, TokenResolver
+from ivr.composition import ContextApi
 from ivr.journey.feed import JourneyFeed
 from ivr.journey.kpi import Kpis
 from ivr.journey.spool import SpoolStats
@@ -43,8 +45,11 @@ ReloadRequest = Callable[[], Awaitable[ReloadResult]]
 
 def build_app(health: HealthProbe, reload: ReloadRequest, *, agent_api: AgentApiParts | None = None,
               kpis: Callable[[], Kpis] | None = None, sms: SmsService | None = None,
-              ussd: UssdGateway | None = None, spool: SpoolStats | None = None) -> web.Application:
+              ussd: UssdGateway | None = None, spool: SpoolStats | None = None,
+              context_api: ContextApi | None = None) -> web.Application:
     app = web.Application()
+    if context_api is not None:  # before the agent API: /context/{token} must not take its paths
+        mount_context_api(app, context_api.access, context_api.intake, context_api.staff)
     if sms is not None:
         mount_sms(app, sms)
     if ussd is not None:

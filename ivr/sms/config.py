@@ -25,12 +25,16 @@ from ivr.config.reader import ConfigReader, FieldRule, Number, Text, Whole
 from ivr.config.source import YList, YMap, parse_yaml, read_yaml
 from ivr.crm.action_catalog import ACTION_ARGS
 from ivr.crm.directory_ports import ACTIONS as CRM_ACTIONS
+from ivr.flow.action_signature import check_value, signature_of
+from ivr.flow.validate import KnownActions
 from ivr.sms import keyword_fold as skel
 from ivr.sms import templates
 from ivr.sms.errors import SmsConfigInvalid
 
 #: What a command may run: the CRM's actions, and a callback (taken before the CRM).
 ACTIONS = frozenset(CRM_ACTIONS) | {"callback"}
+#: What a command may run when the caller names nothing else: the built-ins a text can carry.
+BUILT_IN_ACTIONS: KnownActions = {name: args for name, args in ACTION_ARGS.items() if name in ACTIONS}
 SUPPORTED_VERSION = 1
 #: The most SMS parts Kannel may send for one message; more is a bill, not a reply.
 MAX_PARTS = 10
@@ -69,12 +73,14 @@ class Keyword:
 
 @dataclass(frozen=True)
 class Argument:
-    """The words after a keyword, matched against fixed choices (``TARIFF SMART``)."""
+    """The words after a keyword: one of fixed choices (``TARIFF SMART``), or, when ``free``,
+    whatever was written (``ORDER 12345``), which the action's own argument types check."""
 
     name: str
     choices: Mapping[str, str]  # skeleton of every spelling -> the value the action gets
     values: tuple[str, ...]  # the canonical values, in file order
     invalid: LocalText
+    free: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,8 @@ class Command:
     args: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     argument: Argument | None = None
     effect: Effect | None = None
+    # The reply when the action fails (it sees result.error and result.reason); else replies.failed
+    failure: LocalText | None = None
 
 
 @dataclass(frozen=True)
@@ -150,26 +158,33 @@ class SmsConfig:
 # ------------------------------------------------------------------------------ loading
 
 
-def load_sms_config(path: Path | str, *, env: Mapping[str, str] | None = None) -> SmsConfig:
-    """Read and check ``path``; secrets may come from ``env`` (see :data:`SECRET_ENV`)."""
+def load_sms_config(path: Path | str, *, env: Mapping[str, str] | None = None,
+                    known_actions: KnownActions | None = None) -> SmsConfig:
+    """Read and check ``path``; secrets may come from ``env`` (see :data:`SECRET_ENV`).
+
+    ``known_actions``: every action a command may run, with its arguments (default: the
+    built-in ones; ``ivr serve`` adds those declared in config/actions.yaml).
+    """
     problems: list[Problem] = []
     data = read_yaml(path, problems)
-    return _build(data, str(path), problems, env or {})
+    return _build(data, str(path), problems, env or {}, known_actions)
 
 
-def parse_sms_config(text: str, name: str = "sms.yaml", *, env: Mapping[str, str] | None = None) -> SmsConfig:
+def parse_sms_config(text: str, name: str = "sms.yaml", *, env: Mapping[str, str] | None = None,
+                     known_actions: KnownActions | None = None) -> SmsConfig:
     """Like :func:`load_sms_config` for text in memory (tests, editors)."""
     problems: list[Problem] = []
     data = parse_yaml(text, name, problems)
-    return _build(data, name, problems, env or {})
+    return _build(data, name, problems, env or {}, known_actions)
 
 
-def _build(data: Any, name: str, problems: list[Problem], env: Mapping[str, str]) -> SmsConfig:
+def _build(data: Any, name: str, problems: list[Problem], env: Mapping[str, str],
+           known_actions: KnownActions | None = None) -> SmsConfig:
     if problems:
         raise SmsConfigInvalid(problems)
     if not isinstance(data, YMap):
         raise SmsConfigInvalid([Problem(name, 1, 1, f"expected a mapping at the top, got {type_name(data)}")])
-    config = _Loader(name, problems, env).root(data)
+    config = _Loader(name, problems, env, known_actions if known_actions is not None else BUILT_IN_ACTIONS).root(data)
     if problems or config is None:
         raise SmsConfigInvalid(sorted(set(problems)))
     return config
@@ -183,12 +198,14 @@ KANNEL_RULES: Mapping[str, FieldRule] = {
     "sendsms_user": Text(), "state_dir": Text(), "dlr_mask": Whole(0, 31), "max_messages": Whole(1, MAX_PARTS)}
 _ROOT_KEYS = {"version", "languages", "default_language", "max_segments", "sender", "fallback", "limits",
               "security", "kannel", "replies", "commands", "notifications"}
-_COMMAND_KEYS = {"keywords", "reply", "action", "args", "argument", "effect"}
+_COMMAND_KEYS = {"keywords", "reply", "action", "args", "argument", "effect", "failure"}
 
 
 class _Loader(ConfigReader):
-    def __init__(self, path: str, problems: list[Problem], env: Mapping[str, str]) -> None:
+    def __init__(self, path: str, problems: list[Problem], env: Mapping[str, str],
+                 known_actions: KnownActions) -> None:
         super().__init__(problems, env)
+        self.known_actions = known_actions
         self.path = path
         self.languages: tuple[str, ...] = ()
 
@@ -393,24 +410,35 @@ class _Loader(ConfigReader):
             self.check_action(m, action, args, argument, what)
         elif argument is not None:
             self.problem(m.key_loc("argument"), f"{what} has an 'argument' but no 'action' to give it to")
+        failure = self.local_text(m, "failure", what) if "failure" in m else None
+        if failure is not None and action is None:
+            self.problem(m.key_loc("failure"), f"{what} has a 'failure' reply but no 'action' that could fail")
         if len(self.problems) != before or reply is None:
             return None
         return Command(name, keywords, LocalText(name, reply.sources, reply.compiled), action,
-                       MappingProxyType(args), argument, effect)
+                       MappingProxyType(args), argument, effect,
+                       None if failure is None else LocalText(f"{name}.failure", failure.sources, failure.compiled))
 
     def check_action(self, m: YMap, action: str, args: Mapping[str, str], argument: Argument | None,
                      what: str) -> None:
         loc = m.value_loc("action")
-        if action not in ACTIONS:
-            self.problem(loc, f"unknown action '{action}'{did_you_mean(action, ACTIONS)}"
-                         f" (actions: {', '.join(sorted(ACTIONS))})")
+        if action not in self.known_actions:
+            self.problem(loc, f"unknown action '{action}'{did_you_mean(action, self.known_actions)}"
+                         f" (actions: {', '.join(sorted(self.known_actions))})")
             return
-        needed = set(ACTION_ARGS.get(action, ()))
+        signature = signature_of(self.known_actions[action])
+        needed = set(signature.required)
+        allowed = {a.name for a in signature.args}
         given = set(args) | ({argument.name} if argument is not None else set())
         for missing in sorted(needed - given):
             self.problem(loc, f"action '{action}' needs arg '{missing}' (in 'args' or as the 'argument' name)")
-        for extra in sorted(given - needed):
+        for extra in sorted(given - allowed):
             self.problem(loc, f"action '{action}' takes no arg '{extra}'")
+        for key, value in args.items():
+            spec = signature.spec(key)
+            problem = None if spec is None else check_value(spec, value)
+            if problem is not None:
+                self.problem(loc, f"action '{action}': {problem}")
 
     def keywords(self, m: YMap, what: str) -> tuple[Keyword, ...]:
         raw = m.get("keywords")
@@ -443,7 +471,11 @@ class _Loader(ConfigReader):
         a = self.section(m, "argument", what, required=True)
         if a is None:
             return None
-        self.fields(a, {"name", "choices", "invalid"}, {"name", "choices", "invalid"}, f"'argument' of {what}")
+        free = a.get("free") is True
+        self.fields(a, {"name", "choices", "invalid", "free"}, {"name", "invalid"} | (set() if free else {"choices"}),
+                    f"'argument' of {what}")
+        if free and "choices" in a:
+            self.problem(a.key_loc("choices"), f"'argument' of {what}: a free argument has no 'choices'")
         name = self.text(a, "name", "") or ""
         invalid = self.local_text(a, "invalid", f"'argument' of {what}") if "invalid" in a else None
         choices: dict[str, str] = {}
@@ -469,10 +501,10 @@ class _Loader(ConfigReader):
                         choices[folded] = value_text
             if not values:
                 self.problem(raw.loc, "'choices' is empty")
-        if not name or invalid is None or not values:
+        if not name or invalid is None or not (values or free):
             return None
         return Argument(name, MappingProxyType(choices), tuple(values),
-                        LocalText(f"{command}.invalid", invalid.sources, invalid.compiled))
+                        LocalText(f"{command}.invalid", invalid.sources, invalid.compiled), free)
 
     def notifications(self, m: YMap | None) -> dict[str, Notification]:
         out: dict[str, Notification] = {}

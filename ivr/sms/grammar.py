@@ -68,6 +68,8 @@ class Grammar:
                 continue
             command, language = found
             assert command.argument is not None
+            if command.argument.free:
+                return Match(command, language, argument=" ".join(w.raw for w in rest))
             value = command.argument.choices.get(" ".join(w.skeleton for w in rest))
             if value is not None:
                 return Match(command, language, argument=value)

@@ -35,11 +35,11 @@ from ivr.journey.events import (
     SMS_SENT,
 )
 from ivr.journey.ports import JourneySink, KvStore, StampedEvent
+from ivr.ratelimit import SlidingWindowLimiter
 from ivr.sms.config import Command, LocalText, SmsConfig
 from ivr.sms.dlr import DeliveryReport
 from ivr.sms.errors import RateLimited, TemplateFailed
 from ivr.sms.grammar import Grammar, Match
-from ivr.sms.ratelimit import SlidingWindowLimiter
 from ivr.sms.segments import Segments, measure, shorten
 from ivr.sms.sendsms import SmsSender
 from ivr.sms.shared_ratelimit import InProcessWindow, SmsRateLimiter
@@ -205,7 +205,8 @@ class SmsService:
         event = (ACTION_RESULT, {"name": command.action, "ok": result.ok, "args": _plain(args)})
         if not result.ok:
             log.info("SMS %s: action %s refused: %s", interaction, command.action, result.data.get("error"))
-            return _Outcome(replies["failed"], context, [event])
+            context["result"] = dict(result.data)
+            return _Outcome(command.failure or replies["failed"], context, [event])
         context["result"] = dict(result.data)
         return _Outcome(command.reply, context, [event])
 

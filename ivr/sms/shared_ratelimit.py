@@ -7,7 +7,7 @@ compare-and-set (:func:`ivr.journey.cas.change_kv`), and it expires a window aft
 message, so idle numbers cost nothing.
 
 The store being away must not silence subscribers: then this process's own window
-(:class:`~ivr.sms.ratelimit.SlidingWindowLimiter`) decides, as it did before windows were shared.
+(:class:`~ivr.ratelimit.SlidingWindowLimiter`) decides, as it did before windows were shared.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from ivr.journey.cas import change_kv
 from ivr.journey.errors import JourneyError
 from ivr.journey.ports import JourneyStore
-from ivr.sms.ratelimit import SlidingWindowLimiter
+from ivr.ratelimit import SlidingWindowLimiter
 
 log = logging.getLogger(__name__)
 

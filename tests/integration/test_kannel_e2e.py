@@ -37,6 +37,7 @@ from ivr.sms.notify import notify
 from ivr.sms.segments import measure
 from ivr.sms.sendsms import KannelSender
 from ivr.sms.service import SmsService
+from tests.demo_actions import DEMO_ACTIONS
 from tests.integration.kannel_support import FAKESMSC, SHORT_NUMBER, Delivered, mo, parse_got, require_kannel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -73,7 +74,7 @@ class Gateway:
 
 @pytest.fixture(scope="module")
 def sms_config() -> SmsConfig:
-    return load_sms_config(REPO / "config" / "sms.yaml")
+    return load_sms_config(REPO / "config" / "sms.yaml", known_actions=DEMO_ACTIONS)
 
 
 @pytest.fixture(scope="module")

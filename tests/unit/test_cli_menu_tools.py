@@ -123,7 +123,7 @@ def test_validate_checks_the_ussd_and_sms_settings_too(tmp_path, monkeypatch, ca
     monkeypatch.setenv("IVR_HOME", str(tmp_path))
 
     assert main(["validate"]) == 1
-    assert f"{ussd}:30:14: 'timeout_s' must be from 10 to 3600, got 5" in capsys.readouterr().out
+    assert f"{ussd}:33:14: 'timeout_s' must be from 10 to 3600, got 5" in capsys.readouterr().out
 
 
 def test_simulate_with_broken_routing_rules_says_so_without_a_traceback(tmp_path, monkeypatch, capsys):

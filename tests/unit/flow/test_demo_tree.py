@@ -8,12 +8,11 @@ import pytest
 
 from ivr.flow import Tree, load_tree, validate
 from ivr.flow.model import MenuNode, RouteNode
+from tests.demo_actions import DEMO_ACTIONS
 
 ROOT = Path(__file__).resolve().parents[3]
 MENUS = ROOT / "config/menus"
 NUMBERS = ROOT / "config/numbers.yaml"
-DEMO_ACTIONS = {"balance": [], "service_on": ["service"], "service_off": ["service"], "identify": ["account", "pin"],
-                "callback": ["queue"]}
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,7 @@ from ivr.sms.kannel_http import mount_sms
 from ivr.sms.sendsms import OutboundSms, SendReceipt
 from ivr.sms.service import SmsService
 from tests.clock import FakeClock
+from tests.demo_actions import DEMO_ACTIONS
 
 REPO = Path(__file__).resolve().parents[3]
 SMS_YAML = REPO / "config" / "sms.yaml"
@@ -73,7 +74,7 @@ class RecordingSender:
 
 @pytest.fixture(scope="session")
 def sms_config() -> SmsConfig:
-    return load_sms_config(SMS_YAML)
+    return load_sms_config(SMS_YAML, known_actions=DEMO_ACTIONS)
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import pytest
 
 from ivr.sms.config import SmsConfig, load_sms_config, parse_sms_config
 from ivr.sms.errors import SmsConfigInvalid
+from tests.demo_actions import DEMO_ACTIONS
 
 from .conftest import SMS_YAML
 
@@ -32,7 +33,7 @@ def problems(text: str) -> list[str]:
 
 
 def test_the_shipped_configuration_loads() -> None:
-    config = load_sms_config(SMS_YAML)
+    config = load_sms_config(SMS_YAML, known_actions=DEMO_ACTIONS)
     assert {"help", "balance", "stop", "roaming_on", "roaming_off", "tariffs", "tariff_change"} <= set(config.commands)
     assert "low_balance" in config.notifications
 

@@ -17,7 +17,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from ivr.crm.action_catalog import ACTION_ARGS
 from ivr.crm.actions import CrmActions
 from ivr.crm.lookup import CrmLookup
 from ivr.crm.sqlite_directory import SqliteDirectory
@@ -28,6 +27,7 @@ from ivr.journey.memory import MemoryJourney
 from ivr.live.trees import TreeStore
 from ivr.ussd import UssdConfig, UssdGateway, load_ussd_config, mount_ussd
 from tests.clock import FakeClock
+from tests.demo_actions import DEMO_ACTIONS
 
 ROOT = Path(__file__).resolve().parents[3]
 ANNA = "+79991234567"  # VIP, every service on, English
@@ -55,7 +55,7 @@ class CountingActions:
 
 def demo_trees() -> TreeStore:
     return TreeStore(lambda: load_tree(ROOT / "config/menus", numbers=ROOT / "config/numbers.yaml",
-                                       known_actions=ACTION_ARGS))
+                                       known_actions=DEMO_ACTIONS))
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ivr.sms.ratelimit import SlidingWindowLimiter
+from ivr.ratelimit import SlidingWindowLimiter
 
 from .conftest import FakeClock
 

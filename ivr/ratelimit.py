@@ -1,6 +1,6 @@
-"""Per-number rate limit: at most N messages in any window of W seconds.
+"""Per-sender rate limit: at most N requests in any window of W seconds, kept in process.
 
-SMS loops are real: an auto-responder on the other side answers every reply, and a
+Used for SMS numbers and for the context API's clients. SMS loops are real: an auto-responder on the other side answers every reply, and a
 flood from one number costs a CRM lookup, a journey write and a paid SMS each. A
 sliding window per number stops that without touching anybody else. The table is
 bounded: numbers idle for a whole window are dropped first, so a spoofed-sender flood
