@@ -322,3 +322,20 @@ def test_a_call_that_gave_up_in_the_queue_is_abandoned_and_still_listed_among_th
     assert (kpis.routed, kpis.abandoned, sum(kpis.routes.values())) == (0, 1, 1)
     assert "Routes by reason: 1 sent to a queue, whatever happened next (the abandoned included)" in text
     assert "(of them 1 gave up waiting in a queue)" in text
+
+
+# -- other systems' events and staff reads ----------------------------------------------------------
+
+
+def test_events_from_other_systems_count_as_interactions_of_their_channel() -> None:
+    k = kpis(ev("page_viewed", "web:website:e-1", "web", text="Roaming"),
+             ev("email_received", "email:helpdesk:m-1", "email", text="Bill question"),
+             ev("node_entered", node="main"), flow_hangup())
+
+    assert k.interactions == {"web": 1, "email": 1, "voice": 1}
+
+
+def test_staff_reading_a_journey_is_not_an_interaction() -> None:
+    k = kpis(ev("journey_read", "staff:helpdesk", "staff", staff="helpdesk", outcome="allowed"))
+
+    assert (k.interactions, k.events) == ({}, 0)
