@@ -315,6 +315,8 @@ def _external(verb: str) -> Callable[[Mapping[str, Any]], str]:
 
 
 _SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
+    E.OFFER_PRESENTED: lambda d: f"was offered {_t(d.get('offer'), 'an offer')}",
+    E.OFFER_ANSWERED: lambda d: f"{_t(d.get('answer'), 'answered')} the offer {_t(d.get('offer'), '')}".rstrip(),
     E.PAGE_VIEWED: _external("opened"),
     E.FORM_SUBMITTED: _external("sent a form"),
     E.ORDER_PLACED: _external("placed an order"),

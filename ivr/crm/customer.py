@@ -22,6 +22,7 @@ LANGUAGES = ("en", "ru")
 KNOWN_SEGMENTS = ("vip", "business", "regular")
 
 _NO_SERVICES: Mapping[str, bool] = MappingProxyType({})
+_NO_SCORES: Mapping[str, Decimal] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,10 @@ class Customer:
     blacklisted: bool = False
     last_agent: str | None = None  # who handled the previous call, for "same agent again"
     last_contact: dt.date | None = None
+    offer: str | None = None  # the code of the offer the CRM picked for this customer now
+    offer_text: str | None = None  # what to tell them about it, in their language
+    # Interest by topic (roaming: 0.9), for menus that offer the likeliest option first (`rank`)
+    scores: Mapping[str, Decimal] = field(default_factory=lambda: _NO_SCORES)
 
     def __post_init__(self) -> None:
         def bad(message: str) -> CustomerInvalid:
@@ -66,8 +71,11 @@ class Customer:
             raise bad(f"overdue_days {self.overdue_days!r} is not a whole number of days")
         if not all(isinstance(k, str) and isinstance(v, bool) for k, v in self.services.items()):
             raise bad("services must map service codes to true/false")
+        if not all(isinstance(k, str) and isinstance(v, Decimal) and v.is_finite() for k, v in self.scores.items()):
+            raise bad("scores must map topics to finite Decimals")
         # A caller of the constructor keeps no handle on our services: freeze a copy.
         object.__setattr__(self, "services", MappingProxyType(dict(self.services)))
+        object.__setattr__(self, "scores", MappingProxyType(dict(self.scores)))
 
     @property
     def enabled_services(self) -> tuple[str, ...]:
@@ -93,6 +101,7 @@ class Customer:
             "overdue_days": self.overdue_days,
             "services": list(self.enabled_services),
             "blacklisted": self.blacklisted,
+            "scores": dict(self.scores),
         }
         optional = {
             "tariff": self.tariff,
@@ -103,4 +112,6 @@ class Customer:
             "last_contact": self.last_contact,
         }
         fields.update({k: v for k, v in optional.items() if v is not None})
+        if self.offer:
+            fields["offer"] = {"code": self.offer, "text": self.offer_text or ""}
         return fields

@@ -18,12 +18,13 @@ from ivr.crm.errors import CustomerInvalid
 from ivr.crm.numbers import normalise
 
 REQUIRED = ("id", "number", "name")
-TEXT = ("name", "language", "segment", "currency", "tariff", "manager", "region", "last_agent")
+TEXT = ("name", "language", "segment", "currency", "tariff", "manager", "region", "last_agent", "offer",
+        "offer_text")
 #: Identifiers some CRMs send as numbers; they are text to us (leading zeros matter).
 IDENTIFIERS = ("id", "account")
 MONEY = ("balance", "debt")
 FIELDS = frozenset(REQUIRED + TEXT + IDENTIFIERS + MONEY + ("overdue_days", "services", "blacklisted",
-                                                            "last_contact"))
+                                                            "last_contact", "scores"))
 
 
 class FieldError(ValueError):
@@ -82,6 +83,10 @@ def _convert(name: str, value: Any) -> Any:
         return _services(value)
     if name == "last_contact":
         return _date(name, value)
+    if name == "scores":
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            raise FieldError(name, "expected topics mapped to numbers")
+        return {str(k): _money(f"scores.{k}", v) for k, v in value.items()}
     raise FieldError(name, "no converter")  # FIELDS and this function disagree: a bug
 
 

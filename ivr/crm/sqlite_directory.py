@@ -39,7 +39,9 @@ from ivr.crm.pin import burn_time, verify_pin
 
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Columns added after version 1, with their type: a file made by an older version gains them on open.
+_ADDED_COLUMNS = (("offer", "TEXT"), ("offer_text", "TEXT"), ("scores", "TEXT"))
 #: How long a query waits for another process's write lock before failing.
 BUSY_TIMEOUT_MS = 2000
 
@@ -61,7 +63,10 @@ CREATE TABLE IF NOT EXISTS customers (
     pin_hash     TEXT,                   -- see ivr.crm.pin; never the PIN itself
     blacklisted  INTEGER NOT NULL DEFAULT 0,
     last_agent   TEXT,
-    last_contact TEXT                    -- ISO date
+    last_contact TEXT,                   -- ISO date
+    offer        TEXT,
+    offer_text   TEXT,
+    scores       TEXT                    -- JSON {topic: "0.9"}: Decimals as text
 );
 CREATE TABLE IF NOT EXISTS customer_services (
     customer_id TEXT NOT NULL REFERENCES customers(id) ON DELETE CASCADE,
@@ -83,7 +88,7 @@ CREATE TABLE IF NOT EXISTS applied_actions (
 """
 
 _COLUMNS = ("id, number, name, language, segment, balance, currency, debt, overdue_days, tariff, manager, "
-            "region, account, blacklisted, last_agent, last_contact")
+            "region, account, blacklisted, last_agent, last_contact, offer, offer_text, scores")
 
 
 class SqliteDirectory:
@@ -151,6 +156,10 @@ class SqliteDirectory:
             if self.path != ":memory:":
                 conn.execute("PRAGMA journal_mode = WAL")  # readers do not wait for a writer
             conn.executescript(_SCHEMA)
+            have = {row[1] for row in conn.execute("PRAGMA table_info(customers)")}
+            for column, kind in _ADDED_COLUMNS:
+                if column not in have:
+                    conn.execute(f"ALTER TABLE customers ADD COLUMN {column} {kind}")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self._conn = conn
         return self._conn
@@ -174,7 +183,7 @@ class SqliteDirectory:
 
     def _customer(self, conn: sqlite3.Connection, row: tuple[Any, ...]) -> Customer:
         (id_, number, name, language, segment, balance, currency, debt, overdue_days, tariff, manager,
-         region, account, blacklisted, last_agent, last_contact) = row
+         region, account, blacklisted, last_agent, last_contact, offer, offer_text, scores) = row
         services = {service: bool(enabled) for service, enabled in conn.execute(
             "SELECT service, enabled FROM customer_services WHERE customer_id = ?", (id_,))}
         try:
@@ -184,8 +193,10 @@ class SqliteDirectory:
                 services=services, tariff=tariff, manager=manager, region=region, account=account,
                 blacklisted=bool(blacklisted), last_agent=last_agent,
                 last_contact=None if last_contact is None else dt.date.fromisoformat(last_contact),
+                offer=offer, offer_text=offer_text,
+                scores={k: Decimal(v) for k, v in json.loads(scores).items()} if scores else {},
             )
-        except (InvalidOperation, ValueError, CustomerInvalid) as exc:
+        except (InvalidOperation, ValueError, AttributeError, CustomerInvalid) as exc:
             raise CrmBadResponse(f"stored record {id_!r} is unreadable: {exc}", operation="read customer") from exc
 
     def _put_customer(self, conn: sqlite3.Connection, customer: Customer, pin_hash: str | None) -> None:
@@ -194,10 +205,11 @@ class SqliteDirectory:
             conn.execute("DELETE FROM customer_services WHERE customer_id = ?", (c.id,))
             conn.execute(
                 f"INSERT OR REPLACE INTO customers ({_COLUMNS}, pin_hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (c.id, c.number, c.name, c.language, c.segment, str(c.balance), c.currency, str(c.debt),
                  c.overdue_days, c.tariff, c.manager, c.region, c.account, int(c.blacklisted), c.last_agent,
-                 None if c.last_contact is None else c.last_contact.isoformat(), pin_hash))
+                 None if c.last_contact is None else c.last_contact.isoformat(), c.offer, c.offer_text,
+                 json.dumps({k: str(v) for k, v in c.scores.items()}) if c.scores else None, pin_hash))
             conn.executemany(
                 "INSERT INTO customer_services (customer_id, service, enabled) VALUES (?, ?, ?)",
                 [(c.id, service, int(on)) for service, on in c.services.items()])

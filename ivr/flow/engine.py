@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from ivr.config.errors import TemplateFailed
 from ivr.config.templates import Scope
 from ivr.flow import journey as J
 from ivr.flow import speech
@@ -55,6 +56,7 @@ from ivr.flow.model import (
     HangupNode,
     MenuNode,
     Node,
+    OfferNode,
     Option,
     RepeatNode,
     RouteNode,
@@ -62,11 +64,14 @@ from ivr.flow.model import (
     Tree,
 )
 from ivr.flow.prompts import Prompt
+from ivr.flow.ranking import ranked
 from ivr.flow.render_text import CONFIRM_LABELS
 
 #: Nodes a single event may run before the session must wait; validation rejects
 #: loops without input, so reaching this means a bug, reported as LoopDetected.
 MAX_STEPS_PER_EVENT = 100
+#: Prompt and Collect shapes a menu keeps built; ranked options can make many orders, so more are built per call
+MAX_SHAPES = 256
 
 _NEW, _INPUT, _ACTION, _DONE = range(4)
 _STATE_NAMES = {
@@ -76,7 +81,7 @@ _STATE_NAMES = {
     _DONE: "the session is finished",
 }
 
-InputNode = MenuNode | CollectNode | ActionNode
+InputNode = MenuNode | CollectNode | ActionNode | OfferNode
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +107,7 @@ class Session:
         "_node",
         "_state",
         "_visible",
+        "_offer",
         "_noinput",
         "_nomatch",
         "_menus",
@@ -147,6 +153,7 @@ class Session:
         self._node: Node | None = None
         self._state = _NEW
         self._visible: tuple[Option, ...] = ()
+        self._offer = ""  # the code of the offer being answered
         self._noinput = 0
         self._nomatch = 0
         self._menus: list[str] = []
@@ -252,7 +259,10 @@ class Session:
                     raise SessionError("condition is false and the node has no 'else'", node=node_id)
                 node_id = node.else_
                 continue
-            journey.append(JourneyEvent(J.NODE_ENTERED, {"node": node_id, "kind": node.kind}))
+            entered = {"node": node_id, "kind": node.kind}
+            if node.topic is not None:
+                entered["topic"] = node.topic
+            journey.append(JourneyEvent(J.NODE_ENTERED, entered))
             nxt: str | None
             if isinstance(node, MenuNode):
                 nxt = self._enter_menu(node, out)
@@ -266,6 +276,9 @@ class Session:
                 return
             elif isinstance(node, ActionNode):
                 self._enter_action(node, out)
+                return
+            elif isinstance(node, OfferNode):
+                self._enter_offer(node, out)
                 return
             elif isinstance(node, RouteNode):
                 self._route(node, out)
@@ -303,6 +316,8 @@ class Session:
         if node.conditional:
             ctx = self._ctx
             self._visible = tuple(o for o in node.options if o.when is None or o.when.test(ctx))
+            if node.ranked:
+                self._visible = ranked(self._visible, ctx)
             if not self._visible:
                 self._journey.append(JourneyEvent(J.INPUT_INVALID, {"node": node.id, "reason": "no_visible_options"}))
                 return node.input.on_nomatch_exhausted
@@ -321,6 +336,17 @@ class Session:
         else:
             self._wait_input(node)
             self._present(node, out, None)
+
+    def _enter_offer(self, node: OfferNode, out: list[Action]) -> None:
+        offer = _offer_code(node, self._ctx)
+        self._offer = offer
+        self._journey.append(JourneyEvent(J.OFFER_PRESENTED, {"node": node.id, "offer": offer}))
+        self._wait_input(node)
+        self._present(node, out, None)
+
+    def _answer_offer(self, node: OfferNode, answer: str) -> str:
+        self._journey.append(JourneyEvent(J.OFFER_ANSWERED, {"node": node.id, "offer": self._offer, "answer": answer}))
+        return {"accepted": node.on_accept, "declined": node.on_decline}.get(answer, node.on_ignore)
 
     def _present(self, node: InputNode, out: list[Action], lead: Prompt | None) -> None:
         """Prompt for ``node`` (after ``lead``, a noinput/nomatch message) and wait."""
@@ -343,7 +369,7 @@ class Session:
                 if plays is None:
                     prompts = [node.prompt, *(o.prompt for o in visible if o.prompt is not None)]
                     plays = tuple(p.play(lang, ctx) for p in prompts)
-                    if all(p.is_static for p in prompts):
+                    if all(p.is_static for p in prompts) and len(node.plays_cache) < MAX_SHAPES:
                         node.plays_cache[shape] = plays
                 out.extend(plays)
             out.append(self._menu_collect(node, shape, None))
@@ -352,9 +378,10 @@ class Session:
                 out.append(node.prompt.play(lang, ctx))
             out.append(node.collect)
         else:
-            assert node.confirm is not None
+            question = node.prompt if isinstance(node, OfferNode) else node.confirm
+            assert question is not None
             if reprompt:
-                out.append(node.confirm.play(lang, ctx))
+                out.append(question.play(lang, ctx))
             yes, no = CONFIRM_LABELS.get(lang, CONFIRM_LABELS["en"])
             words = speech.CONFIRM_WORDS.get(lang, speech.CONFIRM_WORDS["en"])
             out.append(
@@ -397,7 +424,8 @@ class Session:
                 options=choices,
                 node=node.id,
             )
-            node.collect_cache[key] = collect
+            if len(node.collect_cache) < MAX_SHAPES:
+                node.collect_cache[key] = collect
         return collect
 
     def _choices(self, visible: tuple[Option, ...]) -> tuple[MenuChoice, ...]:
@@ -414,7 +442,7 @@ class Session:
 
     def _input_node(self) -> InputNode:
         node = self._node
-        assert isinstance(node, (MenuNode, CollectNode, ActionNode))
+        assert isinstance(node, (MenuNode, CollectNode, ActionNode, OfferNode))
         return node
 
     def _on_digits(self, digits: str, out: list[Action]) -> str | None:
@@ -429,6 +457,8 @@ class Session:
             return self._on_nomatch(node, digits, out, None)
         if isinstance(node, CollectNode):
             return self._collect_value(node, digits, out)
+        if isinstance(node, OfferNode):
+            return self._offer_reply(node, digits, out)
         return self._confirm(node, digits, out)
 
     def _on_speech(self, event: Speech, out: list[Action]) -> str | None:
@@ -442,6 +472,8 @@ class Session:
         if isinstance(node, ActionNode):
             answer = speech.confirm_answer(utterance, self.language)
             return self._confirm(node, answer or utterance, out)
+        if isinstance(node, OfferNode):
+            return self._offer_reply(node, speech.confirm_answer(utterance, self.language) or utterance, out)
         if event.confidence < node.min_confidence:
             return self._on_nomatch(node, event.text, out, "low_confidence")
         lang = self.language
@@ -496,6 +528,12 @@ class Session:
             return self._menus[-1] if self._menus else self._entry
         return self._on_nomatch(node, answer, out, None)
 
+    def _offer_reply(self, node: OfferNode, answer: str, out: list[Action]) -> str | None:
+        if answer in ("1", "2"):
+            self._journey.append(JourneyEvent(J.KEY_PRESSED, {"node": node.id, "key": answer, "confirm": answer == "1"}))
+            return self._answer_offer(node, "accepted" if answer == "1" else "declined")
+        return self._on_nomatch(node, answer, out, None)
+
     def _on_noinput(self, out: list[Action]) -> str | None:
         node = self._input_node()
         policy = node.input
@@ -506,6 +544,8 @@ class Session:
         if count >= policy.max_noinput:
             if count <= len(prompts):
                 out.append(prompts[count - 1].play(self.language, self._ctx))
+            if isinstance(node, OfferNode):
+                return self._answer_offer(node, "ignored")
             return policy.on_noinput_exhausted
         self._present(node, out, prompts[min(count, len(prompts)) - 1] if prompts else None)
         return None
@@ -522,6 +562,8 @@ class Session:
         if count >= policy.max_nomatch:
             if count <= len(prompts):
                 out.append(prompts[count - 1].play(self.language, self._ctx))
+            if isinstance(node, OfferNode):
+                self._answer_offer(node, "ignored")
             return policy.on_nomatch_exhausted
         self._present(node, out, prompts[min(count, len(prompts)) - 1] if prompts else None)
         return None
@@ -583,3 +625,12 @@ class Session:
             f"Session(channel={self.channel!r}, language={self.language!r}, node={self.current_node!r}, "
             f"state={_STATE_NAMES[self._state]!r})"
         )
+
+
+def _offer_code(node: OfferNode, ctx: Any) -> str:
+    """The offer's code for the journey; an offer the CRM data does not name is journaled as the node's id."""
+    try:
+        code = node.offer.evaluate(ctx)
+    except TemplateFailed:
+        return node.id
+    return str(code)[:64] if code not in (None, "") and isinstance(code, (str, int)) else node.id

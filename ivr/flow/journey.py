@@ -23,6 +23,8 @@ ACTION_REQUESTED = "action_requested"
 ACTION_RESULT = "action_result"
 ROUTE_CHOSEN = "route_chosen"
 HANGUP = "hangup"
+OFFER_PRESENTED = "offer_presented"
+OFFER_ANSWERED = "offer_answered"  # answer: accepted | declined | ignored
 
 EVENT_TYPES = frozenset(
     {
@@ -37,6 +39,8 @@ EVENT_TYPES = frozenset(
         ACTION_RESULT,
         ROUTE_CHOSEN,
         HANGUP,
+        OFFER_PRESENTED,
+        OFFER_ANSWERED,
     }
 )
 

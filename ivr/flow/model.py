@@ -61,6 +61,8 @@ class Option:
     keywords: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     when: Expression | None = None
     prompt: Prompt | None = None
+    #: Options are offered highest rank first, per caller (a CRM score); equal ranks keep file order
+    rank: Expression | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,6 +73,7 @@ class Node:
     id: str
     when: Expression | None = None
     else_: str | None = None
+    topic: str | None = None  # what a caller reaching it came about, for the report (roaming, billing)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,8 +84,9 @@ class MenuNode(Node):
     options: tuple[Option, ...]
     input: InputPolicy
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
-    conditional: bool = False  # some option has `when`: visibility is decided per call
-    # Built Collect actions per (language, visible option indexes, page); filled lazily,
+    conditional: bool = False  # some option has `when` or `rank`: what is offered is decided per call
+    ranked: bool = False  # some option has `rank`: the order is decided per call
+    # Built Collect actions per (language, visible option indexes in order, page); filled lazily,
     # shared by all sessions because a Collect is immutable.
     collect_cache: dict[Any, Collect] = field(default_factory=dict, compare=False, repr=False)
     # Likewise the voice Plays (menu prompt + visible option prompts) when all are static text.
@@ -125,6 +129,23 @@ class ActionNode(Node):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OfferNode(Node):
+    """An offer read out to this caller (from CRM data), answered yes or no; the answer is journaled.
+
+    ``offer`` names the offer (its CRM code) for the conversion report; no answer after the
+    input policy's attempts is "ignored" and goes to ``on_ignore``.
+    """
+
+    kind: ClassVar[str] = "offer"
+    offer: ValueTemplate
+    prompt: Prompt
+    input: InputPolicy
+    on_accept: str
+    on_decline: str
+    on_ignore: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RouteNode(Node):
     kind: ClassVar[str] = "route"
     queue: str
@@ -158,7 +179,8 @@ class HangupNode(Node):
 
 NODE_TYPES: dict[str, type[Node]] = {
     cls.kind: cls
-    for cls in (MenuNode, SayNode, CollectNode, ActionNode, RouteNode, GotoNode, BackNode, RepeatNode, HangupNode)
+    for cls in (MenuNode, SayNode, CollectNode, ActionNode, OfferNode, RouteNode, GotoNode, BackNode, RepeatNode,
+                HangupNode)
 }
 
 

@@ -9,6 +9,7 @@ length) live in :mod:`ivr.flow.validate`; they read the :class:`Draft`.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ from ivr.flow.model import (
     InputPolicy,
     MenuNode,
     Node,
+    OfferNode,
     Option,
     RepeatNode,
     RouteNode,
@@ -56,7 +58,8 @@ from ivr.flow.model import (
 from ivr.flow.prompts import PartTemplate, Prompt, TypedTemplate
 
 TOP_FIELDS = ("version", "languages", "entry", "fallback", "nodes")
-COMMON_FIELDS = ("type", "when", "else", "description")
+COMMON_FIELDS = ("type", "when", "else", "description", "topic")
+_TOPIC = re.compile(r"[a-z0-9_-]{1,40}")
 INPUT_FIELDS = (
     "timeout",
     "interdigit_timeout",
@@ -78,13 +81,14 @@ NODE_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("min_digits", "terminator", "pattern", "masked", *INPUT_FIELDS),
     ),
     "action": (("name", "on_success"), ("args", "confirm", "on_failure", "on_cancel", *INPUT_FIELDS)),
+    "offer": (("offer", "prompt", "on_accept", "on_decline"), ("on_ignore", *INPUT_FIELDS)),
     "route": (("queue",), ("priority", "reason", "prompt")),
     "goto": (("target",), ()),
     "back": ((), ()),
     "repeat": ((), ()),
     "hangup": ((), ("prompt", "reason")),
 }
-OPTION_FIELDS = (("key", "label", "goto"), ("keywords", "when", "prompt"))
+OPTION_FIELDS = (("key", "label", "goto"), ("keywords", "when", "prompt", "rank"))
 NUMBERS_TOP_FIELDS = ("numbers",)
 NUMBER_ENTRY_FIELDS = ("entry", "action", "args", "then", "on_failure", "description", "driver")
 #: Which controller driver answers a number on a voice call: FastAGI (the default) or the ARI application.
@@ -418,9 +422,20 @@ class _Parser:
                 self.problem(body.loc, f"'else' is not set in {what} and the tree has no 'fallback'")
             else:
                 else_ = self.draft.fallback
-        built = getattr(self, f"_{kind}")(node_id, f, when=when, else_=else_)
+        topic = self.topic(f)
+        built = getattr(self, f"_{kind}")(node_id, f, when=when, else_=else_, topic=topic)
         assert isinstance(built, NODE_TYPES[kind])
         self.draft.nodes[node_id] = built
+
+    def topic(self, f: _Fields) -> str | None:
+        """What the caller came about (roaming, billing), for the report's topics by channel."""
+        value = f.raw("topic", None)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not _TOPIC.fullmatch(value):
+            self.problem(f.loc("topic"), f"'topic' in {f.what} must be 1-40 lower-case letters, digits, _ and -")
+            return None
+        return value
 
     def _menu(self, node_id: str, f: _Fields, **common: Any) -> MenuNode:
         prompt = self.prompt(f, "prompt", f"{node_id}.prompt")
@@ -436,7 +451,8 @@ class _Parser:
             options=options,
             input=policy,
             min_confidence=min_conf,
-            conditional=any(o.when is not None for o in options),
+            conditional=any(o.when is not None or o.rank is not None for o in options),
+            ranked=any(o.rank is not None for o in options),
             **common,
         )
 
@@ -459,6 +475,7 @@ class _Parser:
             of = _Fields(self, item, what, *OPTION_FIELDS)
             key = self.option_key(of, node_id)
             when = self.expression(of, "when", f"{node_id}.option.{i}.when")
+            rank = self.expression(of, "rank", f"{node_id}.option.{i}.rank")
             if key:
                 if key in seen and not (seen[key][1] and when is not None):
                     self.problem(
@@ -475,6 +492,7 @@ class _Parser:
                     keywords=self.keywords(of),
                     when=when,
                     prompt=self.prompt(of, "prompt", f"{node_id}.option.{i}") if of.has("prompt") else None,
+                    rank=rank,
                 )
             )
         return tuple(out)
@@ -579,6 +597,32 @@ class _Parser:
         return tuple(
             self.prompt_value(v, loc, f"{node_id}.{name}.{n}", f"'{name}' prompt {n} in {f.what}")
             for n, (v, loc) in enumerate(items, start=1)
+        )
+
+    def _offer(self, node_id: str, f: _Fields, **common: Any) -> OfferNode:
+        raw = f.raw("offer")
+        offer = None
+        if isinstance(raw, str) and raw.strip():
+            offer = self.value_template(raw, f.loc("offer"), f"{node_id}.offer", masked_ok=False)
+        elif raw is not None:
+            f.wrong("offer", "text: the offer's code, e.g. \"{{ customer.offer.code }}\"")
+        on_decline = f.ref(node_id, "on_decline", free=False)
+        on_ignore = f.ref(node_id, "on_ignore", free=False) if f.has("on_ignore") else on_decline
+        policy = self.input_policy(node_id, f)
+        # An offer asks once: silence is an answer ("ignored"), not something to ask about three times.
+        policy = dataclasses.replace(policy, max_noinput=f.integer("max_noinput", 1, 1),
+                                     on_noinput_exhausted=on_ignore,
+                                     on_nomatch_exhausted=on_ignore if not f.has("on_nomatch_exhausted")
+                                     else policy.on_nomatch_exhausted)
+        return OfferNode(
+            id=node_id,
+            offer=offer if offer is not None else ValueTemplate("", f"{node_id}.offer"),
+            prompt=self.prompt(f, "prompt", f"{node_id}.prompt"),
+            input=policy,
+            on_accept=f.ref(node_id, "on_accept", free=False),
+            on_decline=on_decline,
+            on_ignore=on_ignore,
+            **common,
         )
 
     def _say(self, node_id: str, f: _Fields, **common: Any) -> SayNode:

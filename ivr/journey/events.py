@@ -77,6 +77,8 @@ ACTION_REQUESTED = engine.ACTION_REQUESTED
 ACTION_RESULT = engine.ACTION_RESULT
 ROUTE_CHOSEN = engine.ROUTE_CHOSEN
 HANGUP = engine.HANGUP
+OFFER_PRESENTED = engine.OFFER_PRESENTED
+OFFER_ANSWERED = engine.OFFER_ANSWERED
 
 # -- the caller-session start (ivr/crm/session_start.py) -----------------------------------
 CALLER_IDENTIFIED = "caller_identified"
@@ -142,7 +144,7 @@ def _kinds(*kinds: EventKind) -> Mapping[str, EventKind]:
 
 
 REGISTRY: Mapping[str, EventKind] = _kinds(
-    EventKind(NODE_ENTERED, _ALL, ("node", "kind"), "the caller reached a menu node"),
+    EventKind(NODE_ENTERED, _ALL, ("node", "kind", "topic"), "the caller reached a menu node (topic: what it is about)"),
     EventKind(NODE_SKIPPED, _ALL, ("node", "else"), "a node's `when` was false; the flow went to `else`"),
     EventKind(KEY_PRESSED, _ALL, ("node", "key", "confirm"), "a menu choice, or a yes/no to a confirmation"),
     EventKind(SPEECH_MATCHED, _ALL, ("node", "text", "key"), "a spoken or typed phrase picked an option"),
@@ -157,6 +159,8 @@ REGISTRY: Mapping[str, EventKind] = _kinds(
               redacted=("args.<secret names>",)),
     EventKind(ROUTE_CHOSEN, _ALL, ("node", "queue", "priority", "reason"), "the menu asked for a person"),
     EventKind(HANGUP, _ALL, ("node", "by", "reason"), "the interaction ended (by the caller or by the flow)"),
+    EventKind(OFFER_PRESENTED, _ALL, ("node", "offer"), "an offer from the CRM was read out or shown"),
+    EventKind(OFFER_ANSWERED, _ALL, ("node", "offer", "answer"), "the offer was accepted, declined or ignored"),
     EventKind(CALLER_IDENTIFIED, _ALL, ("by", "customer", "crm_ms", "number"),
               "the CRM recognised the caller (by caller ID or account and PIN)", redacted=("pin",)),
     EventKind(CRM_UNAVAILABLE, _ALL, ("error", "crm_ms"), "the CRM did not answer: the generic menu was used"),

@@ -39,6 +39,7 @@ from typing import Any
 from ivr.journey import events as E
 from ivr.journey.agent_kpi import DEFAULT_FCR_WINDOW_S, AgentKpis, AgentStats
 from ivr.journey.callback_kpi import OUTCOMES, CallbackKpis, CallbackStats
+from ivr.journey.offer_kpi import OfferKpis, OfferStats
 from ivr.journey.ports import StampedEvent
 
 CRM_LATENCY_BUCKETS_MS: tuple[float, ...] = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000)
@@ -127,6 +128,7 @@ class Kpis:
     until: float | None = None
     agents: AgentKpis = field(default_factory=AgentKpis)
     callbacks: CallbackKpis = field(default_factory=CallbackKpis)
+    offers: OfferKpis = field(default_factory=OfferKpis)
 
     @property
     def containment(self) -> float | None:
@@ -170,6 +172,7 @@ class Kpis:
                              "no_match": s.no_match} for node, s in sorted(self.nodes.items())},
             "agents": self.agents.to_dict(),
             "callbacks": self.callbacks.to_dict(),
+            **self.offers.to_dict(),
         }
 
     def to_json(self) -> str:
@@ -201,6 +204,7 @@ class KpiAccumulator:
         self._max = max_interactions
         self._agents = AgentStats(fcr_window_s=fcr_window_s, clock=clock, label=_label, max_customers=max_interactions)
         self._callbacks = CallbackStats()
+        self._offers = OfferStats()
         self._open: OrderedDict[str, _Interaction] = OrderedDict()
         self._channels: Counter[str] = Counter()
         self._outcomes: Counter[str] = Counter()
@@ -231,6 +235,7 @@ class KpiAccumulator:
             self._agents.started(key, event)
         self._agents.add(key, event, data)
         self._callbacks.add(event, data)
+        self._offers.add(event, data)
         handler = _HANDLERS.get(event.type)
         if handler is not None:
             handler(self, state, data)
@@ -249,7 +254,7 @@ class KpiAccumulator:
             queue_abandons=self._queue_abandons, crm_ok=self._crm["ok"], crm_unavailable=self._crm["unavailable"],
             crm_latency_ms=self._latency, nodes=dict(self._nodes), events=self._events, first_at=self._first,
             last_at=self._last, since=since, until=until, agents=self._agents.snapshot(horizon),
-            callbacks=self._callbacks.snapshot())
+            callbacks=self._callbacks.snapshot(), offers=self._offers.snapshot())
 
     # -- per event type ---------------------------------------------------------------------
 
@@ -441,6 +446,7 @@ def _report(k: Kpis) -> list[str]:
         lines += _table(f"Callbacks: {cb.requested_total:,} asked for ({by}); request to conversation "
                         f"{_secs(cb.mean_wait_s)} on average", ["outcome", "callbacks"],
                         [[o, f"{cb.finished.get(o, 0):,}"] for o in OUTCOMES])
+    lines += _offer_tables(k.offers)
     funnel = sorted(k.nodes.items(), key=lambda item: (-item[1].entries, item[0]))
     lines += _table("Menu funnel", ["node", "entries", "drop-offs", "no input", "no match"],
                     [[node, f"{s.entries:,}", f"{s.dropoffs:,} ({_pct(s.dropoffs, s.entries)})",
@@ -461,6 +467,17 @@ def _agent_tables(a: AgentKpis) -> list[str]:
                         f" within {hours}; {a.fcr_pending:,} still inside it)" if rows else title,
                         [title.split()[-1] if index == 0 else "reason", *header[1:]], rows)
     return lines
+
+
+def _offer_tables(o: OfferKpis) -> list[str]:
+    offers = sorted(o.offers.items(), key=lambda item: (-item[1].presented, item[0]))
+    lines = _table("Offers", ["offer", "presented", "accepted", "declined", "ignored", "conversion"],
+                   [[code, f"{c.presented:,}", f"{c.accepted:,}", f"{c.declined:,}", f"{c.ignored:,}",
+                     _pct(c.accepted, c.presented)] for code, c in offers])
+    channels = sorted({ch for by in o.topics.values() for ch in by})
+    topics = sorted(o.topics.items(), key=lambda item: (-sum(item[1].values()), item[0]))
+    return lines + _table("Topics by channel (interactions)", ["topic", *channels],
+                          [[t, *(f"{by.get(ch, 0):,}" for ch in channels)] for t, by in topics])
 
 
 def _secs(value: float | None) -> str:

@@ -42,6 +42,7 @@ from ivr.flow.model import (
     HangupNode,
     MenuNode,
     Node,
+    OfferNode,
     RepeatNode,
     RouteNode,
     SayNode,
@@ -426,14 +427,16 @@ def _sources(node: Node) -> list[str]:
     prompts: list[Prompt | None] = []
     if node.when is not None:
         out.append(node.when.source)
-    if isinstance(node, (MenuNode, CollectNode, ActionNode)):
+    if isinstance(node, (MenuNode, CollectNode, ActionNode, OfferNode)):
         prompts.extend((*node.input.noinput, *node.input.nomatch))
     if isinstance(node, MenuNode):
         prompts.extend((node.prompt, node.title))
         for option in node.options:
             prompts.append(option.prompt)
-            if option.when is not None:
-                out.append(option.when.source)
+            out.extend(e.source for e in (option.when, option.rank) if e is not None)
+    elif isinstance(node, OfferNode):
+        prompts.append(node.prompt)
+        out.append(str(node.offer.source))
     elif isinstance(node, (SayNode, CollectNode)):
         prompts.append(node.prompt)
     elif isinstance(node, ActionNode):

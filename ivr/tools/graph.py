@@ -22,6 +22,7 @@ from ivr.flow.model import (
     HangupNode,
     MenuNode,
     Node,
+    OfferNode,
     RepeatNode,
     RouteNode,
     SayNode,
@@ -152,7 +153,7 @@ def _graph(tree: Tree, language: str | None) -> Graph:
 def _shape(node: Node) -> str:
     if isinstance(node, MenuNode):
         return "menu"
-    if isinstance(node, CollectNode) or (isinstance(node, ActionNode) and node.confirm is not None):
+    if isinstance(node, (CollectNode, OfferNode)) or (isinstance(node, ActionNode) and node.confirm is not None):
         return "input"
     if isinstance(node, (RouteNode, HangupNode)):
         return "end"
@@ -181,6 +182,8 @@ def _summary(node: Node, lang: str) -> str:
         return f"{size} digits -> vars.{node.store_as}{masked}"
     if isinstance(node, ActionNode):
         return node.name + (" (confirm)" if node.confirm is not None else "")
+    if isinstance(node, OfferNode):
+        return "offer " + shorten(str(node.offer.source), SUMMARY_CHARS)
     if isinstance(node, RouteNode):
         return f"queue {node.queue}, priority {node.priority}"
     if isinstance(node, HangupNode):
@@ -212,6 +215,8 @@ def node_edges(node: Node) -> list[tuple[str, str | None]]:
         out.append(("on_success", node.on_success))
         out.append(("on_failure", node.on_failure))
         out.append(("on_cancel", node.on_cancel))
+    if isinstance(node, OfferNode):
+        out.extend((("on_accept", node.on_accept), ("on_decline", node.on_decline), ("on_ignore", node.on_ignore)))
     # An action without `confirm` never waits for the caller, so its input policy never applies.
     if isinstance(node, (MenuNode, CollectNode)) or (isinstance(node, ActionNode) and node.confirm is not None):
         out.append(("on_noinput_exhausted", node.input.on_noinput_exhausted or None))

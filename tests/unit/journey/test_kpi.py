@@ -339,3 +339,24 @@ def test_staff_reading_a_journey_is_not_an_interaction() -> None:
     k = kpis(ev("journey_read", "staff:helpdesk", "staff", staff="helpdesk", outcome="allowed"))
 
     assert (k.interactions, k.events) == ({}, 0)
+
+
+def test_offers_convert_and_an_unanswered_one_counts_as_ignored() -> None:
+    k = kpis(ev("offer_presented", "c1", node="offer", offer="roaming-7d"),
+             ev("offer_answered", "c1", node="offer", offer="roaming-7d", answer="accepted"),
+             ev("offer_presented", "c2", node="offer", offer="roaming-7d"),
+             ev("offer_answered", "c2", node="offer", offer="roaming-7d", answer="declined"),
+             ev("offer_presented", "c3", node="offer", offer="roaming-7d"))
+
+    assert k.offers.offers["roaming-7d"].to_dict() == {"presented": 3, "accepted": 1, "declined": 1, "ignored": 1,
+                                                       "conversion": 0.3333}
+    assert "roaming-7d          3         1         1        1       33.3%" in k.to_text()
+
+
+def test_each_interaction_counts_once_per_topic_on_its_channel() -> None:
+    k = kpis(ev("node_entered", "c1", node="roaming", kind="menu", topic="roaming"),
+             ev("node_entered", "c1", node="roaming", kind="menu", topic="roaming"),
+             ev("node_entered", "u1", "ussd", node="roaming", kind="menu", topic="roaming"),
+             ev("page_viewed", "web:site:e1", "web", topic="roaming", event_id="e1", client="site"))
+
+    assert k.offers.topics == {"roaming": {"voice": 1, "ussd": 1, "web": 1}}
