@@ -108,9 +108,8 @@ class EventIntake:
 
     async def accept(self, client: Client, payload: Any) -> Accepted:
         """Check and store one event; :class:`IntakeRefused` says what is wrong."""
-        event, key_hint = self._event(client, payload)
-        key = key_hint if key_hint.startswith("id:") else await self._key_for(key_hint)
-        key = key.removeprefix("id:")
+        event, customer, number = self._event(client, payload)
+        key = customer if customer else await self.keys.key_for_number(number)
         seen = KvPut(NAMESPACE, f"{client.name}/{event.data['event_id']}",
                      {"key": key, "at": event.at}, SEEN_TTL_S, expect=ABSENT)
         try:
@@ -119,12 +118,10 @@ class EventIntake:
             return Accepted(False, event.interaction)
         return Accepted(True, event.interaction)
 
-    async def _key_for(self, number: str) -> str:
-        return await self.keys.key_for_number(number)
-
     # -- checking ---------------------------------------------------------------------------
 
-    def _event(self, client: Client, payload: Any) -> tuple[StampedEvent, str]:
+    def _event(self, client: Client, payload: Any) -> tuple[StampedEvent, str, str]:
+        """The event, and who it is for: the customer id as given, or else the E.164 number."""
         if not isinstance(payload, Mapping):
             raise IntakeRefused(422, "invalid", "send one event as a JSON object")
         unknown = sorted(str(k) for k in payload if k not in FIELDS)
@@ -143,7 +140,7 @@ class EventIntake:
         if kind not in allowed:
             raise IntakeRefused(422, "invalid", f"kind '{kind[:40]}' is not an event of channel {channel} "
                                                 f"({', '.join(sorted(allowed))})", "kind")
-        key = self._who(payload)
+        customer, number = self._who(payload)
         data: dict[str, Any] = {"client": client.name, "event_id": event_id}
         text = _clean(_text(payload, "text"))
         if len(text) > MAX_TEXT_CHARS:
@@ -152,8 +149,8 @@ class EventIntake:
             data["text"] = text
         link = _text(payload, "link")
         if link:
-            if len(link) > MAX_LINK_CHARS or not link.startswith(("https://", "http://")) or _clean(link) != link \
-                    or " " in link:
+            if len(link) > MAX_LINK_CHARS or not link.startswith(("https://", "http://")) \
+                    or any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in link):
                 raise IntakeRefused(422, "invalid", f"link: an http(s) URL of at most {MAX_LINK_CHARS} characters",
                                     "link")
             data["link"] = link
@@ -166,21 +163,21 @@ class EventIntake:
         if session and not _ID.fullmatch(session):
             raise IntakeRefused(422, "invalid", "session: 1-100 letters, digits and ._:@/-", "session")
         interaction = f"{channel}:{client.name}:{session or event_id}"
-        return StampedEvent(self._at(payload), channel, interaction, kind, data), key
+        return StampedEvent(self._at(payload), channel, interaction, kind, data), customer, number
 
-    def _who(self, payload: Mapping[str, Any]) -> str:
-        """``id:<customer>`` for a customer id, else the E.164 number to look up."""
+    def _who(self, payload: Mapping[str, Any]) -> tuple[str, str]:
+        """``(customer id, "")`` or ``("", E.164 number)``."""
         customer, number = _text(payload, "customer"), _text(payload, "number")
         if bool(customer) == bool(number):
             raise IntakeRefused(422, "invalid", "give exactly one of customer (the CRM id) and number", "customer")
         if customer:
             if not _CUSTOMER.fullmatch(customer):
                 raise IntakeRefused(422, "invalid", "customer: 1-64 letters, digits and ._:@-", "customer")
-            return "id:" + customer
+            return customer, ""
         e164 = normalise(number, self.default_region)
         if e164 is None:
             raise IntakeRefused(422, "invalid", "number: not a phone number", "number")
-        return e164
+        return "", e164
 
     def _at(self, payload: Mapping[str, Any]) -> float:
         now = self.clock()

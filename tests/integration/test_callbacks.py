@@ -95,7 +95,7 @@ def test_a_callback_keeps_its_place_between_two_callers_who_wait(mode, asterisk,
         async with AgentPhone("customer", "", f"127.0.0.1:{asterisk.sip.port}", register=False,
                               port=TRUNK_PEER_PORT, talk_s=60, ring_timeout_s=120) as customer, \
                 AgentPhone("agent1", asterisk.sip.agent_password, f"127.0.0.1:{asterisk.sip.port}",
-                           calls=3, talk_s=15, ring_timeout_s=150) as agent:
+                           calls=3, talk_s=8, ring_timeout_s=150) as agent:
             answered = await agent.callers(3, timeout=200)
             called_back = await customer.callers(1, timeout=5)
             rung = (customer.invite_times()[0], agent.invite_times()[1])

@@ -22,6 +22,7 @@ from ivr.agent.signing import signed_headers
 from ivr.agent.staff import AUDIT_KEY
 from ivr.harness.agent_phone import AgentPhone
 from ivr.harness.calls import CallRequest, place_call, place_call_sync
+from ivr.journey.ports import StampedEvent
 from ivr.journey.sqlite_store import SqliteJourneyStore
 from tests.integration.http_service import ServiceThread
 
@@ -164,16 +165,20 @@ def test_the_same_declared_action_runs_on_ussd_and_by_sms(controller, orders):
     assert [r["order"] for r in service.requests] == ["24680", "24680", "11111"]
 
 
-def audit_trail(journey: Path) -> list[dict[str, Any]]:
-    """The audit entries as stored, newest first (read from the controller's journey file)."""
-    async def read() -> list[dict[str, Any]]:
-        store = await SqliteJourneyStore.open(journey)
+def journey_of(path: Path, key: str) -> list[StampedEvent]:
+    """``key``'s events as stored, newest first (read from the controller's journey file)."""
+    async def read() -> list[StampedEvent]:
+        store = await SqliteJourneyStore.open(path)
         try:
-            return [e.data for e in await store.recent(AUDIT_KEY)]
+            return await store.recent(key)
         finally:
             await store.close()
 
     return asyncio.run(read())
+
+
+def audit_trail(path: Path) -> list[dict[str, Any]]:
+    return [e.data for e in journey_of(path, AUDIT_KEY)]
 
 
 def test_a_helpdesk_read_is_audited_and_refused_without_the_role(controller, tmp_path):
@@ -192,3 +197,15 @@ def test_a_helpdesk_read_is_audited_and_refused_without_the_role(controller, tmp
     assert (refused[0], no_key[0]) == (403, 401)
     assert [(a["staff"], a["user"], a["customer"], a["outcome"]) for a in trail][:2] == [
         ("social_media_team", "sam.s", "C-100231", "refused"), ("helpdesk", "maria.h", "C-100231", "allowed")]
+
+
+def test_the_crm_offer_is_accepted_on_a_call_and_journaled(controller, tmp_path):
+    elena = "+79995550011"  # the demo traveller: offer roaming-7d, roaming off
+    record = place_call_sync(controller, CallRequest(caller=elena, dnis="100", keys="1", delay_s=7, hold_s=6))
+
+    events = list(reversed(journey_of(tmp_path / "journey.sqlite", "C-555011")))  # oldest first
+    path = [e.data["node"] for e in events if e.type == "node_entered"]
+    assert record.answered and path[:5] == ["greeting", "offer", "offer_accepted", "offer_done", "main"]
+    assert [e.data for e in events if e.type == "offer_answered"] == [
+        {"node": "offer", "offer": "roaming-7d", "answer": "accepted"}]
+    assert [(e.data["name"], e.data["ok"]) for e in events if e.type == "action_result"] == [("service_on", True)]
