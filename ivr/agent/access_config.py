@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from ivr.config.problems import Problem, did_you_mean, type_name
+from ivr.config.problems import Problem, ProblemsFound, did_you_mean, type_name
 from ivr.config.reader import ConfigReader
 from ivr.config.source import YMap, read_yaml_mapping
-from ivr.errors import ConfigError
 from ivr.journey.events import EXTERNAL_CHANNELS
 
 log = logging.getLogger(__name__)
@@ -63,13 +62,11 @@ class ContextAccess:
     disabled: tuple[str, ...] = ()  # "client website ($IVR_...)": declared, key not set
 
 
-class AccessInvalid(ConfigError):
+class AccessInvalid(ProblemsFound):
     error_id = "context-access-invalid"
 
     def __init__(self, path: Path, problems: list[Problem]) -> None:
-        super().__init__(f"{path} has {len(problems)} problem(s):\n" + "\n".join(str(p) for p in problems),
-                         hint="see docs/integrations.md, 'Keys and roles'")
-        self.problems = problems
+        super().__init__(path, problems, hint="see docs/integrations.md, 'Keys and roles'")
 
 
 def load_context_access(path: Path, env: Mapping[str, str]) -> ContextAccess:

@@ -10,6 +10,8 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ivr.errors import ConfigError
+
 
 @dataclass(frozen=True, slots=True, order=True)
 class Loc:
@@ -63,3 +65,12 @@ def type_name(value: object) -> str:
     if isinstance(value, list):
         return "list"
     return type(value).__name__
+
+
+class ProblemsFound(ConfigError):
+    """A file an admin edits has problems, each with its file:line (``ivr validate`` lists them)."""
+
+    def __init__(self, path: object, problems: list[Problem], *, hint: str) -> None:
+        super().__init__(f"{path} has {len(problems)} problem(s):\n" + "\n".join(str(p) for p in problems),
+                         hint=hint)
+        self.problems = problems

@@ -19,10 +19,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ivr.config.problems import Problem, did_you_mean, type_name
+from ivr.config.problems import Problem, ProblemsFound, did_you_mean, type_name
 from ivr.config.reader import ConfigReader
 from ivr.config.source import YList, YMap, read_yaml_mapping
-from ivr.crm.errors import CrmConfigError
 from ivr.flow.action_signature import ARG_TYPES, MAX_TEXT_CHARS, TEXT, ActionSignature, ArgSpec
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -135,16 +134,13 @@ def missing_secrets(declared: DeclaredActions, env: Mapping[str, str]) -> list[s
             for svc in services.values() for secret in svc.secrets if secret.required and not env.get(secret.env)]
 
 
-class ActionsInvalid(CrmConfigError):
+class ActionsInvalid(ProblemsFound):
     """``config/actions.yaml`` has problems; ``problems`` lists each with file:line for ``ivr validate``."""
 
     error_id = "actions-invalid"
 
     def __init__(self, path: Path, problems: list[Problem]) -> None:
-        listed = "\n".join(str(p) for p in problems)
-        super().__init__(f"{path} has {len(problems)} problem(s):\n{listed}",
-                         hint="see docs/integrations.md, 'Actions an admin declares'")
-        self.problems = problems
+        super().__init__(path, problems, hint="see docs/integrations.md, 'Actions an admin declares'")
 
 
 class _ActionsReader(ConfigReader):

@@ -24,10 +24,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ivr.config.problems import Problem, did_you_mean, type_name
+from ivr.config.problems import Problem, ProblemsFound, did_you_mean, type_name
 from ivr.config.reader import ConfigReader
 from ivr.config.source import YList, YMap, read_yaml_mapping
-from ivr.errors import ConfigError
 from ivr.flow.context import CallerContext
 from ivr.flow.events import ActionResult
 from ivr.tools.simulate import ActionRunner, DemoActionRunner
@@ -45,13 +44,11 @@ class RecordedAnswer:
         return all(str(args.get(name, "")) == value for name, value in self.args.items())
 
 
-class FixturesInvalid(ConfigError):
+class FixturesInvalid(ProblemsFound):
     error_id = "fixtures-invalid"
 
     def __init__(self, path: Path, problems: list[Problem]) -> None:
-        super().__init__(f"{path} has {len(problems)} problem(s):\n" + "\n".join(str(p) for p in problems),
-                         hint="see docs/integrations.md, 'Trying a tree without the back end'")
-        self.problems = problems
+        super().__init__(path, problems, hint="see docs/integrations.md, 'Trying a tree without the back end'")
 
 
 class FixtureRunner:

@@ -44,16 +44,6 @@ class Keys:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
-def journey(clock: FakeClock) -> MemoryJourney:
-    return MemoryJourney(clock=clock)
-
-
-@pytest.fixture
 async def api(journey: MemoryJourney, clock: FakeClock) -> AsyncIterator[Client_]:
     app = web.Application()
     keys = Keys()
