@@ -119,6 +119,15 @@ def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
     checked = [str(p) for p in paths] + ([str(numbers)] if numbers else [])
     if actions_file.exists():
         checked.append(str(actions_file))
+    fixtures = settings.home / "config" / "actions.fixtures.yaml"
+    if not args.paths and fixtures.exists():  # what `ivr simulate` answers declared actions with
+        from ivr.tools.fixtures import FixturesInvalid, load_fixtures
+
+        try:
+            load_fixtures(fixtures, catalog)
+        except FixturesInvalid as exc:
+            problems += exc.problems
+        checked.append(str(fixtures))
     if not args.paths or args.routing:
         from ivr.composition import known_queues
         from ivr.routing.rules import analyse_routing

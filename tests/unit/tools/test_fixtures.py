@@ -45,3 +45,18 @@ def test_simulate_walks_the_order_menu_with_the_recorded_answer(monkeypatch, cap
     assert main(["simulate", "--profile", "vip", "--to", "104", "--keys", "1,12345#"]) == 0
 
     assert "Order 12345 is shipped, expected on 2026-12-08. Goodbye." in capsys.readouterr().out
+
+
+def test_validate_names_a_fixture_for_an_action_nobody_declared(tmp_path: Path, monkeypatch, capsys) -> None:
+    import shutil
+
+    from ivr.cli import main
+
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    (tmp_path / "sounds").mkdir()
+    fixtures = tmp_path / "config" / "actions.fixtures.yaml"
+    fixtures.write_text(fixtures.read_text().replace("book_visit:", "book_vist:"))
+    monkeypatch.setenv("IVR_HOME", str(tmp_path))
+
+    assert main(["validate"]) == 1
+    assert f"{fixtures}:9:1: unknown action 'book_vist'; did you mean 'book_visit'?" in capsys.readouterr().out
