@@ -235,7 +235,8 @@ def build_context_api(settings: Settings, journey: JourneyStore, lookup: CallerL
     keys = LookupKeys(lookup)
     return ContextApi(load_context_access(settings.path(settings.integrations.context), os.environ),
                       EventIntake(journey, keys, default_region=settings.crm.default_region),
-                      StaffJourneys(journey, keys, names=names, window_s=settings.journey.context_days * DAY_S))
+                      StaffJourneys(journey, keys, names=names, window_s=settings.journey.context_days * DAY_S,
+                                    default_region=settings.crm.default_region))
 
 
 @dataclass

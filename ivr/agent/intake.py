@@ -36,7 +36,7 @@ MAX_PAST_S = 30 * 86400.0  # older events are history imports, not context: refu
 MAX_FUTURE_S = 300.0  # clock skew allowed
 FIELDS = frozenset({"id", "customer", "number", "channel", "kind", "text", "link", "topic", "session", "at"})
 _ID = re.compile(r"[A-Za-z0-9._:@/-]{1,100}")
-_CUSTOMER = re.compile(r"[A-Za-z0-9._:@-]{1,64}")
+CUSTOMER_ID = re.compile(r"[A-Za-z0-9._:@-]{1,64}")
 _TOPIC = re.compile(r"[a-z0-9_-]{1,40}")
 
 
@@ -171,7 +171,7 @@ class EventIntake:
         if bool(customer) == bool(number):
             raise IntakeRefused(422, "invalid", "give exactly one of customer (the CRM id) and number", "customer")
         if customer:
-            if not _CUSTOMER.fullmatch(customer):
+            if not CUSTOMER_ID.fullmatch(customer):
                 raise IntakeRefused(422, "invalid", "customer: 1-64 letters, digits and ._:@-", "customer")
             return customer, ""
         e164 = normalise(number, self.default_region)

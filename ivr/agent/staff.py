@@ -16,15 +16,17 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ivr.agent.access_config import AUDIT_READ, JOURNEY_READ, Staff
-from ivr.agent.intake import CustomerKeys, IntakeRefused
+from ivr.agent.intake import CUSTOMER_ID, CustomerKeys, IntakeRefused
 from ivr.agent.ports import CustomerNames
 from ivr.agent.service import JOURNEY_LIMIT, JourneyEntry, customer_name, entry, iso, name_from_crm
+from ivr.crm.numbers import normalise
 from ivr.journey import events as E
 from ivr.journey.ports import StampedEvent
 
 AUDIT_KEY = "staff-audit"
 ALLOWED, REFUSED = "allowed", "refused"
 MAX_USER_CHARS = 64
+MAX_ASKED_CHARS = 64  # what a refused request asked for, as the audit keeps it
 
 
 class StaffJourneyStore(Protocol):
@@ -50,9 +52,10 @@ class StaffView:
 
 class StaffJourneys:
     def __init__(self, store: StaffJourneyStore, keys: CustomerKeys, *, names: CustomerNames | None = None,
-                 window_s: float = 30 * 86400.0, limit: int = JOURNEY_LIMIT,
+                 window_s: float = 30 * 86400.0, limit: int = JOURNEY_LIMIT, default_region: str = "RU",
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
+        self.default_region = default_region
         self.keys = keys
         self.names = names
         self.window_s = window_s
@@ -67,15 +70,23 @@ class StaffJourneys:
         :class:`~ivr.journey.errors.JourneyError`) ends the request unserved.
         """
         by, asked = ("customer", customer or "") if customer else ("number", number or "")
+        asked = asked[:MAX_ASKED_CHARS]
         if JOURNEY_READ not in staff.permissions:
             await self._audit(staff, user, asked, by, REFUSED, 0)
             raise NotPermitted
-        try:
-            key = customer if customer else await self.keys.key_for_number(number or "")
-        except IntakeRefused:
-            await self._audit(staff, user, asked, by, "unavailable", 0)
-            raise
-        assert key is not None
+        if customer:
+            if not CUSTOMER_ID.fullmatch(customer):
+                raise IntakeRefused(422, "invalid", "customer: 1-64 letters, digits and ._:@-", "customer")
+            key = customer
+        else:
+            e164 = normalise(number or "", self.default_region)
+            if e164 is None:
+                raise IntakeRefused(422, "invalid", "number: not a phone number", "number")
+            try:
+                key = await self.keys.key_for_number(e164)
+            except IntakeRefused:
+                await self._audit(staff, user, e164, by, "unavailable", 0)
+                raise
         events = await self.store.recent(key, limit=self.limit, since=self.clock() - self.window_s)
         await self._audit(staff, user, key, by, ALLOWED, len(events))
         name = customer_name(events) or await name_from_crm(self.names, key)

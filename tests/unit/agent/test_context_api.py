@@ -219,3 +219,14 @@ def test_each_mistake_in_the_file_is_named_at_its_line(tmp_path: Path, change: t
 def test_a_short_key_is_refused_at_start(tmp_path: Path) -> None:
     with pytest.raises(AccessInvalid, match="shorter than 16 characters"):
         load_context_access(ROOT / "config/context.yaml", {"IVR_CONTEXT_KEY_WEBSITE": "short"})
+
+
+@pytest.mark.parametrize(("path", "field"), [
+    ("/context/customers/C%201%3Cscript%3E/journey", "customer"),
+    ("/context/numbers/call-me/journey", "number"),
+])
+async def test_a_staff_read_of_something_that_is_not_an_id_or_a_number_is_a_422(api: Client_, path: str,
+                                                                             field: str) -> None:
+    status, body = await read(api, HELPDESK, path)
+
+    assert (status, body["field"]) == (422, field)
