@@ -86,7 +86,11 @@ class AmiClient:
         if self._manager is None:
             raise AmiUnavailable("AMI is not connected")
         try:
-            response = await asyncio.wait_for(self._manager.send_action(dict(action)), timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the result and drops a
+            # cancellation that arrives as the answer does, and ``ivr serve`` stopped with a SIGTERM
+            # right after connecting then waited for ever in the task that had swallowed it.
+            async with asyncio.timeout(timeout):
+                response = await self._manager.send_action(dict(action))
         except TimeoutError:
             raise AmiActionFailed(f"AMI {action.get('Action')} got no response within {timeout:.0f} s") from None
         messages = response if isinstance(response, list) else [response]

@@ -94,6 +94,7 @@ class StasisApp:
                         await self._readopt()
                         if self.on_connect is not None:
                             await self._safely(self.on_connect)
+                        _raise_if_cancelling()
                         continue
                     self.dispatch(event)
             except AriDisconnected as exc:
@@ -312,3 +313,12 @@ class StasisApp:
             await self.client.delete(f"channels/{channel_id}")
         except AriError:
             pass
+
+
+def _raise_if_cancelling() -> None:
+    """Stop when this task was cancelled, even if a library below swallowed the CancelledError
+    (asyncio.wait_for on Python 3.11 does when the awaited answer arrives at the same moment):
+    otherwise the loop would go back to waiting for events and the controller never stops."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

@@ -323,3 +323,33 @@ async def test_a_call_that_ends_while_its_request_waits_for_the_link_is_a_hangup
 
     with pytest.raises(AriHangup):
         await asyncio.wait_for(answering, 2)
+
+
+class SwallowingEvents(FakeAri):
+    """An events link that stays open after CONNECTED, as Asterisk's does."""
+
+    async def events(self, app: str) -> AsyncIterator[dict[str, Any]]:
+        from ivr.voice.ari.client import CONNECTED
+
+        yield {"type": CONNECTED}
+        await asyncio.Event().wait()
+        yield {}
+
+
+async def test_a_cancellation_swallowed_during_the_connect_hook_still_stops_the_application():
+    hook_entered = asyncio.Event()
+
+    async def swallowing_hook() -> None:  # as asyncio.wait_for on Python 3.11 may, in a race
+        hook_entered.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            return
+
+    app = StasisApp(SwallowingEvents(), "ivr", {"call": never}, MemoryJourney(), on_connect=swallowing_hook)
+    task = asyncio.create_task(app.run())
+    await asyncio.wait_for(hook_entered.wait(), 1)
+    task.cancel()
+
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 1)
