@@ -102,9 +102,6 @@ class DeclaredActions:
     def signatures(self) -> dict[str, ActionSignature]:
         return {name: action.signature for name, action in self.actions.items()}
 
-    def __contains__(self, name: object) -> bool:
-        return name in self.actions
-
 
 def load_declared_actions(path: Path, *, reserved: frozenset[str] = frozenset(),
                           env: Mapping[str, str] | None = None, check_secrets: bool = False) -> DeclaredActions:
