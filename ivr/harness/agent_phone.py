@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivr.errors import IvrError
-from ivr.harness.sipp import free_port
+from ivr.harness.sipp import free_port, media_port
 
 #: SIPp's -trace_msg header before each message: "----... 2026-12-05 06:40:08.541567 ..."
 _STAMP = re.compile(r"^-+ (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)")
@@ -140,6 +140,7 @@ _ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   </send>
   <recv response="200" timeout="5000"/>
   <label id="done"/>
+  <nop><action><log message="ENDED"/></action></nop>
 </scenario>
 """
 
@@ -181,6 +182,7 @@ _RING_ONLY = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   </send>
   <recv request="ACK"/>
   <nop><action><log message="GAVE UP"/></action></nop>
+  <nop><action><log message="ENDED"/></action></nop>
 </scenario>
 """
 
@@ -249,7 +251,7 @@ class AgentPhone:
                            hint="check [sip] agent_password and that Asterisk is up")
         self._proc = await asyncio.create_subprocess_exec(
             "sipp", "-sf", str(tmp / "answer.xml"), "-m", str(self.calls), "-i", "127.0.0.1", "-p", port,
-            "-mi", "127.0.0.1", "-mp", str(free_port(even_pair=True)), "-aa", "-nostdin",
+            "-mi", "127.0.0.1", "-mp", str(media_port()), "-aa", "-nostdin",
             "-key", "agent", self.agent, "-trace_logs", "-log_file", str(self._log),
             "-trace_msg", "-message_file", str(tmp / "messages.log"),
             "-timeout", f"{int(self.ring_timeout_s + 60)}s",
@@ -338,7 +340,16 @@ class AgentPhone:
             await asyncio.wait_for(self._proc.wait(), timeout)
         return self._read()
 
+    def in_call(self) -> bool:
+        """Whether a call reached the phone and has not ended yet (each INVITE logs FROM=,
+        each end of the scenario ENDED)."""
+        text = self._read()
+        return text.count("FROM=") > text.count("ENDED")
+
     async def __aexit__(self, *_exc: object) -> None:
+        if self._proc is not None and self._proc.returncode is None and not self.in_call():
+            self._proc.kill()  # waiting for calls that never come: nothing to finish
+            await self._proc.wait()
         if self._proc is not None and self._proc.returncode is None:
             try:
                 await asyncio.wait_for(self._proc.wait(), self.talk_s + 10)

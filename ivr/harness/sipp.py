@@ -8,6 +8,7 @@ a test can send a hostile caller ID exactly as a real trunk would.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import socket
@@ -175,23 +176,47 @@ def scenario_xml(steps: tuple[Step, ...], delay_s: float, hold_s: float, pcap_di
     return _HEAD + "\n".join(body) + "\n" + _TAIL.format(hold_ms=int(hold_s * 1000))
 
 
-def free_port(kind: int = socket.SOCK_DGRAM, even_pair: bool = False) -> int:
-    """A free local port (an even one with its odd neighbour free too, for RTP/RTCP)."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, kind) as s:
-            s.bind(("127.0.0.1", 0))
-            port: int = s.getsockname()[1]
-        if not even_pair:
-            return port
-        if port % 2 == 0 and port < 65000:
-            try:
-                with socket.socket(socket.AF_INET, kind) as a, socket.socket(socket.AF_INET, kind) as b:
-                    a.bind(("127.0.0.1", port))
-                    b.bind(("127.0.0.1", port + 1))
-                return port
-            except OSError:
-                continue
-    raise IvrError("no free local UDP port for SIPp", error_id="no-free-port")
+def free_port(kind: int = socket.SOCK_DGRAM) -> int:
+    """A free local port, as the kernel hands one out (from its ephemeral range)."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+#: SIPp's media ports (``-mp N`` binds audio N, N+1 and video N+2, N+3) come from here:
+#: above Asterisk's RTP range (config/ivr.toml, 10000-20000) and below the kernel's
+#: ephemeral range (32768 up), so no ``bind(0)`` anywhere can take one between our check
+#: and SIPp's bind, and two phones of one run never get the same block.
+MEDIA_RANGE = range(21000, 32000, 4)
+_media_cursor = os.getpid() * 4 % len(MEDIA_RANGE)  # two test processes start apart
+
+
+def media_port() -> int:
+    """The first port of four consecutive free UDP ports, for SIPp's ``-mp``."""
+    global _media_cursor
+    for _ in range(len(MEDIA_RANGE)):
+        base = MEDIA_RANGE[_media_cursor]
+        _media_cursor = (_media_cursor + 1) % len(MEDIA_RANGE)
+        if _all_free(base, 4):
+            return base
+    raise IvrError(f"no four free local UDP ports for SIPp media in {MEDIA_RANGE.start}-{MEDIA_RANGE.stop}",
+                   error_id="no-free-port", hint="stop stray sipp processes (pkill sipp)")
+
+
+def _all_free(base: int, count: int) -> bool:
+    held: list[socket.socket] = []
+    try:
+        for port in range(base, base + count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            held.append(s)
+            s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        for s in held:
+            s.close()
 
 
 @dataclass(frozen=True)
@@ -253,7 +278,7 @@ async def run_sipp(call: SippCall) -> SippRun:
         cmd = [
             "sipp", call.target, "-sf", str(scen), "-s", call.dnis,
             "-i", "127.0.0.1", "-p", str(free_port()),
-            "-mi", "127.0.0.1", "-mp", str(free_port(even_pair=True)),
+            "-mi", "127.0.0.1", "-mp", str(media_port()),
             "-m", str(call.calls), "-r", str(call.rate), "-l", str(call.max_concurrent),
             "-key", "caller", call.caller,
             "-key", "caller_display", sip_display_name(call.caller_name or call.caller),

@@ -115,10 +115,12 @@ def test_callbacks_asked_for_by_ussd_and_by_sms_take_their_places_in_order_and_s
             booked = await asyncio.to_thread(ussd, asterisk, "ATUid_cb_1", MARIA, "7")
             places = await until_entries(asterisk, "support", 2)
             (confirmation,) = await phones.to(MARIA, 1, timeout=30)
+        # Each call ends with the customer hanging up: an agent who hung up first, during the
+        # whisper (about 5 s), would give the place up before the customer was rung.
         async with AgentPhone("customer", "", f"127.0.0.1:{asterisk.sip.port}", register=False,
-                              port=TRUNK_PEER_PORT, calls=2, talk_s=5, ring_timeout_s=120) as customer, \
+                              port=TRUNK_PEER_PORT, calls=2, talk_s=2, ring_timeout_s=120) as customer, \
                 AgentPhone("agent1", asterisk.sip.agent_password, f"127.0.0.1:{asterisk.sip.port}",
-                           calls=2, talk_s=5, ring_timeout_s=120) as agent:
+                           calls=2, talk_s=30, ring_timeout_s=120) as agent:
             answered = await agent.callers(2, timeout=120)
             await customer.callers(2, timeout=10)
         return menu, booked, reply, confirmation, places, answered

@@ -92,10 +92,12 @@ def test_a_callback_keeps_its_place_between_two_callers_who_wait(mode, asterisk,
         await until_entries(asterisk, "support", 2)
         c = asyncio.create_task(place_call(asterisk, CallRequest(caller=C, keys=waiting, delay_s=9, hold_s=150)))
         before = await until_entries(asterisk, "support", 3)
+        # The agent hangs up on each caller after talk_s: B's callback, too, so talk_s leaves
+        # room for the whisper (about 5 s) before B's phone rings, and for B to answer.
         async with AgentPhone("customer", "", f"127.0.0.1:{asterisk.sip.port}", register=False,
                               port=TRUNK_PEER_PORT, talk_s=60, ring_timeout_s=120) as customer, \
                 AgentPhone("agent1", asterisk.sip.agent_password, f"127.0.0.1:{asterisk.sip.port}",
-                           calls=3, talk_s=8, ring_timeout_s=150) as agent:
+                           calls=3, talk_s=11, ring_timeout_s=150) as agent:
             answered = await agent.callers(3, timeout=200)
             called_back = await customer.callers(1, timeout=5)
             rung = (customer.invite_times()[0], agent.invite_times()[1])

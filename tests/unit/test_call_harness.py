@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from ivr.errors import IvrError
-from ivr.harness import dtmf_script
+from ivr.harness import dtmf_script, sipp
 from ivr.harness.record import CallRecord, fill_from_events, find_linkedid_by_tag
-from ivr.harness.sipp import scenario_xml, sip_display_name
+from ivr.harness.sipp import media_port, scenario_xml, sip_display_name
 
 
 def test_script_with_pauses_keeps_the_digits_in_order():
@@ -101,3 +102,24 @@ def test_each_key_press_continues_the_rtp_stream_so_asterisk_keeps_it(tmp_path):
     seqs = [s for s, _ in first + second]
     assert seqs == list(range(1000, 1000 + len(seqs)))
     assert max(ts for _, ts in first) < min(ts for _, ts in second)
+
+
+def test_sipp_media_ports_are_four_free_ports_outside_asterisks_and_the_kernels_ranges() -> None:
+    base = media_port()
+    assert base % 4 == 0 and 20000 < base and base + 3 < 32768
+    for port in range(base, base + 4):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", port))
+
+
+
+def test_two_sipp_phones_in_one_run_never_get_the_same_media_ports() -> None:
+    assert len({media_port() for _ in range(10)}) == 10
+
+
+def test_a_block_with_one_port_held_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sipp, "_media_cursor", 0)
+    start = sipp.MEDIA_RANGE.start
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", start + 2))  # the block's video port: what SIPp once failed to bind
+        assert media_port() == start + 4
