@@ -112,7 +112,6 @@ def test_sipp_media_ports_are_four_free_ports_outside_asterisks_and_the_kernels_
             s.bind(("127.0.0.1", port))
 
 
-
 def test_two_sipp_phones_in_one_run_never_get_the_same_media_ports() -> None:
     assert len({media_port() for _ in range(10)}) == 10
 
