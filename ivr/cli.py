@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ivr.errors import IvrError
+from ivr.exposure import asterisk_listeners, asterisk_secrets, refuse_weak_secrets
 from ivr.settings import Settings, host_port, load_settings
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ def cmd_asterisk(args: argparse.Namespace, settings: Settings) -> int:
 
     local = LocalAsterisk(settings, log=_say)
     if args.action == "up":
+        refuse_weak_secrets(asterisk_listeners(settings), asterisk_secrets(settings))
         local.up()
     elif args.action == "down":
         local.down()
@@ -49,6 +51,8 @@ def cmd_asterisk(args: argparse.Namespace, settings: Settings) -> int:
         print("\n".join(lines))
     elif args.action == "render":
         from ivr.runtime.render import render_config
+
+        refuse_weak_secrets(asterisk_listeners(settings), asterisk_secrets(settings))
 
         for path in render_config(settings, Path(args.out)):
             print(path)
@@ -250,8 +254,14 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         context = {**profiles[args.profile].context, "dnis": args.to}
     if args.wait is not None:
         context = _with_wait(settings, context, args.wait)
-    result = simulate(tree, context, keys, channel=args.channel, dnis=args.to, language=args.lang,
-                      runner=_fixture_runner(settings, args.fixtures))
+    from ivr.config.errors import TemplateFailed
+
+    try:
+        result = simulate(tree, context, keys, channel=args.channel, dnis=args.to, language=args.lang,
+                          runner=_fixture_runner(settings, args.fixtures))
+    except TemplateFailed as exc:
+        raise IvrError(str(exc), error_id=exc.error_id,
+                       hint="a live call would go to the fallback queue here; fix the template") from None
     routed = None
     if start is not None:
         from ivr.tools.as_caller import route_as_call
@@ -503,8 +513,10 @@ def _post_admin(settings: Settings, path: str, body: Mapping[str, Any] | None = 
     import urllib.request
 
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"{settings.http.local_url}{path}", method="POST", data=data,
-                                     headers={"Content-Type": "application/json"} if data else {})
+    headers = {"Authorization": f"Bearer {settings.admin.key}"}
+    if data:
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(f"{settings.http.local_url}{path}", method="POST", data=data, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as resp:
             return resp.status, json.loads(resp.read())

@@ -39,6 +39,7 @@ from ivr.crm.lookup import CrmLookup
 from ivr.crm.names import DirectoryNames
 from ivr.crm.ports import ActionService, CallerLookup
 from ivr.errors import ConfigError
+from ivr.exposure import Secret, controller_secrets
 from ivr.flow.loader import load_tree
 from ivr.flow.model import Tree
 from ivr.flow.validate import KnownActions
@@ -58,7 +59,7 @@ from ivr.routing.service import RoutingService
 from ivr.runtime.kannel import controller_url
 from ivr.settings import Settings
 from ivr.sms import KannelSender, SmsService, load_sms_config
-from ivr.sms.config import SmsConfig
+from ivr.sms.config import SmsConfig, gateway_secrets
 from ivr.sms.notify import notify
 from ivr.sms.service import SmsJourney
 from ivr.sms.shared_ratelimit import SharedSlidingWindow
@@ -389,6 +390,17 @@ class SmsCallbackTexts:
             log.info("no %s notification in sms.yaml: callback %s not confirmed by SMS", template, callback.id)
             return
         await notify(self.sms, callback.number, template, **variables)
+
+
+def exposure_secrets(settings: Settings) -> list[Secret]:
+    """Every secret ``ivr serve`` holds, for :func:`ivr.exposure.refuse_weak_secrets`: the settings'
+    and the SMS gateway's (when config/sms.yaml does not load, starting fails on it anyway)."""
+    found = controller_secrets(settings)
+    try:
+        sms = load_sms_settings(settings)
+    except Exception:  # noqa: BLE001 - build_controller reports a broken SMS file in its own words
+        return found
+    return found + gateway_secrets(sms.kannel, sms.security)
 
 
 def sms_config_path(settings: Settings) -> Path:

@@ -244,6 +244,17 @@ class AgentApiSettings:
 
 
 @dataclass(frozen=True)
+class AdminSettings:
+    """The operator's endpoints: ``POST /admin/reload`` and ``/admin/notify`` (``ivr reload``, ``ivr notify``)."""
+
+    # Bearer key for the admin endpoints, whatever address the request comes from
+    key: str = "demo-admin-key"
+    # Bearer key for /metrics when [http] host faces the network ("" = the admin key); on a
+    # loopback bind /metrics stays open, as exporters usually are
+    metrics_key: str = ""
+
+
+@dataclass(frozen=True)
 class IntegrationSettings:
     """What other systems plug in: declared HTTP actions, and the context API's clients and staff."""
 
@@ -298,6 +309,7 @@ class Settings:
     kpi: KpiSettings = field(default_factory=KpiSettings)
     tokens: TokenSettings = field(default_factory=TokenSettings)
     agent_api: AgentApiSettings = field(default_factory=AgentApiSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
     integrations: IntegrationSettings = field(default_factory=IntegrationSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     speech: SpeechSettings = field(default_factory=SpeechSettings)

@@ -26,9 +26,9 @@ from jinja2 import StrictUndefined, meta, nodes
 from jinja2.environment import Template
 from jinja2.exceptions import TemplateSyntaxError
 from jinja2.runtime import Context, new_context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ivr.config.errors import TemplateFailed
+from ivr.config.template_limits import BoundedEnvironment, bounded_render, joined_output
 
 #: The names a template may use. Documented in docs/menus.md ("Template context").
 CONTEXT_NAMES = frozenset({"customer", "caller", "channel", "dnis", "language", "now", "queue", "queues", "vars",
@@ -41,14 +41,16 @@ _SINGLE_EXPR = re.compile(r"\A\s*\{\{(?P<expr>.*)\}\}\s*\Z", re.DOTALL)
 _RESULT = "result_"
 
 
-def make_environment() -> ImmutableSandboxedEnvironment:
+def make_environment() -> BoundedEnvironment:
     """The one environment every template of a tree is compiled in.
 
     Immutable sandbox: no attribute starting with ``_``, no ``str.format`` tricks,
     and no method that mutates a list or dict (CRM data must stay as the host gave it).
+    Bounded (:mod:`ivr.config.template_limits`): no operation, loop or render may grow
+    past the size and time limits, and a constant that would is refused at load time.
     Autoescape is off because the output is speech and plain text, not HTML.
     """
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    env = BoundedEnvironment(undefined=StrictUndefined, autoescape=False)
     env.globals.clear()  # templates see the call context only
     return env
 
@@ -258,7 +260,8 @@ class TextTemplate:
         template = self._template
         assert template is not None
         try:
-            return "".join(template.root_render_func(scope.jinja()))
+            with bounded_render():
+                return joined_output(template.root_render_func(scope.jinja()))
         except Exception as exc:
             raise TemplateFailed(self.where, self.source, exc) from exc
 
@@ -304,8 +307,9 @@ class Expression:
                     return value
         try:
             ctx = scope.jinja()
-            for _ in self._template.root_render_func(ctx):
-                pass
+            with bounded_render():
+                for _ in self._template.root_render_func(ctx):
+                    pass
             return ctx.vars.pop(_RESULT)
         except Exception as exc:
             raise TemplateFailed(self.where, self.source, exc) from exc

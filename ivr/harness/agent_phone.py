@@ -337,7 +337,8 @@ class AgentPhone:
     async def finished(self, timeout: float = 30) -> str:
         """Wait until the phone's call is over (hung up by either side); its log."""
         if self._proc is not None:
-            await asyncio.wait_for(self._proc.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._proc.wait()
         return self._read()
 
     def in_call(self) -> bool:
@@ -352,7 +353,8 @@ class AgentPhone:
             await self._proc.wait()
         if self._proc is not None and self._proc.returncode is None:
             try:
-                await asyncio.wait_for(self._proc.wait(), self.talk_s + 10)
+                async with asyncio.timeout(self.talk_s + 10):
+                    await self._proc.wait()
             except TimeoutError:
                 self._proc.kill()
                 await self._proc.wait()

@@ -9,6 +9,7 @@ The record is built from AMI events only, i.e. from what Asterisk says happened.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -110,6 +111,29 @@ def _collector(events: list[Mapping[str, str]], watch: Mapping[str, str],
     return on_event
 
 
+#: Asterisk copies an Originate's CallerID into a 256-byte buffer before parsing it: a longer
+#: value loses its ``<number>``. The quoted name is kept well inside that.
+MAX_CALLER_NAME_BYTES = 200
+
+
+def originate_caller_id(name: str | None, number: str) -> str:
+    """The AMI ``CallerID`` header for ``name`` and ``number``, quoted as SIP quotes a display name.
+
+    A line break would end the AMI header (and start a forged one), a quote or backslash would
+    move the end of the name, and a long name would push the number out of Asterisk's buffer:
+    so control characters become spaces, quotes and backslashes are escaped, and the name is
+    cut (at a whole character) to :data:`MAX_CALLER_NAME_BYTES`. The number keeps only what a
+    dial string may hold.
+    """
+    digits = re.sub(r"[^0-9A-Za-z+*#]", "", number)
+    if not name:
+        return digits
+    clean = re.sub(r"[\x00-\x1f\x7f]", " ", name[:MAX_CALLER_NAME_BYTES]).strip()
+    while len(sipp.sip_display_name(clean).encode()) > MAX_CALLER_NAME_BYTES:
+        clean = clean[:-1]
+    return f"{sipp.sip_display_name(clean)} <{digits}>" if clean else digits
+
+
 async def _originate(ami: AmiClient, settings: Settings, request: CallRequest,
                      steps: tuple[dtmf_script.Step, ...], tag: str, watch: dict[str, str]) -> None:
     robot_id, ivr_id = f"{tag}-robot", f"{tag}-ivr"
@@ -121,7 +145,7 @@ async def _originate(ami: AmiClient, settings: Settings, request: CallRequest,
         "ROBOT_SPEECH": request.speech,
         "__IVR_CALL_TAG": tag,
     }
-    caller_id = f'"{request.caller_name}" <{request.caller}>' if request.caller_name else request.caller
+    caller_id = originate_caller_id(request.caller_name, request.caller)
     await ami.action({
         "Action": "Originate",
         "Channel": f"Local/{request.dnis}@inbound-numbers/n",
@@ -136,7 +160,8 @@ async def _originate(ami: AmiClient, settings: Settings, request: CallRequest,
 
 async def _wait(event: asyncio.Event, timeout: float) -> bool:
     try:
-        await asyncio.wait_for(event.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await event.wait()
         return True
     except TimeoutError:
         return False

@@ -289,7 +289,8 @@ async def run_sipp(call: SippCall) -> SippRun:
             *cmd, cwd=tmp, stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         try:
-            out, err = await asyncio.wait_for(proc.communicate(), call.timeout_s + 15)
+            async with asyncio.timeout(call.timeout_s + 15):
+                out, err = await proc.communicate()
         except TimeoutError:
             proc.kill()
             out, err = await proc.communicate()

@@ -37,7 +37,8 @@ class Subscription:
     async def next(self, timeout_s: float) -> StampedEvent | None:
         """The next event, or None after ``timeout_s`` (time for a heartbeat or a poll)."""
         try:
-            return await asyncio.wait_for(self.queue.get(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await self.queue.get()
         except TimeoutError:
             return None
 

@@ -111,7 +111,8 @@ class SpooledJourney(JourneyDelegate):
     async def close(self) -> None:
         if self._flusher is not None and not self._flusher.done():
             try:
-                await asyncio.wait_for(self.drained(), FLUSH_ON_CLOSE_S)
+                async with asyncio.timeout(FLUSH_ON_CLOSE_S):
+                    await self.drained()
             except TimeoutError:
                 log.error("journey spool: %d events still waiting at shutdown are lost", self.stats.waiting)
                 self._flusher.cancel()

@@ -479,7 +479,8 @@ async def _read_frame(stream: asyncio.StreamReader) -> Any:
 async def _reap(process: asyncio.subprocess.Process) -> int | None:
     """Wait for the process to end (killing it if it will not); its exit status."""
     try:
-        return await asyncio.wait_for(process.wait(), WRITER_EXIT_TIMEOUT_S)
+        async with asyncio.timeout(WRITER_EXIT_TIMEOUT_S):
+            return await process.wait()
     except TimeoutError:
         process.kill()
         return await process.wait()

@@ -145,11 +145,16 @@ def spool_families(spool: SpoolStats) -> list[Family]:
     ]
 
 
-def mount_metrics(app: web.Application, kpis: KpiSource, spool: SpoolStats | None = None) -> None:
-    """Add ``GET /metrics``. Unauthenticated, like most exporters: the numbers carry no
-    personal data; keep the listener on a private address (the default is 127.0.0.1)."""
+def mount_metrics(app: web.Application, kpis: KpiSource, spool: SpoolStats | None = None,
+                  admits: Callable[[web.Request], bool] | None = None) -> None:
+    """Add ``GET /metrics``. The numbers carry no personal data, but counts of calls and
+    failures are the operator's business: ``admits`` decides who reads them (the HTTP side
+    opens them on a loopback bind and asks for the metrics key beyond it)."""
 
-    async def metrics(_request: web.Request) -> web.Response:
+    async def metrics(request: web.Request) -> web.Response:
+        if admits is not None and not admits(request):
+            return web.Response(status=401, text="metrics need the metrics key: Authorization: Bearer <key>\n",
+                                headers={"WWW-Authenticate": 'Bearer realm="ivr-metrics"'})
         return web.Response(body=render_prometheus(kpis(), spool).encode("utf-8"),
                             headers={"Content-Type": CONTENT_TYPE})
 

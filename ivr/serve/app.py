@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from ivr.backoff import Backoff
-from ivr.composition import build_controller, edited_files
+from ivr.composition import build_controller, edited_files, exposure_secrets
 from ivr.errors import IvrError
+from ivr.exposure import asterisk_listeners, controller_listeners, is_loopback, refuse_weak_secrets
 from ivr.flow.errors import TreeInvalid
 from ivr.journey.lease import Lease
 from ivr.live.reload import Reloader, ReloadResult
@@ -31,7 +32,7 @@ from ivr.routing.rules import RoutingInvalid
 from ivr.runtime import event_loop
 from ivr.runtime.gc_policy import tune_for_serving
 from ivr.serve.demo_backend import mount_demo_backend
-from ivr.serve.http_app import AgentApiParts, build_app
+from ivr.serve.http_app import AdminAccess, AgentApiParts, build_app
 from ivr.serve.recogniser import RecogniserProcess
 from ivr.serve.watch import FileWatch
 from ivr.settings import Settings, local_url
@@ -92,6 +93,8 @@ async def follow_ami(ami: AmiClient, on_event: Callable[[Mapping[str, str]], Non
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
     started = time.monotonic()
+    # Before anything opens: a demo secret behind a listener other machines reach is refused.
+    refuse_weak_secrets(controller_listeners(settings) + asterisk_listeners(settings), exposure_secrets(settings))
     try:
         controller = await build_controller(settings)
     except (TreeInvalid, RoutingInvalid) as exc:
@@ -220,6 +223,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         return await reloader.reload_async("admin request")
 
     app = build_app(health, admin_reload,
+                    admin=AdminAccess(settings.admin.key, settings.admin.metrics_key,
+                                      metrics_open=is_loopback(settings.http.host)),
                     agent_api=AgentApiParts(controller.tokens, controller.journey, settings.agent_api.key,
                                             controller.names,
                                             desk=controller.agent_desk(AmiCallControl(ami, controller.agent_events)),

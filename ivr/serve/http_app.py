@@ -1,12 +1,14 @@
 """The controller's HTTP side (aiohttp): health, admin reload, agent context API, metrics.
 
-``POST /admin/reload`` answers on the HTTP listener, which is bound to 127.0.0.1 by default;
-the agent API needs its API key; ``/metrics`` is for the operator's Prometheus.
+The admin endpoints (``POST /admin/reload``, ``/admin/notify``) need the admin key from any
+address: a local reverse proxy makes every request look local, so the address proves nothing.
+The agent API needs its own key. ``/metrics`` is for the operator's Prometheus: open while the
+listener is bound to loopback, behind the metrics key once it faces a network.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import hmac
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
@@ -43,7 +45,24 @@ ReloadRequest = Callable[[], Awaitable[ReloadResult]]
 """Runs one reload for ``POST /admin/reload`` (``ivr.live.reload.Reloader.reload_async``)."""
 
 
-def build_app(health: HealthProbe, reload: ReloadRequest, *, agent_api: AgentApiParts | None = None,
+@dataclass(frozen=True)
+class AdminAccess:
+    """Who may use the operator's endpoints: the admin key, and the metrics key ("" = the admin key)."""
+
+    key: str
+    metrics_key: str = ""
+    # The HTTP listener is bound to loopback: /metrics answers without a key
+    metrics_open: bool = True
+
+    def admits(self, request: web.Request) -> bool:
+        return _bearer_is(request, self.key)
+
+    def admits_metrics(self, request: web.Request) -> bool:
+        return self.metrics_open or _bearer_is(request, self.metrics_key or self.key)
+
+
+def build_app(health: HealthProbe, reload: ReloadRequest, *, admin: AdminAccess,
+              agent_api: AgentApiParts | None = None,
               kpis: Callable[[], Kpis] | None = None, sms: SmsService | None = None,
               ussd: UssdGateway | None = None, spool: SpoolStats | None = None,
               context_api: ContextApi | None = None) -> web.Application:
@@ -58,14 +77,14 @@ def build_app(health: HealthProbe, reload: ReloadRequest, *, agent_api: AgentApi
         mount_agent_api(app, agent_api.tokens, agent_api.journey, agent_api.api_key, names=agent_api.names,
                         desk=agent_api.desk, feed=agent_api.feed)
     if kpis is not None:
-        mount_metrics(app, kpis, spool)
+        mount_metrics(app, kpis, spool, admits=admin.admits_metrics)
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", **health()})
 
     async def admin_reload(request: web.Request) -> web.Response:
-        if not _from_this_machine(request):
-            return web.json_response(ADMIN_ONLY, status=403)
+        if not admin.admits(request):
+            return web.json_response(ADMIN_ONLY, status=401, headers=CHALLENGE)
         result = await reload()
         body = {"ok": result.ok, "version": result.version, "generation": result.generation,
                 "problems": [str(p) for p in result.problems]}
@@ -73,8 +92,8 @@ def build_app(health: HealthProbe, reload: ReloadRequest, *, agent_api: AgentApi
 
     async def admin_notify(request: web.Request) -> web.Response:
         """``ivr notify`` through the running controller: its journey, its /metrics, one writer."""
-        if not _from_this_machine(request):
-            return web.json_response(ADMIN_ONLY, status=403)
+        if not admin.admits(request):
+            return web.json_response(ADMIN_ONLY, status=401, headers=CHALLENGE)
         if sms is None:
             return web.json_response({"error": "sms-not-configured", "message": "no SMS service"}, status=503)
         try:
@@ -99,13 +118,14 @@ def build_app(health: HealthProbe, reload: ReloadRequest, *, agent_api: AgentApi
     return app
 
 
-#: The admin endpoints answer only this machine: the HTTP listener may face the aggregator or
-#: the agents' network (compose binds it to 0.0.0.0), and a notification costs a paid SMS.
-ADMIN_ONLY = {"error": "forbidden", "message": "admin endpoints answer requests from this machine only"}
+#: One answer for a missing and a wrong key: it tells a guesser nothing.
+ADMIN_ONLY = {"error": "unauthorized", "message": "admin endpoints need the admin key: Authorization: Bearer <key>"}
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ivr-admin"'}
 
 
-def _from_this_machine(request: web.Request) -> bool:
-    try:
-        return request.remote is not None and ipaddress.ip_address(request.remote).is_loopback
-    except ValueError:
-        return False
+def _bearer_is(request: web.Request, key: str) -> bool:
+    """Whether the request carries ``Authorization: Bearer <key>`` (constant time; an empty key admits nobody)."""
+    presented = request.headers.get("Authorization", "")
+    scheme, _, token = presented.partition(" ")
+    return bool(key) and scheme.lower() == "bearer" and hmac.compare_digest(
+        token.strip().encode("utf-8", "replace"), key.encode("utf-8"))

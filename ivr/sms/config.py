@@ -25,6 +25,7 @@ from ivr.config.reader import ConfigReader, FieldRule, Number, Text, Whole
 from ivr.config.source import YList, YMap, parse_yaml, read_yaml
 from ivr.crm.action_catalog import ACTION_ARGS
 from ivr.crm.directory_ports import ACTIONS as CRM_ACTIONS
+from ivr.exposure import Secret
 from ivr.flow.action_signature import check_value, signature_of
 from ivr.flow.validate import KnownActions
 from ivr.sms import keyword_fold as skel
@@ -133,6 +134,20 @@ class KannelConfig:
     state_dir: str = "var/kannel"
     dlr_mask: int = 31
     max_messages: int = MAX_PARTS
+
+
+def gateway_secrets(config: KannelConfig, security: Security) -> list[Secret]:
+    """The SMS side's secrets, for :func:`ivr.exposure.refuse_weak_secrets`: the Kannel accounts the
+    controller uses, and the webhook's HMAC secret when one is set (an allow-list may guard it instead)."""
+    defaults = KannelConfig()
+    found = [Secret("config/sms.yaml kannel.sendsms_password", SECRET_ENV["sendsms_password"],
+                    config.sendsms_password, defaults.sendsms_password, min_length=12),
+             Secret("config/sms.yaml kannel.admin_password", SECRET_ENV["admin_password"],
+                    config.admin_password, defaults.admin_password, min_length=12)]
+    if security.hmac_secret:
+        found.append(Secret("config/sms.yaml security.hmac_secret", SECRET_ENV["hmac_secret"], security.hmac_secret,
+                            ""))
+    return found
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,8 @@ class AmiClient:
         manager.connect()
         self._manager = manager
         try:
-            await asyncio.wait_for(logged_in, self.connect_timeout)
+            async with asyncio.timeout(self.connect_timeout):
+                await logged_in
         except TimeoutError:
             authenticated = getattr(manager, "authenticated", None)
             manager.close()

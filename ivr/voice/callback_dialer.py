@@ -145,7 +145,8 @@ class CallbackDialer:
                 failing = str(exc)
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), interval_s)
+                async with asyncio.timeout(interval_s):
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from ivr.config.errors import TemplateFailed
 from ivr.voice import channel_vars as cv
 from ivr.voice.agi_call import AgiCall
 from ivr.voice.fastagi import AgiChannel
@@ -35,6 +36,9 @@ class CallController:
             await self.flow(call)
         except CallEnded as exc:
             log.info("call %s: caller hung up (%s)", info.call_id, exc)
+        except TemplateFailed as exc:  # the admin's menu file, not our code: its words, no traceback
+            log.error("call %s: %s; sending the caller to the fallback queue", info.call_id, exc)
+            await _fallback(call, FALLBACK_REASON, exc)
         except Exception as exc:
             log.exception("call %s: flow failed, sending the caller to the fallback queue", info.call_id)
             await _fallback(call, FALLBACK_REASON, exc)

@@ -151,7 +151,8 @@ class AgiChannel:
         try:
             await self._writer.drain()
             while True:
-                raw = await asyncio.wait_for(self._reader.readline(), timeout or self.read_timeout)
+                async with asyncio.timeout(timeout or self.read_timeout):
+                    raw = await self._reader.readline()
                 if not raw:
                     self.hung_up = True
                     raise AgiHangup("Asterisk closed the AGI socket")
@@ -163,8 +164,9 @@ class AgiChannel:
                     continue
                 if text.startswith("520-"):  # usage text runs until "520 End of proper usage."
                     while text and not text.startswith("520 "):
-                        text = (await asyncio.wait_for(self._reader.readline(), self.read_timeout)).decode(
-                            "utf-8", errors="replace").rstrip("\r\n")
+                        async with asyncio.timeout(self.read_timeout):
+                            usage = await self._reader.readline()
+                        text = usage.decode("utf-8", errors="replace").rstrip("\r\n")
                     raise AgiError(f"AGI usage error for {verb}")
                 break
         except TimeoutError:
@@ -257,7 +259,8 @@ class FastAgiServer(Application):
         peer = writer.get_extra_info("peername")
         try:
             try:
-                block = await asyncio.wait_for(reader.readuntil(b"\n\n"), HEADER_TIMEOUT_S)
+                async with asyncio.timeout(HEADER_TIMEOUT_S):
+                    block = await reader.readuntil(b"\n\n")
             except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError) as exc:
                 log.warning("FastAGI connection from %s sent no complete header block: %s", peer, exc)
                 return

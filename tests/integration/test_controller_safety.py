@@ -39,7 +39,8 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 def reload(settings) -> tuple[int, dict]:
-    req = urllib.request.Request(f"http://{settings.http.host}:{settings.http.port}/admin/reload", method="POST")
+    req = urllib.request.Request(f"http://{settings.http.host}:{settings.http.port}/admin/reload", method="POST",
+                                 headers={"Authorization": f"Bearer {settings.admin.key}"})
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, json.loads(resp.read())
@@ -66,6 +67,23 @@ def test_hostile_caller_id_name_is_one_quoted_agi_argument(asterisk, controller,
     assert record.queue is not None and record.queue.name == "support"  # the call went on normally
     assert not (LocalAsterisk(asterisk).root / "tmp/ivr-pwned").exists()
     assert "AGI usage error" not in controller.log_path.read_text()
+
+
+@pytest.mark.parametrize("name", ["Eve\r\nAction: Hangup\r\nChannel: all", "Long " * 60],
+                         ids=["line-break", "300-characters"])
+def test_the_caller_robot_keeps_the_callers_number_whatever_the_name(asterisk, controller, place_call, name):
+    log = LocalAsterisk(asterisk).log_paths()[0]
+    before = log.stat().st_size
+
+    record = place_call(dnis="100", keys="0", caller="79990003344", caller_name=name, transport="ami",
+                        delay_s=3, hold_s=5)
+
+    with open(log, "rb") as f:
+        f.seek(before)
+        written = f.read().decode(errors="replace")
+    verbose = [ln for ln in written.splitlines() if f"ivr: call {record.uniqueid} from" in ln]
+    assert len(verbose) == 1 and "<79990003344> to 100" in verbose[0]
+    assert record.queue is not None and record.queue.name == "support"
 
 
 def test_call_in_progress_finishes_on_its_tree_while_new_calls_get_the_reloaded_one(

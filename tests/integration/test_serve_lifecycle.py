@@ -63,3 +63,17 @@ def test_serve_refuses_to_start_on_an_invalid_tree_with_the_problems(tmp_path):
     assert "the configuration is invalid, not starting" in out
     assert "refers to unknown node 'b'" in out
     assert "Traceback" not in out
+
+
+def test_serve_bound_beyond_loopback_refuses_the_demo_secrets_naming_each():
+    import socket
+
+    proc = start({"IVR_AGI_PORT": str(free_port(socket.SOCK_STREAM)), "IVR_HTTP_HOST": "0.0.0.0",
+                  "IVR_HTTP_PORT": str(free_port(socket.SOCK_STREAM))})
+    out, _ = proc.communicate(timeout=30)
+
+    assert proc.returncode == 2 and "Traceback" not in out
+    assert "[http] host = 0.0.0.0 can be reached from other machines" in out
+    for variable in ("IVR_TOKENS_SECRET", "IVR_AGENT_API_KEY", "IVR_ADMIN_KEY", "IVR_AMI_SECRET", "IVR_ARI_PASSWORD",
+                     "IVR_SIP_AGENT_PASSWORD", "IVR_SMS_SENDSMS_PASSWORD"):
+        assert variable in out

@@ -9,6 +9,7 @@ import pytest
 
 from ivr.errors import IvrError
 from ivr.harness import dtmf_script, sipp
+from ivr.harness.calls import originate_caller_id
 from ivr.harness.record import CallRecord, fill_from_events, find_linkedid_by_tag
 from ivr.harness.sipp import media_port, scenario_xml, sip_display_name
 
@@ -122,3 +123,26 @@ def test_a_block_with_one_port_held_is_skipped(monkeypatch: pytest.MonkeyPatch) 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", start + 2))  # the block's video port: what SIPp once failed to bind
         assert media_port() == start + 4
+
+
+ORIGINATE_CALLER_IDS = [
+    ("Anna", "+79991234567", '"Anna" <+79991234567>'),
+    ("Eve\r\nAction: Hangup", "79990001122", '"Eve  Action: Hangup" <79990001122>'),
+    ('Eve" <666>', "79990001122", '"Eve\\" <666>" <79990001122>'),
+    ("C:\\", "100", '"C:\\\\" <100>'),
+    (None, "+7 (999) 123-45-67", "+79991234567"),
+    ("\n\t", "79990001122", "79990001122"),
+]
+
+
+@pytest.mark.parametrize(("name", "number", "expected"), ORIGINATE_CALLER_IDS)
+def test_the_robots_caller_id_is_one_quoted_name_and_its_number(name, number, expected):
+    assert originate_caller_id(name, number) == expected
+
+
+@pytest.mark.parametrize("name", ["A" * 300, "Ж" * 300, '"' * 300])
+def test_a_long_caller_name_is_cut_so_asterisk_keeps_the_number(name):
+    caller_id = originate_caller_id(name, "79990001122")
+    assert caller_id.endswith(" <79990001122>")
+    assert len(caller_id.encode()) < 256  # Asterisk's Originate buffer
+    assert "\n" not in caller_id and not caller_id.startswith('"\\"' * 101)

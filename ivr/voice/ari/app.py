@@ -161,7 +161,8 @@ class StasisApp:
     async def link_up(self, timeout_s: float) -> bool:
         """Wait for the events link (for a call whose request could not reach Asterisk)."""
         try:
-            await asyncio.wait_for(self.connected.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self.connected.wait()
         except TimeoutError:
             return False
         return True
@@ -170,7 +171,8 @@ class StasisApp:
         """Wait for a channel we created to enter the application (AriError if it does not)."""
         entered = self._entered.setdefault(channel_id, asyncio.Event())
         try:
-            await asyncio.wait_for(entered.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await entered.wait()
         except TimeoutError:
             raise AriError(f"channel {channel_id} did not enter {self.app!r} within {timeout_s:g} s") from None
         finally:

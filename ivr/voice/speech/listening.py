@@ -113,7 +113,8 @@ class Listening:
         last_partial = ""
         while True:
             try:
-                frame = await asyncio.wait_for(frames.get(), AUDIO_GAP_S)
+                async with asyncio.timeout(AUDIO_GAP_S):
+                    frame = await frames.get()
             except TimeoutError:
                 raise RecogniserDown(f"no caller audio for {AUDIO_GAP_S:g} s") from None
             if frame is None:

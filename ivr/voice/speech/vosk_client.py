@@ -33,7 +33,8 @@ class VoskStream:
                 await self._ws.send_bytes(payload)
             else:
                 await self._ws.send_str(payload)
-            msg = await asyncio.wait_for(self._ws.receive(), self._timeout)
+            async with asyncio.timeout(self._timeout):
+                msg = await self._ws.receive()
         except TimeoutError:
             raise RecogniserDown(f"no answer from the recogniser within {self._timeout:g} s") from None
         except (aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
@@ -70,8 +71,8 @@ class VoskClient:
     async def open(self, words: Sequence[str], rate: int) -> VoskStream:
         session = aiohttp.ClientSession()
         try:
-            ws = await asyncio.wait_for(session.ws_connect(self.url, autoping=True, heartbeat=None),
-                                        self.connect_timeout_s)
+            async with asyncio.timeout(self.connect_timeout_s):
+                ws = await session.ws_connect(self.url, autoping=True, heartbeat=None)
             config: dict[str, object] = {"sample_rate": rate, "words": 1}
             if words:
                 config["phrase_list"] = [*words, UNKNOWN_WORD]
