@@ -8,9 +8,12 @@ agent writes back with ``POST /agent/{token}/note``, ``/transfer``, ``/consult``
 ``/conference`` (:mod:`ivr.agent.desk`): 422 with the field and the allowed values for a
 request that is not valid, 409 when the call cannot do it now. The desktop is the only
 client, so every refusal is terse on purpose: 401 when the key is missing or wrong, 404
-for any token that does not resolve (forged, malformed, unknown, expired) with one body
-for all, so a client cannot learn which tokens exist or when they were issued. Why a
-token was refused goes to the log, with the token's first characters only.
+for any token that does not resolve (forged, malformed, unknown, expired, revoked) with one
+body for all, so a client cannot learn which tokens exist or when they were issued. Every
+refusal takes the same time at least (:mod:`ivr.refusals`), and an address with a burst
+of them gets 429 for a while. Why a token was refused goes to the log, with the token's
+first characters only. ``POST /context/{token}/revoke`` ends a token for every controller.
+Each journey opened and each revocation is audited with the agent named by ``X-IVR-User``.
 """
 
 from __future__ import annotations
@@ -29,21 +32,24 @@ from aiohttp import web
 
 from ivr.agent import screen_pop
 from ivr.agent.desk import AgentDesk, RequestRefused
-from ivr.agent.ports import CallControlError, CustomerNames, JourneyReader, TokenResolver
+from ivr.agent.ports import CallControlError, CustomerNames, JourneyReader, JourneyWriter, TokenResolver
 from ivr.agent.service import AgentAccess, ContextNotFound, JourneyEntry, entry, participants
 from ivr.journey import events as E
 from ivr.journey.errors import JourneyError
 from ivr.journey.feed import JourneyFeed
 from ivr.journey.ports import StampedEvent
 from ivr.journey.tokens import ContextClaim
+from ivr.refusals import RefusalGuard
 
 log = logging.getLogger(__name__)
 
 API_KEY_HEADER = "X-API-Key"
+USER_HEADER = "X-IVR-User"  # the agent at the desk, for the audit trail (the page takes ?user=)
 KEY_QUERY = "key"  # the screen pop only: a browser opening a URL cannot send a header
 NOT_FOUND = {"error": "not_found"}
 UNAUTHORIZED = {"error": "unauthorized"}
 UNAVAILABLE = {"error": "unavailable"}
+TOO_MANY = {"error": "too_many_refusals"}
 # The answers must not be cached or leak the URL (with its token) to another site.
 PRIVATE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",
                    "X-Content-Type-Options": "nosniff"}
@@ -59,35 +65,77 @@ PEOPLE = frozenset({E.AGENT_CONNECTED, E.AGENT_COMPLETED, E.CALL_TRANSFERRED, E.
 
 def mount_agent_api(app: web.Application, tokens: TokenResolver, journey: JourneyReader, api_key: str, *,
                     names: CustomerNames | None = None, desk: AgentDesk | None = None,
-                    feed: JourneyFeed | None = None, clock: Callable[[], float] = time.time) -> None:
-    """Add ``GET /context/{token}`` (JSON), ``GET /agent/{token}`` (the screen pop) and,
-    with a ``feed``, its live events; with a ``desk``, the agent's write-back endpoints.
+                    feed: JourneyFeed | None = None, clock: Callable[[], float] = time.time,
+                    audit: JourneyWriter | None = None, guard: RefusalGuard | None = None) -> None:
+    """Add ``GET /context/{token}`` (JSON), ``GET /agent/{token}`` (the screen pop),
+    ``POST /context/{token}/revoke`` and, with a ``feed``, the page's live events; with a
+    ``desk``, the agent's write-back endpoints.
 
     All answer 401 for a missing or wrong key, 404 for a token that does not resolve,
-    503 when the journey store is down. The pages also take the key as ``?key=``.
+    429 to an address that was refused too often lately, 503 when the journey store is
+    down. The pages also take the key as ``?key=``. With ``audit``, every journey opened
+    and every revocation is recorded first.
     """
-    access = AgentAccess(tokens, journey, api_key, names=names)
+    access = AgentAccess(tokens, journey, api_key, names=names, audit=audit)
+    refusals = guard or RefusalGuard()
+
+    def user_of(request: web.Request) -> str:
+        return request.headers.get(USER_HEADER) or request.query.get("user") or ""
+
+    async def refuse(request: web.Request, started: float, answer: web.Response) -> web.Response:
+        await refusals.refused(request.remote or "", started)
+        return answer
+
+    def locked(request: web.Request) -> web.Response | None:
+        wait = refusals.locked_for(request.remote or "")
+        if not wait:
+            return None
+        return web.json_response(TOO_MANY, status=429,
+                                 headers={**PRIVATE_HEADERS, "Retry-After": str(math.ceil(wait))})
 
     async def context(request: web.Request) -> web.Response:
+        started = refusals.started()
+        if (answer := locked(request)) is not None:
+            return answer
         if not access.key_ok(request.headers.get(API_KEY_HEADER)):
-            return _json(UNAUTHORIZED, 401)
+            return await refuse(request, started, _json(UNAUTHORIZED, 401))
         try:
-            found = await access.context(request.match_info["token"])
+            found = await access.context(request.match_info["token"], user_of(request))
         except ContextNotFound:
-            return _json(NOT_FOUND, 404)
+            return await refuse(request, started, _json(NOT_FOUND, 404))
         except JourneyError as exc:
             log.error("agent context unavailable: %s", exc)
             return _json(UNAVAILABLE, 503)
         return _json(found.to_dict(), 200)
 
+    async def revoke(request: web.Request) -> web.Response:
+        started = refusals.started()
+        if (answer := locked(request)) is not None:
+            return answer
+        if not access.key_ok(request.headers.get(API_KEY_HEADER)):
+            return await refuse(request, started, _json(UNAUTHORIZED, 401))
+        try:
+            claim = await access.revoke(request.match_info["token"], user_of(request))
+        except ContextNotFound:
+            return await refuse(request, started, _json(NOT_FOUND, 404))
+        except JourneyError as exc:
+            log.error("token revocation not stored: %s", exc)
+            return _json(UNAVAILABLE, 503)
+        log.info("context token for %s (%s) revoked by %r", claim.customer_key, claim.interaction,
+                 user_of(request)[:64])
+        return _json({"status": "revoked"}, 200)
+
     async def agent(request: web.Request) -> web.Response:
+        started = refusals.started()
+        if (answer := locked(request)) is not None:
+            return answer
         presented = request.headers.get(API_KEY_HEADER) or request.query.get(KEY_QUERY)
         if not access.key_ok(presented):
-            return _html(screen_pop.render_refusal(401), 401)
+            return await refuse(request, started, _html(screen_pop.render_refusal(401), 401))
         try:
-            found = await access.context(request.match_info["token"])
+            found = await access.context(request.match_info["token"], user_of(request), "page")
         except ContextNotFound:
-            return _html(screen_pop.render_refusal(404), 404)
+            return await refuse(request, started, _html(screen_pop.render_refusal(404), 404))
         except JourneyError as exc:
             log.error("screen pop unavailable: %s", exc)
             return _html(screen_pop.render_refusal(503), 503)
@@ -98,20 +146,30 @@ def mount_agent_api(app: web.Application, tokens: TokenResolver, journey: Journe
 
     async def live(request: web.Request) -> web.StreamResponse:
         assert feed is not None
+        started = refusals.started()
+        if (answer := locked(request)) is not None:
+            return answer
         presented = request.headers.get(API_KEY_HEADER) or request.query.get(KEY_QUERY)
         if not access.key_ok(presented):
-            return _json(UNAUTHORIZED, 401)
+            return await refuse(request, started, _json(UNAUTHORIZED, 401))
         try:
             claim = await access.claim(request.match_info["token"])
+            await access.audit(claim, user_of(request), "live page")
         except ContextNotFound:
-            return _json(NOT_FOUND, 404)
+            return await refuse(request, started, _json(NOT_FOUND, 404))
+        except JourneyError as exc:
+            log.error("live agent page unavailable: %s", exc)
+            return _json(UNAVAILABLE, 503)
         return await _follow(request, access, feed, claim, clock)
 
     def action(name: str, act: Callable[[AgentDesk, Any, dict[str, object]], Awaitable[Any]]) -> None:
         async def handler(request: web.Request) -> web.Response:
             assert desk is not None
+            started = refusals.started()
+            if (answer := locked(request)) is not None:
+                return answer
             if not access.key_ok(request.headers.get(API_KEY_HEADER)):
-                return _json(UNAUTHORIZED, 401)
+                return await refuse(request, started, _json(UNAUTHORIZED, 401))
             body = await _body(request)
             if body is None:
                 return _json({"error": "invalid", "message": f"send a JSON object of at most {MAX_BODY_BYTES} bytes"},
@@ -120,7 +178,7 @@ def mount_agent_api(app: web.Application, tokens: TokenResolver, journey: Journe
                 claim = await access.claim(request.match_info["token"])
                 result = await act(desk, claim, body)
             except ContextNotFound:
-                return _json(NOT_FOUND, 404)
+                return await refuse(request, started, _json(NOT_FOUND, 404))
             except RequestRefused as exc:
                 return _json(exc.to_dict(), 422)
             except CallControlError as exc:
@@ -135,6 +193,7 @@ def mount_agent_api(app: web.Application, tokens: TokenResolver, journey: Journe
         app.router.add_post(f"/agent/{{token}}/{name}", handler)
 
     app.router.add_get("/context/{token}", context)
+    app.router.add_post("/context/{token}/revoke", revoke)
     app.router.add_get("/agent/{token}", agent)
     if feed is not None:
         app.router.add_get("/agent/{token}/live", live)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 __all__ = ["CallControl", "CallControlError", "CustomerNames", "JourneyReader", "JourneyWriter",
-           "TokenResolver"]
+           "TokenResolver", "TokenRevoker"]
 
 from ivr.errors import CallControlError
 from ivr.journey.ports import StampedEvent
@@ -16,6 +16,12 @@ from ivr.journey.tokens import ContextClaim
 class TokenResolver(Protocol):
     async def resolve(self, token: str) -> ContextClaim:
         """The claim behind ``token``; :class:`~ivr.journey.errors.TokenError` if it does not resolve."""
+        ...
+
+
+class TokenRevoker(Protocol):
+    async def revoke(self, token: str) -> ContextClaim:
+        """End ``token`` at once; the claim it held. :class:`~ivr.journey.errors.TokenError` if it does not resolve."""
         ...
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ivr.agent.ports import CustomerNames, JourneyReader, TokenResolver
+from ivr.agent.ports import CustomerNames, JourneyReader, JourneyWriter, TokenResolver
 from ivr.errors import ConfigError
 from ivr.journey import events as E
 from ivr.journey.errors import TokenError
@@ -119,11 +120,23 @@ class ContextNotFound(Exception):
     """The token did not resolve; deliberately without detail (the client learns nothing)."""
 
 
+#: Where every read of a journey by staff or agents is recorded (beside the journeys, never counted).
+AUDIT_KEY = "staff-audit"
+MAX_USER_CHARS = 64
+
+
 class AgentAccess:
-    """The API key check and the token-to-context read both endpoints use."""
+    """The API key check and the token-to-context read both endpoints use.
+
+    With an ``audit`` writer, every journey a token opens (the JSON context, the page, the
+    live feed) and every revocation is recorded in the audit trail staff reads are: which
+    agent (``X-IVR-User``), whose journey, by what, when. A journey is personal data; an
+    entry that cannot be written means the journey is not served (the store error is raised).
+    """
 
     def __init__(self, tokens: TokenResolver, journey: JourneyReader, api_key: str, *,
-                 journey_limit: int = JOURNEY_LIMIT, names: CustomerNames | None = None) -> None:
+                 journey_limit: int = JOURNEY_LIMIT, names: CustomerNames | None = None,
+                 audit: JourneyWriter | None = None, clock: Callable[[], float] = time.time) -> None:
         if not api_key:
             raise ConfigError("the agent API needs a key", hint="set [agent_api] key / IVR_AGENT_API_KEY")
         self._tokens = tokens
@@ -131,6 +144,31 @@ class AgentAccess:
         self._key = api_key.encode("utf-8")
         self._limit = journey_limit
         self._names = names
+        self._audit = audit
+        self._clock = clock
+
+    async def audit(self, claim: ContextClaim, user: str, by: str, outcome: str = "allowed", events: int = 0) -> None:
+        """One entry in the audit trail (nothing without an audit writer)."""
+        if self._audit is None:
+            return
+        who = user.strip()[:MAX_USER_CHARS]
+        data = {"staff": "agent-desktop", "role": "agent", "user": who, "customer": claim.customer_key,
+                "by": by, "outcome": outcome, "events": events}
+        await self._audit.append(AUDIT_KEY, [StampedEvent(self._clock(), E.STAFF, f"agent:{who or 'unnamed'}",
+                                                          E.JOURNEY_READ, data)])
+
+    async def revoke(self, token: str, user: str) -> ContextClaim:
+        """End ``token`` for everyone (audited); :class:`ContextNotFound` when it does not resolve."""
+        revoke = getattr(self._tokens, "revoke", None)  # TokenRevoker: the token service is both
+        if revoke is None:
+            raise ContextNotFound
+        try:
+            claim: ContextClaim = await revoke(token)
+        except TokenError as exc:
+            log.info("token revocation refused for %s...: %s", exc.token_prefix, exc.reason)
+            raise ContextNotFound from None
+        await self.audit(claim, user, "token", "revoked")
+        return claim
 
     def key_ok(self, presented: str | None) -> bool:
         """Constant-time comparison, so response timing does not reveal how much of a guess was right."""
@@ -149,7 +187,7 @@ class AgentAccess:
         events = await self._journey.recent(claim.customer_key, limit=self._limit, since=max(after, claim.journey_since))
         return [entry(e) for e in reversed(events) if e.at > after]
 
-    async def context(self, token: str) -> AgentContext:
+    async def context(self, token: str, user: str = "", by: str = "token") -> AgentContext:
         """The context behind ``token``; :class:`ContextNotFound` whatever the reason it has none.
 
         A store failure is not a missing token: :class:`~ivr.journey.errors.JourneyError`
@@ -161,6 +199,7 @@ class AgentAccess:
             log.info("agent context refused for token %s...: %s", exc.token_prefix, exc.reason)
             raise ContextNotFound from None
         events = await self._journey.recent(claim.customer_key, limit=self._limit, since=claim.journey_since)
+        await self.audit(claim, user, by, events=len(events))
         entries = tuple(entry(e) for e in events)
         return AgentContext(claim, entries, customer_name(events) or await self._name_from_crm(claim.customer_key))
 

@@ -18,14 +18,21 @@ from typing import Any, Protocol
 from ivr.agent.access_config import AUDIT_READ, JOURNEY_READ, Staff
 from ivr.agent.intake import CUSTOMER_ID, CustomerKeys, IntakeRefused
 from ivr.agent.ports import CustomerNames
-from ivr.agent.service import JOURNEY_LIMIT, JourneyEntry, customer_name, entry, iso, name_from_crm
+from ivr.agent.service import (
+    AUDIT_KEY,
+    JOURNEY_LIMIT,
+    MAX_USER_CHARS,
+    JourneyEntry,
+    customer_name,
+    entry,
+    iso,
+    name_from_crm,
+)
 from ivr.crm.numbers import normalise
 from ivr.journey import events as E
 from ivr.journey.ports import StampedEvent
 
-AUDIT_KEY = "staff-audit"
 ALLOWED, REFUSED = "allowed", "refused"
-MAX_USER_CHARS = 64
 MAX_ASKED_CHARS = 64  # what a refused request asked for, as the audit keeps it
 
 

@@ -30,6 +30,7 @@ from ivr.journey.errors import RequestInvalid, TokenExpired, TokenInvalid
 from ivr.journey.ports import Clock, KvStore
 
 NAMESPACE = "token"
+REVOKED = "revoked_at"  # a revoked token's tombstone in place of its claim
 DEFAULT_TTL_S = 3600
 MIN_SECRET_BYTES = 32  # as long as the HMAC-SHA256 output: a shorter secret weakens the signature
 ID_BYTES = 16
@@ -95,12 +96,27 @@ class TokenService:
         data = await self._store.kv_get(NAMESPACE, token_id)
         if data is None:
             raise TokenInvalid("unknown", token)
+        if REVOKED in data:
+            raise TokenInvalid("revoked", token)
         try:
             claim = ContextClaim.from_dict(data)
         except TypeError as exc:  # written by another version, or not by us
             raise TokenInvalid("claim unreadable", token) from exc
         if claim.expires_at != expiry:  # the store and the signature disagree: trust neither
             raise TokenInvalid("claim mismatch", token)
+        return claim
+
+    async def revoke(self, token: str) -> ContextClaim:
+        """End ``token`` now, on every controller sharing the store: the claim it held, for the audit.
+
+        The claim is replaced by a tombstone that expires with the token, so a leaked token
+        (a URL in a browser history, a log line) stops resolving at once. Raises like
+        :meth:`resolve` for a token that does not resolve (already revoked included).
+        """
+        claim = await self.resolve(token)
+        token_id, expiry = self.verify(token)
+        now = self._clock()
+        await self._store.kv_put(NAMESPACE, token_id, {REVOKED: now}, ttl_s=max(expiry - now, 1.0))
         return claim
 
     def verify(self, token: str) -> tuple[str, int]:

@@ -228,7 +228,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
                     agent_api=AgentApiParts(controller.tokens, controller.journey, settings.agent_api.key,
                                             controller.names,
                                             desk=controller.agent_desk(AmiCallControl(ami, controller.agent_events)),
-                                            feed=controller.feed),
+                                            feed=controller.feed, audit=controller.journey),
                     kpis=controller.kpis.snapshot, sms=controller.sms, spool=controller.spool,
                     ussd=controller.ussd,
                     context_api=controller.context_api)

@@ -9,6 +9,7 @@ listener is bound to loopback, behind the metrics key once it faces a network.
 from __future__ import annotations
 
 import hmac
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
@@ -17,13 +18,14 @@ from aiohttp import web
 from ivr.agent.context_api import mount_context_api
 from ivr.agent.desk import AgentDesk
 from ivr.agent.http import mount_agent_api
-from ivr.agent.ports import CustomerNames, JourneyReader, TokenResolver
+from ivr.agent.ports import CustomerNames, JourneyReader, JourneyWriter, TokenResolver
 from ivr.composition import ContextApi
 from ivr.journey.feed import JourneyFeed
 from ivr.journey.kpi import Kpis
 from ivr.journey.spool import SpoolStats
 from ivr.live.reload import ReloadResult
 from ivr.metrics.prometheus import mount_metrics
+from ivr.refusals import RefusalGuard
 from ivr.sms import SmsService, mount_sms, notify
 from ivr.sms.errors import NotifyRefused, SmsError
 from ivr.ussd import UssdGateway, mount_ussd
@@ -39,6 +41,7 @@ class AgentApiParts:
     names: CustomerNames | None = None
     desk: AgentDesk | None = None
     feed: JourneyFeed | None = None
+    audit: JourneyWriter | None = None  # every journey a token opens is recorded here
 
 
 ReloadRequest = Callable[[], Awaitable[ReloadResult]]
@@ -67,6 +70,7 @@ def build_app(health: HealthProbe, reload: ReloadRequest, *, admin: AdminAccess,
               ussd: UssdGateway | None = None, spool: SpoolStats | None = None,
               context_api: ContextApi | None = None) -> web.Application:
     app = web.Application()
+    refusals = RefusalGuard()  # one per listener: wrong admin keys and forged tokens count together
     if context_api is not None:  # before the agent API: /context/{token} must not take its paths
         mount_context_api(app, context_api.access, context_api.intake, context_api.staff)
     if sms is not None:
@@ -75,7 +79,7 @@ def build_app(health: HealthProbe, reload: ReloadRequest, *, admin: AdminAccess,
         mount_ussd(app, ussd)
     if agent_api is not None:
         mount_agent_api(app, agent_api.tokens, agent_api.journey, agent_api.api_key, names=agent_api.names,
-                        desk=agent_api.desk, feed=agent_api.feed)
+                        desk=agent_api.desk, feed=agent_api.feed, audit=agent_api.audit, guard=refusals)
     if kpis is not None:
         mount_metrics(app, kpis, spool, admits=admin.admits_metrics)
 
@@ -83,8 +87,8 @@ def build_app(health: HealthProbe, reload: ReloadRequest, *, admin: AdminAccess,
         return web.json_response({"status": "ok", **health()})
 
     async def admin_reload(request: web.Request) -> web.Response:
-        if not admin.admits(request):
-            return web.json_response(ADMIN_ONLY, status=401, headers=CHALLENGE)
+        if (refused := await _admin_refusal(request, admin, refusals)) is not None:
+            return refused
         result = await reload()
         body = {"ok": result.ok, "version": result.version, "generation": result.generation,
                 "problems": [str(p) for p in result.problems]}
@@ -92,8 +96,8 @@ def build_app(health: HealthProbe, reload: ReloadRequest, *, admin: AdminAccess,
 
     async def admin_notify(request: web.Request) -> web.Response:
         """``ivr notify`` through the running controller: its journey, its /metrics, one writer."""
-        if not admin.admits(request):
-            return web.json_response(ADMIN_ONLY, status=401, headers=CHALLENGE)
+        if (refused := await _admin_refusal(request, admin, refusals)) is not None:
+            return refused
         if sms is None:
             return web.json_response({"error": "sms-not-configured", "message": "no SMS service"}, status=503)
         try:
@@ -121,6 +125,19 @@ def build_app(health: HealthProbe, reload: ReloadRequest, *, admin: AdminAccess,
 #: One answer for a missing and a wrong key: it tells a guesser nothing.
 ADMIN_ONLY = {"error": "unauthorized", "message": "admin endpoints need the admin key: Authorization: Bearer <key>"}
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ivr-admin"'}
+
+
+async def _admin_refusal(request: web.Request, admin: AdminAccess, refusals: RefusalGuard) -> web.Response | None:
+    """None when the request carries the admin key; else the answer (401, or 429 after a burst)."""
+    started = refusals.started()
+    wait = refusals.locked_for(request.remote or "")
+    if wait:
+        return web.json_response({"error": "too_many_refusals"}, status=429,
+                                 headers={"Retry-After": str(math.ceil(wait))})
+    if admin.admits(request):
+        return None
+    await refusals.refused(request.remote or "", started)
+    return web.json_response(ADMIN_ONLY, status=401, headers=CHALLENGE)
 
 
 def _bearer_is(request: web.Request, key: str) -> bool:

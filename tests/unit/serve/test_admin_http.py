@@ -107,3 +107,10 @@ async def test_metrics_fall_back_to_the_admin_key_when_they_have_none() -> None:
     async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as client:
         assert (await client.get("/metrics")).status == 401
         assert (await client.get("/metrics", headers=AUTH)).status == 200
+
+
+async def test_a_burst_of_wrong_admin_keys_locks_the_address_out_even_for_the_right_key(bare: Client) -> None:
+    for _ in range(20):
+        assert (await bare.post("/admin/reload", headers={"Authorization": "Bearer guess"})).status == 401
+    response = await bare.post("/admin/reload", headers=AUTH)
+    assert response.status == 429 and int(response.headers["Retry-After"]) > 0

@@ -1,0 +1,75 @@
+"""Refused credentials: slowed to one timing class, and a client that keeps guessing is locked out.
+
+Every credential check of ours is constant-time, but what happens after it is not: a
+forged token fails on its signature in microseconds, a well-signed unknown one after a
+store read, an expired one before it. Timed over many tries, that difference tells a
+guesser which tokens were once real. So every refusal is answered no sooner than
+:data:`REFUSAL_FLOOR_S` after the request arrived, whatever its reason: one timing class.
+And a client (by address) with more than ``failures`` refusals in ``window_s`` seconds gets
+429 for everything until its oldest refusal leaves the window, right guesses included, so
+a burst learns nothing and costs the store nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable
+
+#: A refusal is never answered sooner than this after its request arrived.
+REFUSAL_FLOOR_S = 0.05
+#: Refusals per client address in any window before it is locked out.
+DEFAULT_FAILURES = 20
+DEFAULT_WINDOW_S = 60.0
+#: Client addresses tracked at once; the least recently refused are forgotten first.
+MAX_CLIENTS = 50_000
+
+
+class RefusalGuard:
+    """One per listener: counts refusals per client address and slows each to the floor."""
+
+    def __init__(self, failures: int = DEFAULT_FAILURES, window_s: float = DEFAULT_WINDOW_S, *,
+                 floor_s: float = REFUSAL_FLOOR_S, clock: Callable[[], float] = time.monotonic,
+                 pause: Callable[[float], Awaitable[object]] = asyncio.sleep, max_clients: int = MAX_CLIENTS) -> None:
+        if failures < 1 or window_s <= 0:
+            raise ValueError("the refusal guard needs failures >= 1 and window_s > 0")
+        self.failures = failures
+        self.window_s = window_s
+        self.floor_s = floor_s
+        self.clock = clock
+        self._pause = pause
+        self._max = max_clients
+        self._seen: OrderedDict[str, deque[float]] = OrderedDict()
+        self.locked_out = 0  # requests answered 429, for the log and the tests
+
+    def started(self) -> float:
+        """The request's arrival, to pass to :meth:`refused` (the floor counts from here)."""
+        return self.clock()
+
+    def locked_for(self, client: str) -> float:
+        """Seconds until ``client`` may try again; 0.0 when it may now."""
+        times = self._seen.get(client)
+        if times is None:
+            return 0.0
+        floor = self.clock() - self.window_s
+        while times and times[0] <= floor:
+            times.popleft()
+        if len(times) < self.failures:
+            return 0.0
+        self.locked_out += 1
+        return max(times[0] - floor, 0.001)
+
+    async def refused(self, client: str, started: float) -> None:
+        """Count one refusal of ``client`` and wait until the floor since ``started`` has passed."""
+        times = self._seen.get(client)
+        if times is None:
+            times = self._seen[client] = deque(maxlen=self.failures)
+            while len(self._seen) > self._max:
+                self._seen.popitem(last=False)
+        else:
+            self._seen.move_to_end(client)
+        times.append(self.clock())
+        remaining = started + self.floor_s - self.clock()
+        if remaining > 0:
+            await self._pause(remaining)
