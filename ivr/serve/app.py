@@ -20,14 +20,16 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from ivr.agent.ports import CallControl
 from ivr.backoff import Backoff
-from ivr.composition import build_controller, edited_files, exposure_secrets
+from ivr.composition import Controller, build_controller, edited_files, exposure_secrets
 from ivr.errors import IvrError
 from ivr.exposure import asterisk_listeners, controller_listeners, is_loopback, refuse_weak_secrets
 from ivr.flow.errors import TreeInvalid
 from ivr.journey.lease import Lease
 from ivr.live.reload import Reloader, ReloadResult
 from ivr.live.trees import TreeStore
+from ivr.refusals import RefusalGuard
 from ivr.routing.rules import RoutingInvalid
 from ivr.runtime import event_loop
 from ivr.runtime.gc_policy import tune_for_serving
@@ -222,18 +224,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     async def admin_reload() -> ReloadResult:
         return await reloader.reload_async("admin request")
 
-    app = build_app(health, admin_reload,
-                    admin=AdminAccess(settings.admin.key, settings.admin.metrics_key,
-                                      metrics_open=is_loopback(settings.http.host)),
-                    agent_api=AgentApiParts(controller.tokens, controller.journey, settings.agent_api.key,
-                                            controller.names,
-                                            desk=controller.agent_desk(AmiCallControl(ami, controller.agent_events)),
-                                            feed=controller.feed, audit=controller.journey),
-                    kpis=controller.kpis.snapshot, sms=controller.sms, spool=controller.spool,
-                    ussd=controller.ussd,
-                    context_api=controller.context_api)
-    if settings.integrations.demo_backend:
-        mount_demo_backend(app)
+    app = controller_http_app(settings, controller, health, admin_reload, AmiCallControl(ami, controller.agent_events))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.http.host, settings.http.port)
@@ -274,6 +265,23 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     await runner.cleanup()
     await controller.close()
     log.info("stopped")
+
+
+def controller_http_app(settings: Settings, controller: Controller, health: Callable[[], Mapping[str, object]],
+                        reload: Callable[[], Coroutine[None, None, ReloadResult]],
+                        call_control: CallControl, refusals: RefusalGuard | None = None) -> web.Application:
+    """Everything ``ivr serve`` answers on its HTTP listener, over the controller's parts."""
+    app = build_app(health, reload,
+                    admin=AdminAccess(settings.admin.key, settings.admin.metrics_key,
+                                      metrics_open=is_loopback(settings.http.host)),
+                    agent_api=AgentApiParts(controller.tokens, controller.journey, settings.agent_api.key,
+                                            controller.names, desk=controller.agent_desk(call_control),
+                                            feed=controller.feed, audit=controller.journey),
+                    kpis=controller.kpis.snapshot, sms=controller.sms, spool=controller.spool,
+                    ussd=controller.ussd, context_api=controller.context_api, refusals=refusals)
+    if settings.integrations.demo_backend:
+        mount_demo_backend(app)
+    return app
 
 
 @dataclass

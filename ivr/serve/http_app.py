@@ -9,11 +9,13 @@ listener is bound to loopback, behind the metrics key once it faces a network.
 from __future__ import annotations
 
 import hmac
+import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ivr.agent.context_api import mount_context_api
 from ivr.agent.desk import AgentDesk
@@ -64,13 +66,34 @@ class AdminAccess:
         return self.metrics_open or _bearer_is(request, self.metrics_key or self.key)
 
 
+class BadRequestsOnOneLine(logging.Filter):
+    """aiohttp answers a malformed request (a 9 KB URL, a broken header) with 400 itself, then logs
+    it at ERROR with a traceback. It is the client's fault, not ours: one WARNING line instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg, record.args = "bad HTTP request refused with %s: %s", (exc.code, str(exc.message)[:200])
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_bad_requests() -> None:
+    """Install :class:`BadRequestsOnOneLine` on aiohttp's server logger (once)."""
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, BadRequestsOnOneLine) for f in server_log.filters):
+        server_log.addFilter(BadRequestsOnOneLine())
+
+
 def build_app(health: HealthProbe, reload: ReloadRequest, *, admin: AdminAccess,
               agent_api: AgentApiParts | None = None,
               kpis: Callable[[], Kpis] | None = None, sms: SmsService | None = None,
               ussd: UssdGateway | None = None, spool: SpoolStats | None = None,
-              context_api: ContextApi | None = None) -> web.Application:
+              context_api: ContextApi | None = None, refusals: RefusalGuard | None = None) -> web.Application:
+    quiet_bad_requests()
     app = web.Application()
-    refusals = RefusalGuard()  # one per listener: wrong admin keys and forged tokens count together
+    refusals = refusals or RefusalGuard()  # one per listener: wrong admin keys and forged tokens count together
     if context_api is not None:  # before the agent API: /context/{token} must not take its paths
         mount_context_api(app, context_api.access, context_api.intake, context_api.staff)
     if sms is not None:

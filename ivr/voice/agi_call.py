@@ -11,14 +11,14 @@ import calendar
 import datetime as dt
 
 from ivr.voice.fastagi import AgiChannel
-from ivr.voice.ports import AGI, CallAudio, CallInfo
+from ivr.voice.ports import AGI, CallAudio, CallInfo, call_id_or_new
 
 
 class AgiCall:
     def __init__(self, channel: AgiChannel) -> None:
         self.channel = channel
         req = channel.request
-        self._info = CallInfo(call_id=req.uniqueid, caller_number=req.caller_number, caller_name=req.caller_name,
+        self._info = CallInfo(call_id=call_id_or_new(req.uniqueid), caller_number=req.caller_number, caller_name=req.caller_name,
                               dnis=req.arg(1) or req.extension, driver=AGI)
 
     @property

@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
+import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ivr.journey.tokens import ContextClaim
 from ivr.routing.rules import RouteDecision
+
+log = logging.getLogger(__name__)
 
 #: What ``play_file``/``wait_for_digit`` return when the caller started speaking (barge-in by voice).
 SPOKEN = "~"
@@ -31,6 +36,19 @@ class ChannelFailed(Exception):
 
 class CallEnded(ChannelFailed):
     """The caller hung up or the channel is gone: nothing more can be played."""
+
+
+_CALL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,149}")
+
+
+def call_id_or_new(raw: str) -> str:
+    """Asterisk's uniqueid when it is one (``1700000000.1``, ``asterisk1-1700000000.1``); else a
+    fresh id of our own, so a call whose environment lost or mangled it is still journaled."""
+    if _CALL_ID.fullmatch(raw):
+        return raw
+    made = f"ivr-{uuid.uuid4().hex}"
+    log.warning("call with no usable uniqueid (%r): journaled as %s", raw[:40], made)
+    return made
 
 
 @dataclass(frozen=True, slots=True)
