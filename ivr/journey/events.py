@@ -88,6 +88,7 @@ CRM_UNAVAILABLE = "crm_unavailable"
 ROUTE_DECIDED = "route_decided"
 AGENT_CONNECTED = "agent_connected"
 QUEUE_ABANDONED = "queue_abandoned"
+CALL_LOST = "call_lost"
 CALL_STARTED = "call_started"
 SPEECH_HEARD = "speech_heard"
 SPEECH_UNAVAILABLE = "speech_unavailable"
@@ -169,6 +170,8 @@ REGISTRY: Mapping[str, EventKind] = _kinds(
               "the routing rules' decision, with its reason (transfer: for a call an agent transferred)"),
     EventKind(AGENT_CONNECTED, frozenset({VOICE}), ("agent", "queue", "hold_s"), "an agent answered"),
     EventKind(QUEUE_ABANDONED, frozenset({VOICE}), ("queue", "hold_s"), "the caller gave up waiting"),
+    EventKind(CALL_LOST, frozenset({VOICE}), ("queue", "reason"),
+              "a routed call ended unseen: Asterisk restarted (or AMI was away) and no longer has it"),
     EventKind(CALL_STARTED, frozenset({VOICE}), ("driver", "dnis"), "a call reached the controller (agi or ari)"),
     EventKind(SPEECH_HEARD, frozenset({VOICE}), ("node", "text", "confidence", "from_partial", "barge_in", "decided_ms"),
               "what the recogniser heard the caller say, how sure it was, and ms from the end of speech"),

@@ -48,6 +48,7 @@ from ivr.voice.drivers import publish_drivers, wanted
 from ivr.voice.fastagi import FastAgiServer
 from ivr.voice.prompt_files import PromptFiles
 from ivr.voice.queue_monitor import QueueBoard, QueueMonitor, keep_fresh
+from ivr.voice.restarts import RestartWatch
 from ivr.voice.transfer_routing import TransferRouting
 
 DRAIN_TIMEOUT_S = 10.0
@@ -243,7 +244,15 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     watcher = asyncio.create_task(watch_files(reloader, FileWatch(edited_files(settings)),
                                               settings.menus.watch_interval)) \
         if settings.menus.watch_interval > 0 else None
-    ami_task = asyncio.create_task(follow_ami(ami, on_ami_event, home.publisher(trees)))
+    # After Asterisk restarts: the routed calls it forgot are journaled, the numbers' drivers told again.
+    restarts = RestartWatch(ami, controller.agent_events, home.publisher(trees))
+    ami.after_relogin(restarts.after_relogin)
+
+    async def on_home_connect() -> None:
+        await home.publish(trees)
+        await restarts.remember()
+
+    ami_task = asyncio.create_task(follow_ami(ami, on_ami_event, on_home_connect))
     tune_for_serving()
     log.info("FastAGI on %s:%d, HTTP on %s:%d, menu tree version %s", settings.agi.host, settings.agi.port,
              settings.http.host, settings.http.port, trees.current().version)

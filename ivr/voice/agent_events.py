@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from ivr.journey.events import (
     AGENT_COMPLETED,
     AGENT_CONNECTED,
+    CALL_LOST,
     CALL_TRANSFERRED,
     PARTICIPANT_JOINED,
     PARTICIPANT_LEFT,
@@ -143,6 +144,17 @@ class AgentEventRecorder:
         elif name == "Hangup":
             self._calls.pop(uid, None)
             self._live.pop(uid, None)
+
+    def reconcile(self, live_ids: set[str], system_name: str, reason: str) -> list[str]:
+        """Routed calls of the Asterisk named ``system_name`` that it no longer has: journaled as
+        lost (``reason``) and forgotten. After Asterisk restarts, no Hangup ever comes for them."""
+        gone = [uid for uid in self._calls
+                if uid not in live_ids and uid.rpartition("-")[0] == system_name]
+        for uid in gone:
+            call = self._calls.pop(uid)
+            self._live.pop(uid, None)
+            self._append(call, uid, CALL_LOST, {"queue": call.queue, "reason": reason})
+        return gone
 
     def _on_blind_transfer(self, event: Mapping[str, str]) -> None:
         uid = event.get("TransfereeUniqueid", "")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from panoramisk import Manager
@@ -35,6 +35,9 @@ class AmiClient:
         self.connect_timeout = connect_timeout
         self._manager: Manager | None = None
         self._listeners: list[Listener] = []
+        self._on_relogin: list[Callable[[], Awaitable[None]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.logins = 0  # 1 after connect(); each reconnect panoramisk makes by itself adds one
 
     @property
     def connected(self) -> bool:
@@ -44,6 +47,23 @@ class AmiClient:
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
+
+    def after_relogin(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run ``hook`` each time panoramisk logs in again by itself (Asterisk restarted, the link
+        dropped): what the controller told the old Asterisk, or heard from it, needs redoing."""
+        self._on_relogin.append(hook)
+
+    def _relogged(self) -> None:
+        for hook in list(self._on_relogin):
+            task = asyncio.get_running_loop().create_task(self._run_hook(hook))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run_hook(self, hook: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await hook()
+        except Exception as exc:  # noqa: BLE001 - the next re-login tries again
+            log.warning("after AMI reconnected to %s:%d: %s", self.host, self.port, exc)
 
     def _dispatch(self, _manager: Manager, message: Any) -> None:
         # A header sent several times (ChanVariable with channelvars=) arrives as a list.
@@ -59,8 +79,12 @@ class AmiClient:
         logged_in: asyncio.Future[bool] = loop.create_future()
 
         def on_login(_m: Manager) -> None:
+            self.logins += 1
             if not logged_in.done():
                 logged_in.set_result(True)
+            elif self.logins > 1:
+                log.info("AMI logged in again on %s:%d (login %d)", self.host, self.port, self.logins)
+                self._relogged()
 
         manager = Manager(loop=loop, host=self.host, port=self.port, username=self.user, secret=self._secret,
                           ping_delay=10, reconnect_timeout=1, on_login=on_login,
@@ -120,6 +144,19 @@ class AmiClient:
         """``CoreShowChannels``: the name of every channel Asterisk has now."""
         rows = await self._listing({"Action": "CoreShowChannels"})
         return [r["Channel"] for r in rows if r.get("Event") == "CoreShowChannel" and "Channel" in r]
+
+    async def core_identity(self) -> tuple[str, str]:
+        """``(system name, startup time)`` of the Asterisk behind this link: a new startup time
+        after a re-login means Asterisk restarted (and forgot every call it had)."""
+        settings = await self.action({"Action": "CoreSettings"})
+        status = await self.action({"Action": "CoreStatus"})
+        started = f"{status.get('CoreStartupDate', '')} {status.get('CoreStartupTime', '')}".strip()
+        return settings.get("SystemName", ""), started
+
+    async def channel_ids(self) -> set[str]:
+        """``CoreShowChannels``: the uniqueid of every channel Asterisk has now."""
+        rows = await self._listing({"Action": "CoreShowChannels"})
+        return {r["Uniqueid"] for r in rows if r.get("Event") == "CoreShowChannel" and r.get("Uniqueid")}
 
     async def redirect(self, channel: str, context: str, extension: str, priority: str = "1") -> None:
         """``Redirect``: move ``channel`` (by name) to a place in the dialplan at once. It cuts
