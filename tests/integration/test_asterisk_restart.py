@@ -24,6 +24,7 @@ from ivr.settings import Settings
 
 pytestmark = pytest.mark.asterisk
 CALLER = "79990005566"
+IN_MENU = "79990005577"  # an ARI call still in the menu when Asterisk dies
 
 
 def journey_of(path: Path, key: str) -> list[StampedEvent]:
@@ -37,10 +38,10 @@ def journey_of(path: Path, key: str) -> list[StampedEvent]:
     return asyncio.run(read())
 
 
-def wait_for_event(path: Path, kind: str, timeout_s: float) -> StampedEvent:
+def wait_for_event(path: Path, kind: str, timeout_s: float, caller: str = CALLER) -> StampedEvent:
     deadline = time.monotonic() + timeout_s
     while True:
-        found = [e for e in journey_of(path, f"+{CALLER}") if e.type == kind]
+        found = [e for e in journey_of(path, f"+{caller}") if e.type == kind]
         if found:
             return found[0]
         assert time.monotonic() < deadline, f"no {kind} in the journey within {timeout_s:g} s"
@@ -52,11 +53,11 @@ def test_a_killed_asterisk_comes_back_and_the_controller_journals_the_calls_it_l
     local = LocalAsterisk(asterisk)
     journey = asterisk.path(asterisk.journey.sqlite_path)
 
-    async def waiting_call() -> None:
-        await place_call(asterisk, CallRequest(dnis="100", keys="0", caller=CALLER, delay_s=3, hold_s=90))
-
     loop = asyncio.new_event_loop()
-    call = loop.create_task(waiting_call())
+    calls = [loop.create_task(place_call(asterisk, CallRequest(dnis="100", keys="0", caller=CALLER, delay_s=3,
+                                                               hold_s=90))),
+             loop.create_task(place_call(asterisk, CallRequest(dnis="101", keys="", caller=IN_MENU, delay_s=3,
+                                                               hold_s=90)))]
     try:
         loop.run_until_complete(asyncio.sleep(0))
         deadline = time.monotonic() + 30
@@ -70,13 +71,20 @@ def test_a_killed_asterisk_comes_back_and_the_controller_journals_the_calls_it_l
         local.up()
 
         lost = wait_for_event(journey, "call_lost", 30)
+        ended = wait_for_event(journey, "hangup", 30, caller=IN_MENU)
     finally:
-        call.cancel()
-        loop.run_until_complete(asyncio.gather(call, return_exceptions=True))
+        for call in calls:  # their phones are still up: Asterisk forgot them
+            call.cancel()
+        loop.run_until_complete(asyncio.gather(*calls, return_exceptions=True))
         loop.close()
 
     assert lost.interaction == queued.interaction
     assert lost.data == {"queue": "support", "reason": "asterisk_restarted"}
+    assert ended.channel == "voice"
+    deadline = time.monotonic() + 20
+    while controller.health().get("live_calls") != 0:
+        assert time.monotonic() < deadline, "a call of the dead Asterisk is still live in the controller"
+        time.sleep(0.5)
     deadline = time.monotonic() + 20
     while controller.health().get("ari_connected") is not True:
         assert time.monotonic() < deadline, "ARI did not reconnect within 20 s"
