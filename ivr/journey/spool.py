@@ -7,10 +7,19 @@ every ``append`` after it until the spool is empty again, so the events of a key
 the store in the order they happened. A background task retries the oldest batch with
 backoff and sends the rest after it once the store answers.
 
+A store that hangs rather than fails (SQLite waits up to its busy timeout on a locked file,
+PostgreSQL on a dead connection) is not waited for either: an append not answered within
+``answer_within_s`` goes on in the background at the head of the spool, and everything after
+it queues behind it. If that write then succeeds, it is not written again; if it fails, the
+flusher retries it like any other spooled batch.
+
 The spool is bounded (``limit`` events). When it is full a new batch is dropped, counted
 and logged at error level, never waited for: a call must not hang on the journey.
 Everything else (reads, kv puts, ``put_and_append``) goes straight to the store: those
-need the store's answer (a USSD session's conditional put) and fail as before.
+need the store's answer (a USSD session's conditional put) and fail as before. A plain
+``kv_put`` (a context token's claim, a peer's heartbeat, an SMS opt-out) that is not answered
+within ``answer_within_s`` fails with :class:`StoreUnavailable` instead of holding its call
+for the store's whole busy timeout: a call routed then goes to its agent without a token.
 
 What this does not cover: events in the spool are in memory, so a controller killed
 during an outage loses them; and a batch whose append failed ambiguously (the connection
@@ -25,6 +34,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ivr.backoff import Backoff
 from ivr.journey.delegate import JourneyDelegate
@@ -34,6 +44,8 @@ from ivr.journey.ports import JourneyStore, StampedEvent
 log = logging.getLogger(__name__)
 
 DEFAULT_LIMIT = 50_000  # events; at about 300 bytes each, 15 MB
+#: The longest a call waits on the journey: a store slower than this is treated as away.
+ANSWER_WITHIN_S = 1.0
 FLUSH_ON_CLOSE_S = 5.0
 
 
@@ -51,11 +63,14 @@ class SpoolStats:
 class SpooledJourney(JourneyDelegate):
     """A :class:`JourneyStore` whose ``append`` survives the store being away for a while."""
 
-    def __init__(self, inner: JourneyStore, *, limit: int = DEFAULT_LIMIT, backoff: Backoff | None = None) -> None:
+    def __init__(self, inner: JourneyStore, *, limit: int = DEFAULT_LIMIT, backoff: Backoff | None = None,
+                 answer_within_s: float = ANSWER_WITHIN_S) -> None:
         super().__init__(inner)
         self.limit = limit
+        self.answer_within_s = answer_within_s
         self.stats = SpoolStats()
-        self._queue: deque[tuple[str, Sequence[StampedEvent]]] = deque()
+        # (key, events, the write still in flight for them, or None)
+        self._queue: deque[tuple[str, Sequence[StampedEvent], asyncio.Future[None] | None]] = deque()
         self._backoff = backoff or Backoff()
         self._flusher: asyncio.Task[None] | None = None
         self._since = 0.0
@@ -63,22 +78,40 @@ class SpooledJourney(JourneyDelegate):
     # -- the one spooled write ---------------------------------------------------------------
     async def append(self, key: str, events: Sequence[StampedEvent]) -> None:
         if not self._queue:
+            write = asyncio.ensure_future(self.inner.append(key, events))
+            write.add_done_callback(_seen)
             try:
-                await self.inner.append(key, events)
+                async with asyncio.timeout(self.answer_within_s):
+                    await asyncio.shield(write)
                 return
             except StoreUnavailable as exc:
-                self.stats.outages += 1
-                self._since = time.monotonic()
-                log.warning("journey store unavailable (%s): spooling events until it answers", exc)
+                self._outage(f"unavailable ({exc})")
+            except TimeoutError:
+                self._outage(f"not answering within {self.answer_within_s:g} s")
+                self._spool(key, events, write)  # decided by that write: stored once either way
+                return
         self._spool(key, events)
 
-    def _spool(self, key: str, events: Sequence[StampedEvent]) -> None:
-        if self.stats.waiting + len(events) > self.limit:
+    async def kv_put(self, namespace: str, key: str, value: dict[str, Any], ttl_s: float) -> None:
+        try:
+            async with asyncio.timeout(self.answer_within_s):
+                await self.inner.kv_put(namespace, key, value, ttl_s)
+        except TimeoutError:
+            raise StoreUnavailable("journey", f"put {namespace} within {self.answer_within_s:g} s",
+                                   TimeoutError("the store did not answer")) from None
+
+    def _outage(self, how: str) -> None:
+        self.stats.outages += 1
+        self._since = time.monotonic()
+        log.warning("journey store %s: spooling events until it answers", how)
+
+    def _spool(self, key: str, events: Sequence[StampedEvent], in_flight: asyncio.Future[None] | None = None) -> None:
+        if in_flight is None and self.stats.waiting + len(events) > self.limit:
             self.stats.dropped += len(events)
             log.error("journey spool full (%d events waiting for %.0f s): %d events of %s DROPPED",
                       self.stats.waiting, time.monotonic() - self._since, len(events), key)
             return
-        self._queue.append((key, events))
+        self._queue.append((key, events, in_flight))
         self.stats.waiting += len(events)
         self.stats.spooled += len(events)
         if self._flusher is None or self._flusher.done():
@@ -87,10 +120,14 @@ class SpooledJourney(JourneyDelegate):
     async def _flush(self) -> None:
         self._backoff.reset()
         while self._queue:
-            key, events = self._queue[0]
+            key, events, in_flight = self._queue[0]
             try:
-                await self.inner.append(key, events)
+                if in_flight is not None:
+                    await asyncio.shield(in_flight)  # the write a call stopped waiting for: its fate first
+                else:
+                    await self.inner.append(key, events)
             except StoreUnavailable:
+                self._queue[0] = (key, events, None)
                 await asyncio.sleep(self._backoff.next_delay())
                 continue
             except RequestInvalid as exc:  # the store will never take it: do not block the rest
@@ -117,3 +154,9 @@ class SpooledJourney(JourneyDelegate):
                 log.error("journey spool: %d events still waiting at shutdown are lost", self.stats.waiting)
                 self._flusher.cancel()
         await self.inner.close()
+
+
+def _seen(write: asyncio.Future[None]) -> None:
+    """A write nobody awaits any more (its call ended) must not warn that its error went unread."""
+    if not write.cancelled():
+        write.exception()

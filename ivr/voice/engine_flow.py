@@ -31,6 +31,7 @@ from ivr.flow.context import CallerContext
 from ivr.flow.engine import Session
 from ivr.flow.events import ActionResult, Digits, Event, Hangup, Speech, Started, Timeout
 from ivr.flow.ports import CurrentTree
+from ivr.journey.errors import JourneyError
 from ivr.journey.events import (
     CALL_STARTED,
     CALLER_IDENTIFIED,
@@ -363,6 +364,9 @@ class _Call:
                              journey_since=self.started_at - self.flow.journey_window_s)
         try:
             return await self.flow.tokens.issue(claim)
+        except JourneyError as exc:  # the store is away: the agent gets the call without the context
+            log.error("call %s: no context token for the agent: %s", self.call_id, exc)
+            return None
         except Exception:  # noqa: BLE001 - no token is better than no agent
             log.exception("call %s: could not issue a context token", self.call_id)
             return None

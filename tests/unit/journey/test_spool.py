@@ -103,3 +103,48 @@ async def test_close_stores_what_waits_before_closing_the_store():
     await journey.close()
 
     assert nodes(store) == ["n1"]
+
+
+class HangingStore(FlakyStore):
+    """A store whose appends hang (a locked SQLite file, a dead connection) until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.released = asyncio.Event()
+        self.fail_when_released = False
+        self.attempts = 0
+
+    async def append(self, key: str, events: Sequence[StampedEvent]) -> None:
+        self.attempts += 1
+        if not self.released.is_set():
+            await self.released.wait()
+            if self.fail_when_released:
+                raise StoreUnavailable("test", "append", TimeoutError("database is locked"))
+        await super().append(key, events)
+
+
+async def test_a_hanging_store_costs_a_call_the_answer_time_at_most_then_the_events_wait_in_order():
+    store = HangingStore()
+    journey = SpooledJourney(store, answer_within_s=0.05, backoff=Backoff(initial_s=0.01, maximum_s=0.01))
+    async with asyncio.timeout(1):  # neither append waits for the store
+        await journey.append("k", [event(1)])
+        await journey.append("k", [event(2)])
+    assert journey.stats.outages == 1 and journey.stats.waiting == 2
+
+    store.released.set()
+    await journey.drained()
+
+    assert nodes(store) == ["n1", "n2"] and store.attempts == 2  # the slow write was not written twice
+
+
+async def test_a_write_that_hung_and_then_failed_is_retried_before_what_came_after():
+    store = HangingStore()
+    store.fail_when_released = True
+    journey = SpooledJourney(store, answer_within_s=0.05, backoff=Backoff(initial_s=0.01, maximum_s=0.01))
+    await journey.append("k", [event(1)])
+    await journey.append("k", [event(2)])
+
+    store.released.set()
+    await journey.drained()
+
+    assert nodes(store) == ["n1", "n2"] and journey.stats.dropped == 0
