@@ -61,6 +61,7 @@ from ivr.settings import Settings
 from ivr.sms import KannelSender, SmsService, load_sms_config
 from ivr.sms.config import SmsConfig, gateway_secrets
 from ivr.sms.notify import notify
+from ivr.sms.outbox import SmsOutbox
 from ivr.sms.service import SmsJourney
 from ivr.sms.shared_ratelimit import SharedSlidingWindow
 from ivr.ussd import UssdGateway, load_ussd_config
@@ -416,7 +417,7 @@ def load_sms_settings(settings: Settings, known: KnownActions | None = None) -> 
 
 def build_sms_service(settings: Settings, lookup: CallerLookup, actions: ActionService,
                       journey: SmsJourney, *, shared_limits: JourneyStore | None = None,
-                      known: KnownActions | None = None) -> tuple[SmsService, KannelSender]:
+                      known: KnownActions | None = None) -> tuple[SmsService, SmsOutbox]:
     """SMS commands on the same CRM and journey; replies and notifications go out via smsbox (the sender,
     returned too, is closed by the caller). ``shared_limits``: the store whose kv table holds one
     rate-limit window per number for every controller (else each process counts its own)."""
@@ -424,7 +425,8 @@ def build_sms_service(settings: Settings, lookup: CallerLookup, actions: ActionS
     limits = config.limits
     limiter = SharedSlidingWindow(limits.rate_count, limits.rate_window_s, shared_limits, time.time) \
         if shared_limits is not None else None
-    sender = KannelSender.from_config(config.kannel, controller_url(settings, config.kannel),
-                                      dlr_secret=config.security.hmac_secret)
+    # What smsbox could not receive (it restarts) waits in the outbox and goes when it answers.
+    sender = SmsOutbox(KannelSender.from_config(config.kannel, controller_url(settings, config.kannel),
+                                                dlr_secret=config.security.hmac_secret))
     return SmsService(config, lookup, actions, journey, sender=sender,
                       default_region=settings.crm.default_region, limiter=limiter), sender

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from aiohttp import web
 
@@ -41,10 +42,12 @@ class Family:
     samples: tuple[Sample, ...]
 
 
-def render_prometheus(kpis: Kpis, spool: SpoolStats | None = None) -> str:
+def render_prometheus(kpis: Kpis, spool: SpoolStats | None = None, outbox: OutboxStats | None = None) -> str:
     """The whole exposition: HELP and TYPE for every family, then its samples."""
     lines: list[str] = []
-    for family in families(kpis) + (spool_families(spool) if spool is not None else []):
+    extra = (spool_families(spool) if spool is not None else []) + (
+        outbox_families(outbox) if outbox is not None else [])
+    for family in families(kpis) + extra:
         lines.append(f"# HELP {family.name} {_escape_help(family.help)}")
         lines.append(f"# TYPE {family.name} {family.type}")
         for s in family.samples:
@@ -131,6 +134,24 @@ def _agent_families(k: Kpis) -> list[Family]:
     ]
 
 
+class OutboxStats(Protocol):
+    """The SMS outbox's counters (:class:`ivr.sms.outbox.OutboxStats`; metrics import no channel)."""
+
+    waiting: int
+    sent: int
+    dropped: int
+
+
+def outbox_families(outbox: OutboxStats) -> list[Family]:
+    """The SMS outbox (ivr/sms/outbox.py): texts waiting for smsbox to answer again."""
+    return [
+        _single("ivr_sms_outbox_waiting", "gauge", "Outbound texts waiting for smsbox to answer.", outbox.waiting),
+        _single("ivr_sms_outbox_sent_total", "counter", "Texts sent after waiting in the outbox.", outbox.sent),
+        _single("ivr_sms_outbox_dropped_total", "counter",
+                "Texts LOST: the outbox was full, they waited too long, or smsbox refused them.", outbox.dropped),
+    ]
+
+
 def spool_families(spool: SpoolStats) -> list[Family]:
     """The journey spool (ivr/journey/spool.py): a store outage is loud here, a full spool louder."""
     return [
@@ -146,7 +167,7 @@ def spool_families(spool: SpoolStats) -> list[Family]:
 
 
 def mount_metrics(app: web.Application, kpis: KpiSource, spool: SpoolStats | None = None,
-                  admits: Callable[[web.Request], bool] | None = None) -> None:
+                  admits: Callable[[web.Request], bool] | None = None, outbox: OutboxStats | None = None) -> None:
     """Add ``GET /metrics``. The numbers carry no personal data, but counts of calls and
     failures are the operator's business: ``admits`` decides who reads them (the HTTP side
     opens them on a loopback bind and asks for the metrics key beyond it)."""
@@ -155,7 +176,7 @@ def mount_metrics(app: web.Application, kpis: KpiSource, spool: SpoolStats | Non
         if admits is not None and not admits(request):
             return web.Response(status=401, text="metrics need the metrics key: Authorization: Bearer <key>\n",
                                 headers={"WWW-Authenticate": 'Bearer realm="ivr-metrics"'})
-        return web.Response(body=render_prometheus(kpis(), spool).encode("utf-8"),
+        return web.Response(body=render_prometheus(kpis(), spool, outbox).encode("utf-8"),
                             headers={"Content-Type": CONTENT_TYPE})
 
     app.router.add_get("/metrics", metrics)

@@ -30,6 +30,7 @@ from ivr.metrics.prometheus import mount_metrics
 from ivr.refusals import RefusalGuard
 from ivr.sms import SmsService, mount_sms, notify
 from ivr.sms.errors import NotifyRefused, SmsError
+from ivr.sms.outbox import SmsOutbox
 from ivr.ussd import UssdGateway, mount_ussd
 
 HealthProbe = Callable[[], Mapping[str, object]]
@@ -104,7 +105,8 @@ def build_app(health: HealthProbe, reload: ReloadRequest, *, admin: AdminAccess,
         mount_agent_api(app, agent_api.tokens, agent_api.journey, agent_api.api_key, names=agent_api.names,
                         desk=agent_api.desk, feed=agent_api.feed, audit=agent_api.audit, guard=refusals)
     if kpis is not None:
-        mount_metrics(app, kpis, spool, admits=admin.admits_metrics)
+        outbox = sms.sender.stats if sms is not None and isinstance(sms.sender, SmsOutbox) else None
+        mount_metrics(app, kpis, spool, admits=admin.admits_metrics, outbox=outbox)
 
     async def healthz(_request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", **health()})

@@ -82,3 +82,7 @@ class SendFailed(SmsError):
     def __init__(self, message: str, *, status: int | None = None, hint: str = "") -> None:
         self.status = status
         super().__init__(message, hint=hint or "check `ivr kannel status` and the smsbox log in var/kannel/")
+
+
+class SmsboxUnreachable(SendFailed):
+    """No connection to smsbox could be made: it provably never saw the message, so it may be sent again."""

@@ -16,6 +16,7 @@ from typing import Any
 from ivr.crm.numbers import normalise
 from ivr.journey.events import SMS_SENT
 from ivr.sms.errors import NotifyRefused, TemplateFailed
+from ivr.sms.outbox import QUEUED
 from ivr.sms.segments import Segments, measure, shorten
 from ivr.sms.sendsms import OutboundSms, SendReceipt
 from ivr.sms.service import SmsService
@@ -76,8 +77,10 @@ async def notify(service: SmsService, to: str, template: str, **vars: Any) -> No
     interaction = f"notify-{uuid.uuid4()}"
     receipt = await service.sender.send(OutboundSms(number, text, service.config.sender, interaction, key))
     segments = measure(text)
-    await service.record(key, interaction, [(SMS_SENT, {"text": text, "template": notification.text.name,
-                                                        "segments": segments.count,
-                                                        "encoding": segments.encoding})])
+    sent: dict[str, object] = {"text": text, "template": notification.text.name, "segments": segments.count,
+                               "encoding": segments.encoding}
+    if receipt.status == QUEUED:
+        sent["queued"] = True
+    await service.record(key, interaction, [(SMS_SENT, sent)])
     return NotifyResult(number, template, text, language, segments, interaction, key, receipt)
 

@@ -17,7 +17,7 @@ import aiohttp
 
 from ivr.sms import dlr
 from ivr.sms.config import KannelConfig
-from ivr.sms.errors import SendFailed
+from ivr.sms.errors import SendFailed, SmsboxUnreachable
 from ivr.sms.segments import measure
 
 #: smsbox answers from memory; a slow answer means it is stuck, not busy.
@@ -89,6 +89,8 @@ class KannelSender:
         try:
             async with session.get(self.sendsms_url, params=self.query(sms)) as resp:
                 body = (await resp.text(errors="replace")).strip()
+        except aiohttp.ClientConnectorError as exc:  # refused or unroutable: the request never left
+            raise SmsboxUnreachable(f"smsbox at {self.sendsms_url} is unreachable: {exc}") from exc
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise SendFailed(f"smsbox at {self.sendsms_url} did not answer: {type(exc).__name__}: {exc}") from exc
         if resp.status not in (200, 202):
