@@ -126,25 +126,38 @@ def test_a_forged_token_gets_404_and_a_missing_key_401(asterisk, routed_controll
     assert (forged.value.code, no_key.value.code) == (404, 401)
 
 
-class SlowCrm:
-    """A CRM that accepts the connection and never answers."""
+class BrokenCrm:
+    """A CRM that accepts the connection and then never answers (``hanging``), answers 200 with
+    bytes that are no JSON (``garbage``), or streams a 200 MB JSON body (``huge``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, mode: str = "hanging") -> None:
+        self.mode = mode
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def __enter__(self) -> SlowCrm:
+    def __enter__(self) -> BrokenCrm:
         started = threading.Event()
 
         def run() -> None:
             self._loop = asyncio.new_event_loop()
 
-            async def hang(_request: web.Request) -> web.Response:
+            async def broken(request: web.Request) -> web.StreamResponse:
+                if self.mode == "garbage":
+                    return web.Response(body=b"<html>\x00\xff{\"name\": oops", content_type="application/json")
+                if self.mode == "huge":
+                    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+                    await resp.prepare(request)
+                    await resp.write(b'{"id": "C-100231", "name": "')
+                    chunk = b"A" * (1 << 20)
+                    for _ in range(200):
+                        await resp.write(chunk)
+                    await resp.write(b'"}')
+                    return resp
                 await asyncio.sleep(3600)
                 return web.Response()
 
             app = web.Application()
-            app.router.add_route("*", "/{tail:.*}", hang)
+            app.router.add_route("*", "/{tail:.*}", broken)
             runner = web.AppRunner(app)
             self._loop.run_until_complete(runner.setup())
             site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -175,10 +188,10 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("crm", ["hanging", "down"])
+@pytest.mark.parametrize("crm", ["hanging", "down", "garbage", "huge"])
 def test_caller_gets_the_generic_menu_and_a_person_when_the_crm_fails(asterisk, start_controller, tmp_path, crm):
-    with SlowCrm() as slow:
-        port = slow.port if crm == "hanging" else closed_port()
+    with BrokenCrm(crm) as broken:
+        port = closed_port() if crm == "down" else broken.port
         journey = tmp_path / "journey.sqlite"
         start_controller(IVR_CRM_BACKEND="http", IVR_CRM_HTTP_CONFIG=str(http_crm_config(tmp_path, port)),
                          IVR_JOURNEY_SQLITE_PATH=str(journey))
