@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import statistics
@@ -28,11 +29,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+from ivr.errors import IvrError
 from ivr.harness import dtmf_script, sipp
+from ivr.runtime import tcp_ports
 from ivr.settings import load_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.dialplan_twin import install_twin  # noqa: E402
+from bench.dialplan_twin import NotTwinnable, install_twin  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 #: A demo customer with a balance: the controller's flow for 0611 reads it out, as the twin does
@@ -78,10 +81,24 @@ def main() -> int:
                              "selftest: number 90000")
     args = parser.parse_args()
     settings = load_settings()
+    # The bench starts its own controller: one already running would take its calls and its CPU.
+    try:
+        tcp_ports.require_free([tcp_ports.PortNeed(settings.agi.port, "tcp", settings.agi.host, "FastAGI"),
+                                tcp_ports.PortNeed(settings.http.port, "tcp", settings.http.host, "controller HTTP")])
+    except IvrError as exc:
+        print(f"refusing to run: {exc}\n  this bench starts its own controller; stop the other one first "
+              "(`./dev down`, or kill the `ivr serve` holding the port)", file=sys.stderr)
+        return 2
     baseline = "90000"
-    if args.baseline == "twin":
+    if args.baseline == "twin" and args.number == "90001":
+        print("the twin of 90001 (the minimal selftest flow) is 90000: using it")
+    elif args.baseline == "twin":
         baseline = "9" + args.number
-        apps = asyncio.run(install_twin(settings, args.number, baseline))
+        try:
+            apps = asyncio.run(install_twin(settings, args.number, baseline, BENCH_CALLER))
+        except NotTwinnable as exc:
+            print(f"refusing to run: {exc}; use --baseline selftest", file=sys.stderr)
+            return 2
         print(f"dialplan twin of {args.number} installed as {baseline}: {len(apps)} applications")
 
     env = {**os.environ, "IVR_SPEECH_MODEL": ""}
@@ -93,15 +110,10 @@ def main() -> int:
     serve = subprocess.Popen([sys.executable, "-m", "ivr", "serve"], stdout=log, stderr=log, cwd=REPO, env=env)
     flows = {"dialplan": baseline, "controller": args.number, **({"controller-ari": ari_number} if args.ari else {})}
     try:
-        for _ in range(150):
-            try:
-                with urllib.request.urlopen(f"http://{settings.http.host}:{settings.http.port}/healthz",
-                                            timeout=1) as resp:
-                    if not args.ari or b'"ari_connected": true' in resp.read():
-                        break
-            except OSError:
-                pass
-            time.sleep(0.1)
+        if not wait_for_own_controller(settings, serve, args.ari):
+            print(f"refusing to run: the bench's controller did not start (exit {serve.poll()}); "
+                  "its log: /tmp/ivr-bench-serve.log", file=sys.stderr)
+            return 2
         time.sleep(1)  # AMI connected too: the number drivers are published
         results: dict[str, list[dict[str, float]]] = {name: [] for name in flows}
         cpu_used = {name: 0.0 for name in flows}
@@ -114,16 +126,49 @@ def main() -> int:
         serve.terminate()
         serve.wait(20)
 
-    base = statistics.mean(r["cps"] for r in results["dialplan"])
     print(f"offered: {args.calls} calls at {args.rate:g} calls/s, {args.rounds} rounds per flow, alternating; "
-          f"controller flow: number {args.number}, keys {args.keys!r}")
+          f"controller flow: number {args.number}, keys {args.keys!r}; baseline {baseline}")
+    complete = True
     for name, runs in results.items():
-        cps = statistics.mean(r["cps"] for r in runs)
+        per_round = [r["cps"] for r in runs]
         ok = sum(r["ok"] for r in runs)
+        offered = args.calls * len(runs)
         cpu = f"  controller CPU per call {1000 * cpu_used[name] / ok:.2f} ms" if ok and name != "dialplan" else ""
-        print(f"{name:15s} completed calls/s: {cps:7.2f}  ok {ok}  failed {sum(r['failed'] for r in runs)}  "
-              f"ratio to dialplan {cps / base:.3f}{cpu}")
+        print(f"{name:15s} completed calls/s: {statistics.mean(per_round):7.2f} "
+              f"(rounds {', '.join(f'{c:.2f}' for c in per_round)})  ok {ok} of {offered}  "
+              f"failed {sum(r['failed'] for r in runs)}{cpu}")
+        if ok < offered:
+            complete = False
+            print(f"{name:15s} INCOMPLETE: {offered - ok} of {offered} offered calls did not complete")
+    if not complete:
+        print("no ratio: a flow did not complete every call it was offered (lower --rate, or read "
+              "/tmp/ivr-bench-serve.log and the Asterisk log)")
+        return 1
+    base = [r["cps"] for r in results["dialplan"]]
+    for name, runs in results.items():
+        if name == "dialplan":
+            continue
+        ratios = [r["cps"] / b for r, b in zip(runs, base, strict=True)]
+        print(f"ratio {name}/dialplan: {statistics.mean(ratios):.3f} (rounds {min(ratios):.3f}-{max(ratios):.3f})")
     return 0
+
+
+def wait_for_own_controller(settings, serve: subprocess.Popen, ari: bool, timeout_s: float = 20) -> bool:
+    """True once the controller this bench started answers /healthz (its own pid) and, with ARI, is connected."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if serve.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(f"http://{settings.http.host}:{settings.http.port}/healthz",
+                                        timeout=1) as resp:
+                health = json.loads(resp.read())
+            if health.get("pid") == serve.pid and (not ari or health.get("ari_connected") is True):
+                return True
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return False
 
 
 def numbers_with_ari_twin(numbers: Path, number: str, ari_number: str) -> Path:

@@ -6,25 +6,34 @@ AMI ``DialplanExtensionAdd``: same prompts, same SAY NUMBER, same variables, sam
 Calling the twin costs Asterisk the same media work as the controller flow, so the ratio
 of the two isolates what the controller adds. Nothing is written to the config files;
 the twin disappears at the next dialplan reload.
+
+The recording runs on the composition ``ivr serve`` runs (the same CRM, the same actions)
+for the bench's own caller, so the twin says what the controller says to that caller:
+recorded with the demo's stand-in actions instead, the balance number read another
+customer's balance (a longer prompt) and the twin did more work than the flow it copied.
+A flow that waits for the caller's keys cannot be replayed as a straight line of
+applications: :class:`NotTwinnable` then, and the bench uses the selftest baseline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import shlex
+import tempfile
+from pathlib import Path
 
-from ivr.composition import load_menu_tree
+from ivr.composition import build_controller
 from ivr.harness.fake_asterisk import fake_call
-from ivr.journey.memory import MemoryJourney
-from ivr.live.trees import TreeStore
-from ivr.settings import Settings
-from ivr.tools.simulate import DemoActions
+from ivr.settings import Settings, load_settings
 from ivr.voice.ami import AmiClient
-from ivr.voice.controller import CallController
-from ivr.voice.engine_flow import EngineFlow
 from ivr.voice.fastagi import FastAgiServer
-from ivr.voice.prompt_files import PromptFiles
-from ivr.voice.speaker import Speaker
+
+#: Commands whose answer depends on the caller: a straight dialplan line cannot copy them.
+INPUT = ("WAIT FOR DIGIT", "GET DATA", "RECORD FILE", "SPEECH")
+
+
+class NotTwinnable(Exception):
+    """The flow on this number waits for the caller's input, or is not the menu flow at all."""
 
 
 def _answer(command: str) -> str:
@@ -35,17 +44,23 @@ def _answer(command: str) -> str:
     return "200 result=1"
 
 
-async def record_commands(settings: Settings, dnis: str) -> list[str]:
-    trees = TreeStore(lambda: load_menu_tree(settings))
-    flow = EngineFlow(trees, Speaker(PromptFiles(settings.home / "sounds", settings.prompts.asterisk_dir)),
-                      DemoActions(), MemoryJourney())
-    app = FastAgiServer(read_timeout=5)
-    app.add_route("call", CallController(flow))
-    server = await asyncio.start_server(app.handler, "127.0.0.1", 0)
+async def record_commands(settings: Settings, dnis: str, caller: str) -> list[str]:
+    """The AGI commands the controller sends on a call from ``caller`` to ``dnis`` (state in a temporary folder)."""
+    state = Path(tempfile.mkdtemp(prefix="ivr-twin-"))
+    crm = settings.path(settings.crm.sqlite_path)
+    recording = load_settings(env={"IVR_HOME": str(settings.home), "IVR_CRM_SQLITE_PATH": str(crm),
+                                   "IVR_JOURNEY_SQLITE_PATH": str(state / "journey.sqlite"), "IVR_SPEECH_MODEL": ""})
+    controller = await build_controller(recording)
     try:
-        return await fake_call(server.sockets[0].getsockname()[1], _answer, dnis=dnis)
+        app = FastAgiServer(read_timeout=5)
+        app.add_route("call", controller.call_handler)
+        server = await asyncio.start_server(app.handler, "127.0.0.1", 0)
+        try:
+            return await fake_call(server.sockets[0].getsockname()[1], _answer, dnis=dnis, caller=caller)
+        finally:
+            server.close()
     finally:
-        server.close()
+        await controller.close()
 
 
 def to_dialplan(commands: list[str]) -> list[tuple[str, str]]:
@@ -71,8 +86,12 @@ def to_dialplan(commands: list[str]) -> list[tuple[str, str]]:
     return apps
 
 
-async def install_twin(settings: Settings, dnis: str, twin: str) -> list[tuple[str, str]]:
-    apps = to_dialplan(await record_commands(settings, dnis))
+async def install_twin(settings: Settings, dnis: str, twin: str, caller: str) -> list[tuple[str, str]]:
+    commands = await record_commands(settings, dnis, caller)
+    waits = [c for c in commands if c.startswith(INPUT)]
+    if waits:
+        raise NotTwinnable(f"the flow on {dnis} waits for the caller ({waits[0]}): no straight dialplan copies it")
+    apps = to_dialplan(commands)
     async with AmiClient("127.0.0.1", settings.ami.port, settings.ami.user, settings.ami.secret) as ami:
         for priority, (app, data) in enumerate(apps, start=1):
             await ami.action({"Action": "DialplanExtensionAdd", "Context": "inbound-numbers", "Extension": twin,

@@ -38,6 +38,7 @@ from ivr.serve.http_app import AdminAccess, AgentApiParts, build_app
 from ivr.serve.recogniser import RecogniserProcess
 from ivr.serve.watch import FileWatch
 from ivr.settings import Settings, local_url
+from ivr.voice import agent_events, callback_dialer, queue_monitor
 from ivr.voice.ami import AmiClient
 from ivr.voice.ari.app import StasisApp
 from ivr.voice.ari.client import AriClient
@@ -66,8 +67,13 @@ async def watch_files(reloader: Reloader, watch: FileWatch, interval: float) -> 
             log.exception("file watcher failed; next check in %.0f s", interval)
 
 
-def ami_client(settings: Settings) -> AmiClient:
-    return AmiClient(settings.ami.local_host, settings.ami.port, settings.ami.user, settings.ami.secret)
+#: Every AMI event a controller reads; its sessions ask Asterisk for these only.
+CONTROLLER_EVENTS = (*agent_events.EVENTS, *queue_monitor.EVENTS, *callback_dialer.EVENTS)
+
+
+def ami_client(settings: Settings, host: str = "", port: int = 0) -> AmiClient:
+    return AmiClient(host or settings.ami.local_host, port or settings.ami.port, settings.ami.user,
+                     settings.ami.secret, events=CONTROLLER_EVENTS)
 
 
 async def follow_ami(ami: AmiClient, on_event: Callable[[Mapping[str, str]], None],
@@ -127,7 +133,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     # Every Asterisk this controller serves over ARI (one with [ari] nodes unset): its own
     # Stasis application on each, and the AMI there for the numbers' drivers and orphans.
     nodes = [_AriNode.of(settings, host, ari_port, ami if (host, ami_port) == (ami.host, ami.port) else
-                         AmiClient(host, ami_port, settings.ami.user, settings.ami.secret))
+                         ami_client(settings, host, ami_port))
              for host, ari_port, ami_port in settings.ari.node_list(settings.ami.port)] if settings.ari.app else []
     home = next((n for n in nodes if n.ami is ami), None) or _AriNode(ami, None)
 
@@ -211,7 +217,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
 
     def health() -> dict[str, object]:
         tree = trees.current()
-        return {"live_calls": len(live_calls()), "uptime_s": round(time.monotonic() - started, 1),
+        return {"live_calls": len(live_calls()), "uptime_s": round(time.monotonic() - started, 1), "pid": os.getpid(),
                 "tree_version": tree.version, "tree_generation": trees.generation,
                 "ari_connected": all(s.connected.is_set() for s in stasis_apps) if stasis_apps else None,
                 # the Asterisks (system names) whose queues this controller has polled
@@ -320,7 +326,7 @@ def _callback_ami(settings: Settings, home: AmiClient, known: list[AmiClient]) -
     if where is None or where == (home.host, home.port):
         return home
     found = next((a for a in known if (a.host, a.port) == where), None)
-    return found or AmiClient(where[0], where[1], settings.ami.user, settings.ami.secret)
+    return found or ami_client(settings, where[0], where[1])
 
 
 async def _logged(hook: Callable[[], Coroutine[None, None, None]]) -> bool:

@@ -90,6 +90,11 @@ def agent_name(interface: str) -> str:
         name.rsplit("-", 1)[1]) == 8 else name
 
 
+#: The AMI events :meth:`AgentEventRecorder.on_event` reads (the controller's AMI session asks for no others).
+EVENTS = ("AgentConnect", "AgentComplete", "DialEnd", "QueueCallerAbandon", "Hangup", "BlindTransfer",
+          "ConfbridgeJoin", "ConfbridgeLeave")
+
+
 class AgentEventRecorder:
     def __init__(self, journey: JourneySink) -> None:
         self.journey = journey

@@ -69,6 +69,9 @@ HOLD_S = 6 * 3600  # a place re-made after this, so Asterisk never holds a chann
 JOURNEY_WINDOW_S = 7 * 86400
 
 
+#: The AMI events the dialer reads: the dialplan's ``UserEvent(IvrCallback)`` with each dial's outcome.
+EVENTS = ("UserEvent",)
+
 class DialerAmi(Protocol):
     async def action(self, action: Mapping[str, str], timeout: float = 10.0) -> Mapping[str, str]: ...
 

@@ -31,6 +31,9 @@ UNAVAILABLE_STATES = frozenset({"4", "5"})  # AST_DEVICE_INVALID, AST_DEVICE_UNA
 NOT_INUSE = "1"
 
 
+#: The AMI events the queue monitor reads (queue state itself is polled with QueueStatus).
+EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon")
+
 class QueueStatusSource(Protocol):
     async def queue_status(self) -> list[dict[str, str]]: ...
 
