@@ -93,12 +93,20 @@ def mount_agent_api(app: web.Application, tokens: TokenResolver, journey: Journe
         return web.json_response(TOO_MANY, status=429,
                                  headers={**PRIVATE_HEADERS, "Retry-After": str(math.ceil(wait))})
 
-    async def context(request: web.Request) -> web.Response:
-        started = refusals.started()
+    async def gate(request: web.Request, started: float, presented: str | None,
+                   unauthorized: Callable[[], web.Response] = lambda: _json(UNAUTHORIZED, 401)
+                   ) -> web.Response | None:
+        """None when the request may go on; else its answer (429 while locked out, 401 for the key)."""
         if (answer := locked(request)) is not None:
             return answer
-        if not access.key_ok(request.headers.get(API_KEY_HEADER)):
-            return await refuse(request, started, _json(UNAUTHORIZED, 401))
+        if not access.key_ok(presented):
+            return await refuse(request, started, unauthorized())
+        return None
+
+    async def context(request: web.Request) -> web.Response:
+        started = refusals.started()
+        if (answer := await gate(request, started, request.headers.get(API_KEY_HEADER))) is not None:
+            return answer
         try:
             found = await access.context(request.match_info["token"], user_of(request))
         except ContextNotFound:
@@ -110,10 +118,8 @@ def mount_agent_api(app: web.Application, tokens: TokenResolver, journey: Journe
 
     async def revoke(request: web.Request) -> web.Response:
         started = refusals.started()
-        if (answer := locked(request)) is not None:
+        if (answer := await gate(request, started, request.headers.get(API_KEY_HEADER))) is not None:
             return answer
-        if not access.key_ok(request.headers.get(API_KEY_HEADER)):
-            return await refuse(request, started, _json(UNAUTHORIZED, 401))
         try:
             claim = await access.revoke(request.match_info["token"], user_of(request))
         except ContextNotFound:
@@ -127,11 +133,10 @@ def mount_agent_api(app: web.Application, tokens: TokenResolver, journey: Journe
 
     async def agent(request: web.Request) -> web.Response:
         started = refusals.started()
-        if (answer := locked(request)) is not None:
-            return answer
         presented = request.headers.get(API_KEY_HEADER) or request.query.get(KEY_QUERY)
-        if not access.key_ok(presented):
-            return await refuse(request, started, _html(screen_pop.render_refusal(401), 401))
+        if (answer := await gate(request, started, presented,
+                                 lambda: _html(screen_pop.render_refusal(401), 401))) is not None:
+            return answer
         try:
             found = await access.context(request.match_info["token"], user_of(request), "page")
         except ContextNotFound:
@@ -147,11 +152,9 @@ def mount_agent_api(app: web.Application, tokens: TokenResolver, journey: Journe
     async def live(request: web.Request) -> web.StreamResponse:
         assert feed is not None
         started = refusals.started()
-        if (answer := locked(request)) is not None:
-            return answer
         presented = request.headers.get(API_KEY_HEADER) or request.query.get(KEY_QUERY)
-        if not access.key_ok(presented):
-            return await refuse(request, started, _json(UNAUTHORIZED, 401))
+        if (answer := await gate(request, started, presented)) is not None:
+            return answer
         try:
             claim = await access.claim(request.match_info["token"])
             await access.audit(claim, user_of(request), "live page")
@@ -166,10 +169,8 @@ def mount_agent_api(app: web.Application, tokens: TokenResolver, journey: Journe
         async def handler(request: web.Request) -> web.Response:
             assert desk is not None
             started = refusals.started()
-            if (answer := locked(request)) is not None:
+            if (answer := await gate(request, started, request.headers.get(API_KEY_HEADER))) is not None:
                 return answer
-            if not access.key_ok(request.headers.get(API_KEY_HEADER)):
-                return await refuse(request, started, _json(UNAUTHORIZED, 401))
             body = await _body(request)
             if body is None:
                 return _json({"error": "invalid", "message": f"send a JSON object of at most {MAX_BODY_BYTES} bytes"},

@@ -12,17 +12,15 @@ import asyncio
 import logging
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ivr.composition import Controller, build_controller
-from ivr.settings import Settings, load_settings
+from ivr.composition import Controller
 from ivr.voice.fastagi import MAX_HEADER_BYTES, FastAgiServer, parse_headers
+from tests.wire.fuzz_support import Tracebacks, composed
 
-REPO = Path(__file__).resolve().parents[2]
 KEYS = ["agi_network", "agi_network_script", "agi_request", "agi_channel", "agi_uniqueid", "agi_callerid",
         "agi_calleridname", "agi_extension", "agi_arg_1", "agi_arg_2", "agi_language", "agi_context",
         "agi_dnid", "agi_rdnis", "agi_callingpres", "agi_accountcode", "agi_threadid"]
@@ -45,32 +43,11 @@ environment = st.builds(
 )
 
 
-class Tracebacks(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info:
-            self.records.append(record)
-
-
 @pytest.fixture(scope="module")
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture(scope="module")
-def controller(loop: asyncio.AbstractEventLoop, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controller]:
-    state = tmp_path_factory.mktemp("agi-fuzz")
-    configured: Settings = load_settings(env={"IVR_HOME": str(REPO), "IVR_CRM_SQLITE_PATH": str(state / "crm.sqlite"),
-                                              "IVR_JOURNEY_SQLITE_PATH": str(state / "journey.sqlite"),
-                                              "IVR_SPEECH_MODEL": ""})
-    built = loop.run_until_complete(build_controller(configured))
+def controller(fuzz_loop: asyncio.AbstractEventLoop, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Controller]:
+    _settings, built = composed(fuzz_loop, tmp_path_factory.mktemp("agi-fuzz"))
     yield built
-    loop.run_until_complete(built.close())
+    fuzz_loop.run_until_complete(built.close())
 
 
 async def play_asterisk(port: int, block: bytes) -> bytes:
@@ -93,13 +70,13 @@ async def play_asterisk(port: int, block: bytes) -> bytes:
 
 
 def test_any_agi_environment_ends_the_call_with_a_decision_and_no_traceback(
-        loop: asyncio.AbstractEventLoop, controller: Controller) -> None:
+        fuzz_loop: asyncio.AbstractEventLoop, controller: Controller) -> None:
     async def start() -> asyncio.Server:
         agi = FastAgiServer(read_timeout=5)
         agi.add_route("call", controller.call_handler)
         return await asyncio.start_server(agi.handler, "127.0.0.1", 0)
 
-    server = loop.run_until_complete(start())
+    server = fuzz_loop.run_until_complete(start())
     port = server.sockets[0].getsockname()[1]
     handler = Tracebacks()
     logging.getLogger().addHandler(handler)
@@ -107,7 +84,7 @@ def test_any_agi_environment_ends_the_call_with_a_decision_and_no_traceback(
         @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
         @given(block=environment)
         def one_call(block: bytes) -> None:
-            asked = loop.run_until_complete(play_asterisk(port, block))
+            asked = fuzz_loop.run_until_complete(play_asterisk(port, block))
             script = parse_headers(block).script.split("?")[0].strip("/")  # what the server routes by
             routed = script == "call" and len(block) <= MAX_HEADER_BYTES
             assert not handler.records, handler.records[0].getMessage()
@@ -120,4 +97,4 @@ def test_any_agi_environment_ends_the_call_with_a_decision_and_no_traceback(
     finally:
         logging.getLogger().removeHandler(handler)
         server.close()
-        loop.run_until_complete(server.wait_closed())
+        fuzz_loop.run_until_complete(server.wait_closed())

@@ -15,7 +15,6 @@ import json
 import logging
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -25,14 +24,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ivr.agent.ports import CallControlError
-from ivr.composition import Controller, build_controller
+from ivr.composition import Controller
 from ivr.journey.tokens import ContextClaim
 from ivr.live.reload import ReloadResult
 from ivr.refusals import RefusalGuard
 from ivr.serve.app import controller_http_app
-from ivr.settings import Settings, load_settings
+from ivr.settings import Settings
+from tests.wire.fuzz_support import Tracebacks, composed
 
-REPO = Path(__file__).resolve().parents[2]
 CLAIM = ContextClaim("C-100231", "call-1", "support", 0, "default", "voice", 0.0)
 FRESH_TOKEN = "FRESH-TOKEN"
 DOWNSTREAM_5XX = {("/admin/notify", 502)}  # smsbox is not running in this test
@@ -51,32 +50,12 @@ class NoAsterisk:
         raise CallControlError("no Asterisk in this test")
 
 
-class Tracebacks(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info or "Traceback" in record.getMessage():
-            self.records.append(record)
-
-
 @pytest.fixture(scope="module")
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    yield loop
-    loop.close()
-
-
-@pytest.fixture(scope="module")
-def parts(loop: asyncio.AbstractEventLoop, tmp_path_factory: pytest.TempPathFactory
+def parts(fuzz_loop: asyncio.AbstractEventLoop, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[tuple[Settings, Controller, str]]:
-    state = tmp_path_factory.mktemp("http-fuzz")
-    configured = load_settings(env={"IVR_HOME": str(REPO), "IVR_CRM_SQLITE_PATH": str(state / "crm.sqlite"),
-                                    "IVR_JOURNEY_SQLITE_PATH": str(state / "journey.sqlite"), "IVR_SPEECH_MODEL": ""})
-    controller = loop.run_until_complete(build_controller(configured))
+    configured, controller = composed(fuzz_loop, tmp_path_factory.mktemp("http-fuzz"))
     yield configured, controller, FRESH_TOKEN
-    loop.run_until_complete(controller.close())
+    fuzz_loop.run_until_complete(controller.close())
 
 
 def routes(settings: Settings) -> list[tuple[str, str]]:
@@ -145,7 +124,7 @@ def requests(draw: st.DrawFn, settings_: Settings, token: str) -> tuple[str, str
         body.encode() if isinstance(body, str) else None)
 
 
-def test_no_request_gets_a_500_or_a_traceback(loop: asyncio.AbstractEventLoop,
+def test_no_request_gets_a_500_or_a_traceback(fuzz_loop: asyncio.AbstractEventLoop,
                                               parts: tuple[Settings, Controller, str]) -> None:
     configured, controller, token = parts
 
@@ -159,7 +138,7 @@ def test_no_request_gets_a_500_or_a_traceback(loop: asyncio.AbstractEventLoop,
         await client.start_server()
         return client
 
-    client = loop.run_until_complete(start())
+    client = fuzz_loop.run_until_complete(start())
     handler = Tracebacks()
     logging.getLogger().addHandler(handler)
     try:
@@ -168,7 +147,7 @@ def test_no_request_gets_a_500_or_a_traceback(loop: asyncio.AbstractEventLoop,
         def one(request: tuple[str, str, dict[str, str], bytes | None]) -> None:
             method, path, headers, body = request
             if FRESH_TOKEN in path:  # a token of its own: an earlier example may have revoked the last one
-                path = path.replace(FRESH_TOKEN, loop.run_until_complete(controller.tokens.issue(CLAIM)))
+                path = path.replace(FRESH_TOKEN, fuzz_loop.run_until_complete(controller.tokens.issue(CLAIM)))
 
             async def send() -> int:
                 resp = await client.request(method, path, headers=headers, data=body, allow_redirects=False)
@@ -176,11 +155,11 @@ def test_no_request_gets_a_500_or_a_traceback(loop: asyncio.AbstractEventLoop,
                 resp.close()  # a live page streams until its token expires: the headers are the answer
                 return status
 
-            status = loop.run_until_complete(send())
+            status = fuzz_loop.run_until_complete(send())
             assert not handler.records, f"{method} {path}: {handler.records[0].getMessage()}"
             assert status < 500 or (path.split("?")[0], status) in DOWNSTREAM_5XX, f"{method} {path} -> {status}"
 
         one()
     finally:
         logging.getLogger().removeHandler(handler)
-        loop.run_until_complete(client.close())
+        fuzz_loop.run_until_complete(client.close())
