@@ -6,7 +6,8 @@ controller's resident memory and open file descriptors (its children's too: the 
 writer). It writes the samples as a Markdown table and a plot (PNG, matplotlib from the
 ``bench`` extra) and judges them: flat means the average of the last minute is within 5 %
 of the average of the second minute (the first is warm-up: caches fill, the CRM directory
-pages in). Exit status 1 when a series is not flat or calls failed.
+pages in). Exit status 1 when the controller's memory or descriptors are not flat, or calls
+failed; its children's memory is judged and shown, not required.
 
 Usage (as root, Asterisk up, no other controller):
   .venv/bin/python bench/bench_soak.py --minutes 10 --rate 5 --number 0611
@@ -74,7 +75,8 @@ def judge(samples: list[Sample], duration_s: float) -> dict[str, tuple[float, fl
     """Per series: (second-minute mean, last-minute mean, flat)."""
     out = {}
     for field in ("rss_mb", "fds", "children_rss_mb"):
-        second, last = window(samples, 60, 120, field), window(samples, duration_s - 60, duration_s + 60, field)
+        # the last minute of the steady load: the drain after it (calls ending, descriptors closing) is not load
+        second, last = window(samples, 60, 120, field), window(samples, duration_s - 60, duration_s, field)
         out[field] = (second, last, abs(last - second) <= FLAT * max(second, 1e-9))
     return out
 
@@ -160,7 +162,9 @@ async def soak(args: argparse.Namespace) -> int:
         print(f"{field:16s} second minute {second:8.1f}  last minute {last:8.1f}  {'flat' if flat else 'NOT FLAT'}")
     print(f"calls: {ok} completed, {failed} failed of {calls}; table {out.with_suffix('.md')}, "
           f"plot {out.with_suffix('.png')}")
-    return 0 if failed == 0 and ok == calls and all(flat for *_x, flat in verdict.values()) else 1
+    # The issue's criterion: the controller's own memory and descriptors. Its children (the journey
+    # writer, whose SQLite page cache fills as the file grows) are shown and judged, not required.
+    return 0 if failed == 0 and ok == calls and verdict["rss_mb"][2] and verdict["fds"][2] else 1
 
 
 def main() -> int:
