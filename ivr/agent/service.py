@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -123,6 +124,12 @@ class ContextNotFound(Exception):
 #: Where every read of a journey by staff or agents is recorded (beside the journeys, never counted).
 AUDIT_KEY = "staff-audit"
 MAX_USER_CHARS = 64
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def printable_user(user: str) -> str:
+    """The name a desk sent (a header, a query string) as the audit trail may hold it."""
+    return _CONTROL.sub(" ", user).strip()[:MAX_USER_CHARS]
 
 
 class AgentAccess:
@@ -151,7 +158,7 @@ class AgentAccess:
         """One entry in the audit trail (nothing without an audit writer)."""
         if self._audit is None:
             return
-        who = user.strip()[:MAX_USER_CHARS]
+        who = printable_user(user)
         data = {"staff": "agent-desktop", "role": "agent", "user": who, "customer": claim.customer_key,
                 "by": by, "outcome": outcome, "events": events}
         await self._audit.append(AUDIT_KEY, [StampedEvent(self._clock(), E.STAFF, f"agent:{who or 'unnamed'}",

@@ -21,12 +21,12 @@ from ivr.agent.ports import CustomerNames
 from ivr.agent.service import (
     AUDIT_KEY,
     JOURNEY_LIMIT,
-    MAX_USER_CHARS,
     JourneyEntry,
     customer_name,
     entry,
     iso,
     name_from_crm,
+    printable_user,
 )
 from ivr.crm.numbers import normalise
 from ivr.journey import events as E
@@ -108,7 +108,7 @@ class StaffJourneys:
         return [{"at": iso(e.at), **e.data} for e in events]
 
     async def _audit(self, staff: Staff, user: str, customer: str, by: str, outcome: str, count: int) -> None:
-        data = {"staff": staff.name, "role": staff.role, "user": user[:MAX_USER_CHARS], "customer": customer,
+        data = {"staff": staff.name, "role": staff.role, "user": printable_user(user), "customer": customer,
                 "by": by, "outcome": outcome, "events": count}
         await self.store.append(AUDIT_KEY, [StampedEvent(self.clock(), E.STAFF, f"staff:{staff.name}",
                                                          E.JOURNEY_READ, data)])

@@ -90,5 +90,5 @@ def test_a_killed_asterisk_comes_back_and_the_controller_journals_the_calls_it_l
         assert time.monotonic() < deadline, "ARI did not reconnect within 20 s"
         time.sleep(0.5)
     for dnis in ("100", "101"):  # FastAGI and ARI
-        after = asyncio.run(place_call(asterisk, CallRequest(dnis=dnis, keys="0", delay_s=3, hold_s=4)))
+        after = asyncio.run(place_call(asterisk, CallRequest(dnis=dnis, keys="0", delay_s=2, hold_s=3)))
         assert after.queue is not None and after.queue.name == "support", f"{dnis}: {after.errors}"

@@ -69,9 +69,9 @@ def test_hostile_caller_id_name_is_one_quoted_agi_argument(asterisk, controller,
     assert "AGI usage error" not in controller.log_path.read_text()
 
 
-@pytest.mark.parametrize("name", ["Eve\r\nAction: Hangup\r\nChannel: all", "Long " * 60],
-                         ids=["line-break", "300-characters"])
-def test_the_caller_robot_keeps_the_callers_number_whatever_the_name(asterisk, controller, place_call, name):
+def test_the_caller_robot_keeps_the_callers_number_whatever_the_name(asterisk, controller, place_call):
+    # A forged AMI header after a line break, and 300 characters: either alone lost the number.
+    name = "Eve\r\nAction: Hangup\r\nChannel: all " + "Long " * 60
     log = LocalAsterisk(asterisk).log_paths()[0]
     before = log.stat().st_size
 
@@ -139,4 +139,7 @@ def test_exception_inside_a_session_sends_the_caller_to_the_fallback_queue(aster
     assert record.variables["IVR_FALLBACK"] == "controller-error"
     assert record.queue is not None and record.queue.name == asterisk.queues.fallback
     log = ctl.log_path.read_text()
-    assert f"call {record.uniqueid}: flow failed, sending the caller to the fallback queue" in log
+    # The admin's template, not our code: its name and Jinja's words, one line, no traceback.
+    assert (f"call {record.uniqueid}: template operator_standard.reason failed: ZeroDivisionError: integer division "
+            "or modulo by zero (at node 'operator_standard'); sending the caller to the fallback queue") in log
+    assert "Traceback" not in log

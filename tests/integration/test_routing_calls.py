@@ -31,8 +31,9 @@ def routed_controller(start_controller, tmp_path):
 
 
 def call(settings, caller: str, keys: str = "0", **kw):
-    return asyncio.run(place_call(settings, CallRequest(caller=caller, dnis="100", keys=keys, delay_s=5,
-                                                        hold_s=kw.pop("hold_s", 6), **kw)))
+    return asyncio.run(place_call(settings, CallRequest(caller=caller, dnis="100", keys=keys,
+                                                        delay_s=kw.pop("delay_s", 5), hold_s=kw.pop("hold_s", 6),
+                                                        **kw)))
 
 
 @pytest.mark.parametrize("caller, queue, priority, reason_part", [
@@ -195,7 +196,7 @@ def test_caller_gets_the_generic_menu_and_a_person_when_the_crm_fails(asterisk, 
         journey = tmp_path / "journey.sqlite"
         start_controller(IVR_CRM_BACKEND="http", IVR_CRM_HTTP_CONFIG=str(http_crm_config(tmp_path, port)),
                          IVR_JOURNEY_SQLITE_PATH=str(journey))
-        record = call(asterisk, "+79991234567")  # Anna, VIP: but the CRM cannot say so
+        record = call(asterisk, "+79991234567", delay_s=3, hold_s=4)  # Anna, VIP: but the CRM cannot say so
 
     assert record.errors == []
     assert record.variables["IVR_PATH"].startswith("greeting_anonymous>main")  # the generic menu

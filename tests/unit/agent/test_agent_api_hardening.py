@@ -162,3 +162,12 @@ async def test_right_answers_do_not_count_towards_a_lockout(client: Client, toke
     token = await tokens.issue(claim(interaction=CALL))
     for _ in range(12):
         assert (await client.get(f"/context/{token}", headers=AGENT)).status == 200
+
+
+async def test_an_agent_name_with_control_characters_is_audited_printable(client: Client, tokens: TokenService,
+                                                                          journey: MemoryJourney) -> None:
+    token = await tokens.issue(claim())
+    resp = await client.get(f"/context/{token}", params={"user": "anna\x00\r\nforged: yes"},
+                            headers={"X-API-Key": API_KEY})
+    assert resp.status == 200
+    assert [a["user"] for a in await audit_of(journey)] == ["anna   forged: yes"]
