@@ -38,19 +38,39 @@ class SlidingWindowLimiter:
         exactly when the window allows.
         """
         now = self._clock()
+        times = self._times(number)
+        wait = self._wait(times, now)
+        if wait:
+            return wait
+        times.append(now)
+        return 0.0
+
+    def wait(self, number: str) -> float:
+        """Seconds until ``number`` may send again (0.0: now), counting nothing."""
+        times = self._seen.get(number)
+        return 0.0 if times is None else self._wait(times, self._clock())
+
+    def record(self, number: str) -> None:
+        """Count one from ``number`` whatever the window says; the newest ``count`` are kept."""
+        times = self._times(number)
+        times.append(self._clock())
+        while len(times) > self.count:
+            times.popleft()
+
+    def _times(self, number: str) -> deque[float]:
         times = self._seen.get(number)
         if times is None:
             times = self._seen[number] = deque()
             self._trim()
         else:
             self._seen.move_to_end(number)
+        return times
+
+    def _wait(self, times: deque[float], now: float) -> float:
         floor = now - self.window_s
         while times and times[0] <= floor:
             times.popleft()
-        if len(times) >= self.count:
-            return max(times[0] - floor, 0.001)
-        times.append(now)
-        return 0.0
+        return max(times[0] - floor, 0.001) if len(times) >= self.count else 0.0
 
     def __len__(self) -> int:
         return len(self._seen)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
+
+from ivr.ratelimit import SlidingWindowLimiter
 
 #: A refusal is never answered sooner than this after its request arrived.
 REFUSAL_FLOOR_S = 0.05
@@ -32,15 +33,11 @@ class RefusalGuard:
     def __init__(self, failures: int = DEFAULT_FAILURES, window_s: float = DEFAULT_WINDOW_S, *,
                  floor_s: float = REFUSAL_FLOOR_S, clock: Callable[[], float] = time.monotonic,
                  pause: Callable[[float], Awaitable[object]] = asyncio.sleep, max_clients: int = MAX_CLIENTS) -> None:
-        if failures < 1 or window_s <= 0:
-            raise ValueError("the refusal guard needs failures >= 1 and window_s > 0")
-        self.failures = failures
-        self.window_s = window_s
+        # The per-address window is the rate limiter's: refusals are what it counts here.
+        self._window = SlidingWindowLimiter(failures, window_s, clock=clock, max_numbers=max_clients)
         self.floor_s = floor_s
         self.clock = clock
         self._pause = pause
-        self._max = max_clients
-        self._seen: OrderedDict[str, deque[float]] = OrderedDict()
         self.locked_out = 0  # requests answered 429, for the log and the tests
 
     def started(self) -> float:
@@ -49,27 +46,14 @@ class RefusalGuard:
 
     def locked_for(self, client: str) -> float:
         """Seconds until ``client`` may try again; 0.0 when it may now."""
-        times = self._seen.get(client)
-        if times is None:
-            return 0.0
-        floor = self.clock() - self.window_s
-        while times and times[0] <= floor:
-            times.popleft()
-        if len(times) < self.failures:
-            return 0.0
-        self.locked_out += 1
-        return max(times[0] - floor, 0.001)
+        wait = self._window.wait(client)
+        if wait:
+            self.locked_out += 1
+        return wait
 
     async def refused(self, client: str, started: float) -> None:
         """Count one refusal of ``client`` and wait until the floor since ``started`` has passed."""
-        times = self._seen.get(client)
-        if times is None:
-            times = self._seen[client] = deque(maxlen=self.failures)
-            while len(self._seen) > self._max:
-                self._seen.popitem(last=False)
-        else:
-            self._seen.move_to_end(client)
-        times.append(self.clock())
+        self._window.record(client)
         remaining = started + self.floor_s - self.clock()
         if remaining > 0:
             await self._pause(remaining)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 __all__ = ["CallControl", "CallControlError", "CustomerNames", "JourneyReader", "JourneyWriter",
            "TokenResolver", "TokenRevoker"]
@@ -19,6 +19,7 @@ class TokenResolver(Protocol):
         ...
 
 
+@runtime_checkable
 class TokenRevoker(Protocol):
     async def revoke(self, token: str) -> ContextClaim:
         """End ``token`` at once; the claim it held. :class:`~ivr.journey.errors.TokenError` if it does not resolve."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ivr.agent.ports import CustomerNames, JourneyReader, JourneyWriter, TokenResolver
+from ivr.agent.ports import CustomerNames, JourneyReader, JourneyWriter, TokenResolver, TokenRevoker
 from ivr.errors import ConfigError
 from ivr.journey import events as E
 from ivr.journey.errors import TokenError
@@ -132,6 +132,14 @@ def printable_user(user: str) -> str:
     return _CONTROL.sub(" ", user).strip()[:MAX_USER_CHARS]
 
 
+async def write_audit(store: JourneyWriter, at: float, interaction: str, *, staff: str, role: str, user: str,
+                      customer: str, by: str, outcome: str, events: int) -> None:
+    """One entry of the audit trail: who read (or was refused) whose journey, by what, when."""
+    data = {"staff": staff, "role": role, "user": printable_user(user), "customer": customer, "by": by,
+            "outcome": outcome, "events": events}
+    await store.append(AUDIT_KEY, [StampedEvent(at, E.STAFF, interaction, E.JOURNEY_READ, data)])
+
+
 class AgentAccess:
     """The API key check and the token-to-context read both endpoints use.
 
@@ -158,19 +166,16 @@ class AgentAccess:
         """One entry in the audit trail (nothing without an audit writer)."""
         if self._audit is None:
             return
-        who = printable_user(user)
-        data = {"staff": "agent-desktop", "role": "agent", "user": who, "customer": claim.customer_key,
-                "by": by, "outcome": outcome, "events": events}
-        await self._audit.append(AUDIT_KEY, [StampedEvent(self._clock(), E.STAFF, f"agent:{who or 'unnamed'}",
-                                                          E.JOURNEY_READ, data)])
+        await write_audit(self._audit, self._clock(), f"agent:{printable_user(user) or 'unnamed'}",
+                          staff="agent-desktop", role="agent", user=user, customer=claim.customer_key, by=by,
+                          outcome=outcome, events=events)
 
     async def revoke(self, token: str, user: str) -> ContextClaim:
         """End ``token`` for everyone (audited); :class:`ContextNotFound` when it does not resolve."""
-        revoke = getattr(self._tokens, "revoke", None)  # TokenRevoker: the token service is both
-        if revoke is None:
+        if not isinstance(self._tokens, TokenRevoker):  # the token service is both
             raise ContextNotFound
         try:
-            claim: ContextClaim = await revoke(token)
+            claim = await self._tokens.revoke(token)
         except TokenError as exc:
             log.info("token revocation refused for %s...: %s", exc.token_prefix, exc.reason)
             raise ContextNotFound from None

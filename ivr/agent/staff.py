@@ -26,10 +26,9 @@ from ivr.agent.service import (
     entry,
     iso,
     name_from_crm,
-    printable_user,
+    write_audit,
 )
 from ivr.crm.numbers import normalise
-from ivr.journey import events as E
 from ivr.journey.ports import StampedEvent
 
 ALLOWED, REFUSED = "allowed", "refused"
@@ -108,8 +107,6 @@ class StaffJourneys:
         return [{"at": iso(e.at), **e.data} for e in events]
 
     async def _audit(self, staff: Staff, user: str, customer: str, by: str, outcome: str, count: int) -> None:
-        data = {"staff": staff.name, "role": staff.role, "user": printable_user(user), "customer": customer,
-                "by": by, "outcome": outcome, "events": count}
-        await self.store.append(AUDIT_KEY, [StampedEvent(self.clock(), E.STAFF, f"staff:{staff.name}",
-                                                         E.JOURNEY_READ, data)])
+        await write_audit(self.store, self.clock(), f"staff:{staff.name}", staff=staff.name, role=staff.role,
+                          user=user, customer=customer, by=by, outcome=outcome, events=count)
 

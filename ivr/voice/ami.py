@@ -167,8 +167,7 @@ class AmiClient:
 
     async def channel_names(self) -> list[str]:
         """``CoreShowChannels``: the name of every channel Asterisk has now."""
-        rows = await self._listing({"Action": "CoreShowChannels"})
-        return [r["Channel"] for r in rows if r.get("Event") == "CoreShowChannel" and "Channel" in r]
+        return [r["Channel"] for r in await self._channels() if "Channel" in r]
 
     async def core_identity(self) -> tuple[str, str]:
         """``(system name, startup time)`` of the Asterisk behind this link: a new startup time
@@ -180,8 +179,11 @@ class AmiClient:
 
     async def channel_ids(self) -> set[str]:
         """``CoreShowChannels``: the uniqueid of every channel Asterisk has now."""
-        rows = await self._listing({"Action": "CoreShowChannels"})
-        return {r["Uniqueid"] for r in rows if r.get("Event") == "CoreShowChannel" and r.get("Uniqueid")}
+        return {r["Uniqueid"] for r in await self._channels() if r.get("Uniqueid")}
+
+    async def _channels(self) -> list[dict[str, str]]:
+        """``CoreShowChannels``: one row per channel Asterisk has now."""
+        return [r for r in await self._listing({"Action": "CoreShowChannels"}) if r.get("Event") == "CoreShowChannel"]
 
     async def redirect(self, channel: str, context: str, extension: str, priority: str = "1") -> None:
         """``Redirect``: move ``channel`` (by name) to a place in the dialplan at once. It cuts
