@@ -19,32 +19,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import re
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-from ivr.errors import IvrError
 from ivr.harness import dtmf_script, sipp
-from ivr.runtime import tcp_ports
 from ivr.settings import load_settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.dialplan_twin import NotTwinnable, install_twin  # noqa: E402
+from bench.own_controller import ControllerNotStarted, cpu_seconds, own_controller, require_free_ports  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
 #: A demo customer with a balance: the controller's flow for 0611 reads it out, as the twin does
 BENCH_CALLER = "79991234567"
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def successful_calls(stdout: str) -> tuple[int, int]:
@@ -81,13 +70,10 @@ def main() -> int:
                              "selftest: number 90000")
     args = parser.parse_args()
     settings = load_settings()
-    # The bench starts its own controller: one already running would take its calls and its CPU.
-    try:
-        tcp_ports.require_free([tcp_ports.PortNeed(settings.agi.port, "tcp", settings.agi.host, "FastAGI"),
-                                tcp_ports.PortNeed(settings.http.port, "tcp", settings.http.host, "controller HTTP")])
-    except IvrError as exc:
-        print(f"refusing to run: {exc}\n  this bench starts its own controller; stop the other one first "
-              "(`./dev down`, or kill the `ivr serve` holding the port)", file=sys.stderr)
+    try:  # the bench starts its own controller: one already running would take its calls and its CPU
+        require_free_ports(settings)
+    except ControllerNotStarted as exc:
+        print(f"refusing to run: {exc}\n  {exc.hint}", file=sys.stderr)
         return 2
     baseline = "90000"
     if args.baseline == "twin" and args.number == "90001":
@@ -101,30 +87,25 @@ def main() -> int:
             return 2
         print(f"dialplan twin of {args.number} installed as {baseline}: {len(apps)} applications")
 
-    env = {**os.environ, "IVR_SPEECH_MODEL": ""}
+    env: dict[str, str] = {}
     ari_number = "8" + args.number
     if args.ari:
         env["IVR_MENUS_NUMBERS"] = str(numbers_with_ari_twin(settings.path(settings.menus.numbers), args.number,
                                                              ari_number))
-    log = open("/tmp/ivr-bench-serve.log", "ab")
-    serve = subprocess.Popen([sys.executable, "-m", "ivr", "serve"], stdout=log, stderr=log, cwd=REPO, env=env)
     flows = {"dialplan": baseline, "controller": args.number, **({"controller-ari": ari_number} if args.ari else {})}
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in flows}
+    cpu_used = {name: 0.0 for name in flows}
     try:
-        if not wait_for_own_controller(settings, serve, args.ari):
-            print(f"refusing to run: the bench's controller did not start (exit {serve.poll()}); "
-                  "its log: /tmp/ivr-bench-serve.log", file=sys.stderr)
-            return 2
-        time.sleep(1)  # AMI connected too: the number drivers are published
-        results: dict[str, list[dict[str, float]]] = {name: [] for name in flows}
-        cpu_used = {name: 0.0 for name in flows}
-        for _ in range(args.rounds):
-            for name, dnis in flows.items():
-                before = cpu_seconds(serve.pid)
-                results[name].append(asyncio.run(run_flow(settings, dnis, args.calls, args.rate, args.limit, args.keys)))
-                cpu_used[name] += cpu_seconds(serve.pid) - before
-    finally:
-        serve.terminate()
-        serve.wait(20)
+        with own_controller(settings, env, ari=args.ari) as serve:
+            for _ in range(args.rounds):
+                for name, dnis in flows.items():
+                    before = cpu_seconds(serve.pid)
+                    results[name].append(asyncio.run(run_flow(settings, dnis, args.calls, args.rate, args.limit,
+                                                              args.keys)))
+                    cpu_used[name] += cpu_seconds(serve.pid) - before
+    except ControllerNotStarted as exc:
+        print(f"refusing to run: {exc} ({exc.hint})", file=sys.stderr)
+        return 2
 
     print(f"offered: {args.calls} calls at {args.rate:g} calls/s, {args.rounds} rounds per flow, alternating; "
           f"controller flow: number {args.number}, keys {args.keys!r}; baseline {baseline}")
@@ -151,24 +132,6 @@ def main() -> int:
         ratios = [r["cps"] / b for r, b in zip(runs, base, strict=True)]
         print(f"ratio {name}/dialplan: {statistics.mean(ratios):.3f} (rounds {min(ratios):.3f}-{max(ratios):.3f})")
     return 0
-
-
-def wait_for_own_controller(settings, serve: subprocess.Popen, ari: bool, timeout_s: float = 20) -> bool:
-    """True once the controller this bench started answers /healthz (its own pid) and, with ARI, is connected."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if serve.poll() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(f"http://{settings.http.host}:{settings.http.port}/healthz",
-                                        timeout=1) as resp:
-                health = json.loads(resp.read())
-            if health.get("pid") == serve.pid and (not ari or health.get("ari_connected") is True):
-                return True
-        except OSError:
-            pass
-        time.sleep(0.1)
-    return False
 
 
 def numbers_with_ari_twin(numbers: Path, number: str, ari_number: str) -> Path:

@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import urllib.request
@@ -28,14 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.bench_sipp_flows import BENCH_CALLER, successful_calls, wait_for_own_controller  # noqa: E402
-from ivr.errors import IvrError  # noqa: E402
+from bench.bench_sipp_flows import BENCH_CALLER, successful_calls  # noqa: E402
+from bench.own_controller import ControllerNotStarted, own_controller  # noqa: E402
 from ivr.harness import dtmf_script, sipp  # noqa: E402
-from ivr.runtime import tcp_ports  # noqa: E402
 from ivr.runtime.listening import with_descendants  # noqa: E402
 from ivr.settings import load_settings  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
 FLAT = 0.05
 
 
@@ -118,19 +115,12 @@ def write_plot(samples: list[Sample], path: Path, title: str) -> None:
 async def soak(args: argparse.Namespace) -> int:
     settings = load_settings()
     try:
-        tcp_ports.require_free([tcp_ports.PortNeed(settings.agi.port, "tcp", settings.agi.host, "FastAGI"),
-                                tcp_ports.PortNeed(settings.http.port, "tcp", settings.http.host, "controller HTTP")])
-    except IvrError as exc:
-        print(f"refusing to run: {exc}; this bench starts its own controller", file=sys.stderr)
+        controller = own_controller(settings)
+        serve = controller.__enter__()
+    except ControllerNotStarted as exc:
+        print(f"refusing to run: {exc} ({exc.hint})", file=sys.stderr)
         return 2
-    log = open("/tmp/ivr-soak-serve.log", "ab")
-    serve = subprocess.Popen([sys.executable, "-m", "ivr", "serve"], stdout=log, stderr=log, cwd=REPO,
-                             env={**os.environ, "IVR_SPEECH_MODEL": ""})
     try:
-        if not wait_for_own_controller(settings, serve, ari=False):
-            print("refusing to run: the soak's controller did not start; its log: /tmp/ivr-soak-serve.log",
-                  file=sys.stderr)
-            return 2
         duration = args.minutes * 60
         calls = int(args.rate * duration)
         started = time.monotonic()
@@ -147,8 +137,7 @@ async def soak(args: argparse.Namespace) -> int:
             await asyncio.wait([run], timeout=args.every)
         result = run.result()
     finally:
-        serve.terminate()
-        serve.wait(30)
+        controller.__exit__(None, None, None)
     ok, failed = successful_calls(result.stdout)
     verdict = judge(samples, duration)
     header = (f"Soak: number {args.number}, keys {args.keys!r}, {args.rate:g} calls/s for {args.minutes:g} min "

@@ -49,6 +49,7 @@ from ivr.journey.kpi import KpiAccumulator
 from ivr.journey.metered import MeteredJourney
 from ivr.journey.ports import JourneyStore, StampedEvent
 from ivr.journey.spool import SpooledJourney, SpoolStats
+from ivr.journey.spool_file import SpoolFile
 from ivr.journey.tokens import TokenService
 from ivr.live.reload import Reloader
 from ivr.live.routing import RoutingStore
@@ -300,8 +301,10 @@ async def build_controller(settings: Settings) -> Controller:
         trees = TreeStore(lambda: load_menu_tree(settings, known=catalog))
         routing_rules = RoutingStore(lambda: load_routing_config(settings))
         # An outage of the store costs no call and no event: appends wait in the spool.
-        store = SpooledJourney(await open_journey(settings))
+        store = SpooledJourney(await open_journey(settings),
+                               file=SpoolFile(settings.path(settings.journey.spool_dir)))
         stack.push_async_callback(store.close)
+        store.recover()  # what a controller killed during an outage left, before anything new
         await seed_demo_journey(store, settings)
         kpis = KpiAccumulator(fcr_window_s=settings.kpi.fcr_window_s, clock=time.time)
         feed = JourneyFeed()
@@ -315,7 +318,8 @@ async def build_controller(settings: Settings) -> Controller:
         crm_actions = DeclaredHttpActions(declared, CrmActions(directory, budget_s=budget, breaker=breaker,
                                                                on_change=lookup.forget), env=os.environ)
         stack.push_async_callback(crm_actions.aclose)
-        tokens = TokenService(settings.tokens.secret.encode(), journey, ttl_s=settings.tokens.ttl)
+        # A call routed while the store is away still hands its agent a token: the claim waits in the spool.
+        tokens = TokenService(settings.tokens.secret.encode(), journey, ttl_s=settings.tokens.ttl, spool=store)
         routing = RoutingService(routing_rules, journey)
         callback_policy = load_callback_policy(callbacks_path(settings), known_queues(settings))
         callbacks = CallbackService(CallbackBook(journey), lambda: callback_policy,

@@ -170,6 +170,9 @@ class AgiSettings:
 class HttpSettings:
     host: str = "127.0.0.1"
     port: int = 8080
+    # Reverse proxies whose X-Forwarded-For names the client (addresses or networks,
+    # comma-separated): refused credentials are then counted per client, not per proxy
+    trusted_proxies: str = ""
 
     @property
     def local_url(self) -> str:
@@ -217,6 +220,9 @@ class JourneySettings:
     backend: str = "sqlite"  # sqlite | postgres
     sqlite_path: str = "var/journey.sqlite"
     postgres_dsn: str = ""
+    # Where writes the store could not take wait on disk (ivr/journey/spool_file.py), so a
+    # controller killed during an outage leaves them to the next one to start
+    spool_dir: str = "var/journey-spool"
     # How far back the agent sees a caller's journey (all channels)
     context_days: int = 7
 

@@ -31,7 +31,8 @@ os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", f"/tmp/ivr-hypothesis-{os.
 hypothesis_settings.register_profile("ivr", database=None, derandomize=bool(os.environ.get("CI")))
 hypothesis_settings.load_profile("ivr")
 #: Where the tests' stores live instead of the checkout's var/ (tests never write into the source tree).
-STATE_ENV = {"IVR_CRM_SQLITE_PATH": "crm.sqlite", "IVR_JOURNEY_SQLITE_PATH": "journey.sqlite"}
+STATE_ENV = {"IVR_CRM_SQLITE_PATH": "crm.sqlite", "IVR_JOURNEY_SQLITE_PATH": "journey.sqlite",
+             "IVR_JOURNEY_SPOOL_DIR": "journey-spool"}
 SPEECH_ENV = "IVR_SPEECH_MODEL"
 CALLBACKS_ENV = "IVR_ROUTING_CALLBACKS"
 

@@ -82,12 +82,15 @@ def mount_agent_api(app: web.Application, tokens: TokenResolver, journey: Journe
     def user_of(request: web.Request) -> str:
         return request.headers.get(USER_HEADER) or request.query.get("user") or ""
 
+    def client(request: web.Request) -> str:
+        return refusals.client(request.remote or "", request.headers.get("X-Forwarded-For", ""))
+
     async def refuse(request: web.Request, started: float, answer: web.Response) -> web.Response:
-        await refusals.refused(request.remote or "", started)
+        await refusals.refused(client(request), started)
         return answer
 
     def locked(request: web.Request) -> web.Response | None:
-        wait = refusals.locked_for(request.remote or "")
+        wait = refusals.locked_for(client(request))
         if not wait:
             return None
         return web.json_response(TOO_MANY, status=429,

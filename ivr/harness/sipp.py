@@ -14,7 +14,8 @@ import shutil
 import socket
 import struct
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivr.errors import IvrError
@@ -225,6 +226,9 @@ class SippRun:
     stdout: str
     stderr: str
     errors_log: str
+    #: Failed calls by SIPp's cause (``-trace_stat``'s cumulative ``Failed...`` counters that are not
+    #: zero, e.g. ``{"TimeoutOnRecv": 3}``); empty when no call failed or the run kept no statistics.
+    failures: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -256,6 +260,23 @@ class SippCall:
     #: One caller number per call, in order (SIPp's ``-inf`` injection file), so one SIPp
     #: process places many distinct callers; empty: ``caller`` for every call.
     callers: tuple[str, ...] = ()
+    #: Keep SIPp's statistics file (``-trace_stat``) and report failed calls by cause.
+    trace_stat: bool = False
+
+
+def failure_causes(stat_csv: str) -> dict[str, int]:
+    """The cumulative ``Failed<Cause>(C)`` counters of the last row of SIPp's ``-trace_stat`` file
+    (semicolon-separated, a header row first) that are not zero, keyed by cause."""
+    rows = [line.split(";") for line in stat_csv.splitlines() if line.strip()]
+    if len(rows) < 2:
+        return {}
+    causes: dict[str, int] = {}
+    for name, value in zip(rows[0], rows[-1], strict=False):
+        if name.startswith("Failed") and name.endswith("(C)") and name != "FailedCall(C)":
+            count = int(value) if value.strip().isdigit() else 0
+            if count:
+                causes[name[len("Failed"):-len("(C)")]] = count
+    return causes
 
 
 async def run_sipp(call: SippCall) -> SippRun:
@@ -284,6 +305,7 @@ async def run_sipp(call: SippCall) -> SippRun:
             "-key", "caller_display", sip_display_name(call.caller_name or call.caller),
             "-key", "call_tag", call.call_tag,
             "-nostdin", "-trace_err", "-timeout", f"{int(call.timeout_s)}s", "-timeout_error", *injection,
+            *(["-trace_stat", "-stf", str(Path(tmp) / "stat.csv"), "-fd", "1"] if call.trace_stat else []),
         ]
         proc = await asyncio.create_subprocess_exec(
             *cmd, cwd=tmp, stdin=asyncio.subprocess.DEVNULL,
@@ -299,5 +321,7 @@ async def run_sipp(call: SippCall) -> SippRun:
             await proc.wait()
             raise
         errors = "\n".join(p.read_text(errors="replace") for p in Path(tmp).glob("*_errors.log"))
+        stat = Path(tmp) / "stat.csv"
+        causes = failure_causes(stat.read_text(errors="replace")) if stat.exists() else {}
         return SippRun(proc.returncode if proc.returncode is not None else -9,
-                       out.decode(errors="replace"), err.decode(errors="replace"), errors)
+                       out.decode(errors="replace"), err.decode(errors="replace"), errors, causes)

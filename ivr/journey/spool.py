@@ -17,13 +17,18 @@ The spool is bounded (``limit`` events). When it is full a new batch is dropped,
 and logged at error level, never waited for: a call must not hang on the journey.
 Everything else (reads, kv puts, ``put_and_append``) goes straight to the store: those
 need the store's answer (a USSD session's conditional put) and fail as before. A plain
-``kv_put`` (a context token's claim, a peer's heartbeat, an SMS opt-out) that is not answered
-within ``answer_within_s`` fails with :class:`StoreUnavailable` instead of holding its call
-for the store's whole busy timeout: a call routed then goes to its agent without a token.
+``kv_put`` (a peer's heartbeat, an SMS opt-out) that is not answered within
+``answer_within_s`` fails with :class:`StoreUnavailable` instead of holding its call for
+the store's whole busy timeout. A context token's claim is the exception
+(:meth:`SpooledJourney.kv_put_or_spool`): it waits in the spool like events, so a call
+routed during an outage still hands its agent a token, which resolves once the store is
+back and the call's events are in it.
 
-What this does not cover: events in the spool are in memory, so a controller killed
-during an outage loses them; and a batch whose append failed ambiguously (the connection
-dropped after the commit) may be stored twice when it is retried.
+With a :class:`~ivr.journey.spool_file.SpoolFile`, every spooled write is also logged on
+the local disk, and :meth:`SpooledJourney.recover` at the next start stores what a killed
+controller left (see that module for what it does and does not guarantee). A batch whose
+append failed ambiguously (the connection dropped after the commit) may be stored twice
+when it is retried.
 """
 
 from __future__ import annotations
@@ -32,14 +37,15 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ivr.backoff import Backoff
 from ivr.journey.delegate import JourneyDelegate
 from ivr.journey.errors import RequestInvalid, StoreUnavailable
 from ivr.journey.ports import JourneyStore, StampedEvent
+from ivr.journey.spool_file import SpoolFile
 
 log = logging.getLogger(__name__)
 
@@ -60,37 +66,112 @@ class SpoolStats:
     outages: int = 0  # times the store stopped answering
 
 
+@dataclass
+class _Write:
+    """One spooled write: a batch of events for ``key``, or (``put``) one kv entry."""
+
+    key: str
+    events: Sequence[StampedEvent] = ()
+    #: the write a caller stopped waiting for; it decides this entry's fate first
+    in_flight: asyncio.Future[None] | None = None
+    put: tuple[str, dict[str, Any], float] | None = None  # namespace, value, expiry (time.time())
+    number: int | None = None  # in the spool file, when it is logged there
+
+    @property
+    def size(self) -> int:
+        return len(self.events) if self.put is None else 1
+
+    def record(self) -> dict[str, Any]:
+        """This write as a spool file line (:meth:`from_record` reads it back)."""
+        if self.put is not None:
+            return {"key": self.key, "put": list(self.put)}
+        return {"key": self.key, "events": [[e.at, e.channel, e.interaction, e.type, e.data] for e in self.events]}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], number: int | None) -> _Write:
+        if "put" in record:
+            namespace, value, expires_at = record["put"]
+            return cls(str(record["key"]), put=(str(namespace), dict(value), float(expires_at)), number=number)
+        return cls(str(record["key"]), [StampedEvent(float(at), str(channel), str(interaction), str(type_), dict(data))
+                                        for at, channel, interaction, type_, data in record["events"]], number=number)
+
+    async def send(self, store: JourneyStore) -> None:
+        if self.put is None:
+            await store.append(self.key, self.events)
+            return
+        namespace, value, expires_at = self.put
+        ttl_s = expires_at - time.time()
+        if ttl_s > 0:  # an entry that expired while the store was away is not written
+            await store.kv_put(namespace, self.key, value, ttl_s)
+
+
 class SpooledJourney(JourneyDelegate):
     """A :class:`JourneyStore` whose ``append`` survives the store being away for a while."""
 
     def __init__(self, inner: JourneyStore, *, limit: int = DEFAULT_LIMIT, backoff: Backoff | None = None,
-                 answer_within_s: float = ANSWER_WITHIN_S) -> None:
+                 answer_within_s: float = ANSWER_WITHIN_S, file: SpoolFile | None = None) -> None:
         super().__init__(inner)
+        self.file = file
         self.limit = limit
         self.answer_within_s = answer_within_s
         self.stats = SpoolStats()
-        # (key, events, the write still in flight for them, or None)
-        self._queue: deque[tuple[str, Sequence[StampedEvent], asyncio.Future[None] | None]] = deque()
+        self._queue: deque[_Write] = deque()
         self._backoff = backoff or Backoff()
         self._flusher: asyncio.Task[None] | None = None
         self._since = 0.0
 
-    # -- the one spooled write ---------------------------------------------------------------
+    def recover(self) -> int:
+        """Queue what controllers killed during an outage left in the spool directory (before
+        anything of this one); returns how many writes. Call once, at start."""
+        if self.file is None:
+            return 0
+        recovered = 0
+        for leftover in self.file.take_over():
+            try:
+                entry = _Write.from_record(leftover.record, leftover.number)
+            except (KeyError, TypeError, ValueError) as exc:
+                log.error("journey spool: an unreadable write in a left spool file is skipped (%s)", exc)
+                self.file.done(leftover.number)
+                continue
+            self._queue.append(entry)
+            self.stats.waiting += entry.size
+            self.stats.spooled += entry.size
+            recovered += 1
+        if recovered:
+            self._since = time.monotonic()
+            self._flusher = asyncio.create_task(self._flush(), name="journey-spool")
+        return recovered
+
+    # -- the spooled writes --------------------------------------------------------------------
     async def append(self, key: str, events: Sequence[StampedEvent]) -> None:
+        await self._write_or_spool(_Write(key, events), lambda: self.inner.append(key, events))  # dropped: logged
+
+    async def kv_put_or_spool(self, namespace: str, key: str, value: dict[str, Any],
+                              ttl_s: float) -> Literal["stored", "spooled"]:
+        """Put now, or keep the put in the spool, in order with the events, when the store is
+        away; raises :class:`StoreUnavailable` only when the spool is full."""
+        entry = _Write(key, put=(namespace, value, time.time() + ttl_s))
+        outcome = await self._write_or_spool(entry, lambda: self.inner.kv_put(namespace, key, value, ttl_s))
+        if outcome == "dropped":
+            raise StoreUnavailable("journey", f"put {namespace}", RuntimeError("the journey spool is full"))
+        return outcome
+
+    async def _write_or_spool(self, entry: _Write,
+                              write_now: Callable[[], Awaitable[None]]) -> Literal["stored", "spooled", "dropped"]:
+        """Write at once when nothing waits and the store answers in time; otherwise spool the write."""
         if not self._queue:
-            write = asyncio.ensure_future(self.inner.append(key, events))
+            write = asyncio.ensure_future(write_now())
             write.add_done_callback(_seen)
             try:
                 async with asyncio.timeout(self.answer_within_s):
                     await asyncio.shield(write)
-                return
+                return "stored"
             except StoreUnavailable as exc:
                 self._outage(f"unavailable ({exc})")
             except TimeoutError:
                 self._outage(f"not answering within {self.answer_within_s:g} s")
-                self._spool(key, events, write)  # decided by that write: stored once either way
-                return
-        self._spool(key, events)
+                entry.in_flight = write  # decided by that write: stored once either way
+        return "spooled" if self._spool(entry) else "dropped"
 
     async def kv_put(self, namespace: str, key: str, value: dict[str, Any], ttl_s: float) -> None:
         try:
@@ -105,38 +186,44 @@ class SpooledJourney(JourneyDelegate):
         self._since = time.monotonic()
         log.warning("journey store %s: spooling events until it answers", how)
 
-    def _spool(self, key: str, events: Sequence[StampedEvent], in_flight: asyncio.Future[None] | None = None) -> None:
-        if in_flight is None and self.stats.waiting + len(events) > self.limit:
-            self.stats.dropped += len(events)
+    def _spool(self, entry: _Write) -> bool:
+        """Queue ``entry`` behind the others; False (counted, logged) when the spool is full."""
+        if entry.in_flight is None and self.stats.waiting + entry.size > self.limit:
+            self.stats.dropped += entry.size
             log.error("journey spool full (%d events waiting for %.0f s): %d events of %s DROPPED",
-                      self.stats.waiting, time.monotonic() - self._since, len(events), key)
-            return
-        self._queue.append((key, events, in_flight))
-        self.stats.waiting += len(events)
-        self.stats.spooled += len(events)
+                      self.stats.waiting, time.monotonic() - self._since, entry.size, entry.key)
+            return False
+        if self.file is not None:
+            entry.number = self.file.add(entry.record())
+        self._queue.append(entry)
+        self.stats.waiting += entry.size
+        self.stats.spooled += entry.size
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="journey-spool")
+        return True
 
     async def _flush(self) -> None:
         self._backoff.reset()
         while self._queue:
-            key, events, in_flight = self._queue[0]
+            entry = self._queue[0]
             try:
-                if in_flight is not None:
-                    await asyncio.shield(in_flight)  # the write a call stopped waiting for: its fate first
+                if entry.in_flight is not None:
+                    await asyncio.shield(entry.in_flight)  # the write a call stopped waiting for: its fate first
                 else:
-                    await self.inner.append(key, events)
+                    await entry.send(self.inner)
             except StoreUnavailable:
-                self._queue[0] = (key, events, None)
+                entry.in_flight = None
                 await asyncio.sleep(self._backoff.next_delay())
                 continue
             except RequestInvalid as exc:  # the store will never take it: do not block the rest
-                log.error("journey spool: %d events of %s refused by the store (%s)", len(events), key, exc)
-                self.stats.dropped += len(events)
+                log.error("journey spool: %d events of %s refused by the store (%s)", entry.size, entry.key, exc)
+                self.stats.dropped += entry.size
             else:
-                self.stats.flushed += len(events)
+                self.stats.flushed += entry.size
             self._queue.popleft()
-            self.stats.waiting -= len(events)
+            self.stats.waiting -= entry.size
+            if self.file is not None:
+                self.file.done(entry.number)
         log.warning("journey store back: the spool is empty after %.1f s (%d events caught up so far)",
                     time.monotonic() - self._since, self.stats.flushed)
 
@@ -151,8 +238,14 @@ class SpooledJourney(JourneyDelegate):
                 async with asyncio.timeout(FLUSH_ON_CLOSE_S):
                     await self.drained()
             except TimeoutError:
-                log.error("journey spool: %d events still waiting at shutdown are lost", self.stats.waiting)
+                if self.file is not None:
+                    log.error("journey spool: %d events still waiting at shutdown are left in %s for the next "
+                              "start", self.stats.waiting, self.file.path)
+                else:
+                    log.error("journey spool: %d events still waiting at shutdown are lost", self.stats.waiting)
                 self._flusher.cancel()
+        if self.file is not None:
+            self.file.close()  # deleted already when it emptied; otherwise kept for the next start
         await self.inner.close()
 
 

@@ -36,6 +36,7 @@ import contextlib
 import itertools
 import json
 import math
+import os
 import pickle
 import sqlite3
 import sys
@@ -343,7 +344,7 @@ class _Writer:
         """Start the process and wait until it opened the database; raises StoreUnavailable."""
         try:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-I", str(Path(__file__).with_name("sqlite_writer_process.py")),
+                sys.executable, "-I", str(Path(__file__).with_name("sqlite_writer_process.py")), str(os.getpid()),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
         except OSError as exc:  # no processes left, no interpreter: the store cannot write
             raise StoreUnavailable(BACKEND, f"start the writer for {self._settings['path']}", exc) from exc

@@ -16,12 +16,19 @@ Protocol, on stdin and stdout, every message a 4-byte little-endian length and a
   fail its neighbours. ``op`` is one of :data:`OPS`.
 - end of stdin: the parent closed the store or died; the writer exits.
 
+A parent killed outright (``kill -9``, the OOM killer) takes the writer with it (Linux
+``PR_SET_PDEATHSIG``): a batch still waiting on a locked database is rolled back, never
+committed behind the parent's back. Its events are in the parent's spool file, and the
+next controller stores them once (``ivr/journey/spool_file.py``); committed here as well,
+they would be stored twice.
+
 Only the standard library and nothing of ``ivr``: the parent runs this file by its path,
 under its own interpreter, and sends everything else.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 import sqlite3
 import struct
@@ -132,7 +139,20 @@ def connect(settings: dict[str, Any]) -> sqlite3.Connection:
     return conn
 
 
+def die_with_parent(parent: int) -> None:
+    """SIGKILL this process when its parent dies (Linux); exit at once if it already has."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        sys.exit(0)
+
+
 def main() -> int:
+    die_with_parent(int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else os.getppid())
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     settings = read_message(stdin)
     if settings is None:

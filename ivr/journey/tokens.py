@@ -11,6 +11,10 @@ and the claim is kept server-side in the kv table under namespace ``"token"``, e
 with the token. Resolution checks the shape, then the signature with ``hmac.compare_digest``,
 then the expiry, and only then touches the store: a forged or stale token costs one HMAC,
 never a database round trip, so guessing cannot load the database.
+
+A claim written while the journey store is away waits in the journey's spool (a
+:class:`ClaimSpool`), in order with the call's events: the call still hands its agent a token,
+which resolves once the store is back. Without a spool, issuing fails with the store.
 """
 
 from __future__ import annotations
@@ -19,15 +23,18 @@ import base64
 import dataclasses
 import hashlib
 import hmac
+import logging
 import math
 import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from ivr.journey.errors import RequestInvalid, TokenExpired, TokenInvalid
 from ivr.journey.ports import Clock, KvStore
+
+log = logging.getLogger(__name__)
 
 NAMESPACE = "token"
 REVOKED = "revoked_at"  # a revoked token's tombstone in place of its claim
@@ -66,10 +73,18 @@ class ContextClaim:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
+class ClaimSpool(Protocol):
+    """Where a claim waits when the store is away (:class:`ivr.journey.spool.SpooledJourney`)."""
+
+    async def kv_put_or_spool(self, namespace: str, key: str, value: dict[str, Any],
+                              ttl_s: float) -> Literal["stored", "spooled"]: ...
+
+
 class TokenService:
     """Issues and resolves context tokens; the claims live in ``store``'s kv table."""
 
-    def __init__(self, secret: bytes, store: KvStore, *, ttl_s: int = DEFAULT_TTL_S, clock: Clock = time.time) -> None:
+    def __init__(self, secret: bytes, store: KvStore, *, ttl_s: int = DEFAULT_TTL_S, clock: Clock = time.time,
+                 spool: ClaimSpool | None = None) -> None:
         if not isinstance(secret, bytes) or len(secret) < MIN_SECRET_BYTES:
             raise RequestInvalid("token secret", f"must be at least {MIN_SECRET_BYTES} random bytes")
         if isinstance(ttl_s, bool) or not isinstance(ttl_s, int) or ttl_s < 1:
@@ -78,6 +93,7 @@ class TokenService:
         self._store = store
         self._ttl_s = ttl_s
         self._clock = clock
+        self._spool = spool
 
     async def issue(self, claim: ContextClaim) -> str:
         """Store ``claim`` (stamped with issue and expiry times) and return its token."""
@@ -85,7 +101,11 @@ class TokenService:
         expiry = math.floor(now) + self._ttl_s
         token_id = _b64(secrets.token_bytes(ID_BYTES))
         stamped = dataclasses.replace(claim, issued_at=now, expires_at=float(expiry))
-        await self._store.kv_put(NAMESPACE, token_id, stamped.to_dict(), ttl_s=expiry - now)
+        if self._spool is None:
+            await self._store.kv_put(NAMESPACE, token_id, stamped.to_dict(), ttl_s=expiry - now)
+        elif await self._spool.kv_put_or_spool(NAMESPACE, token_id, stamped.to_dict(), ttl_s=expiry - now) == "spooled":
+            log.warning("context token for %s issued while the journey store is away: it resolves once the "
+                        "store is back", claim.interaction)
         return f"{token_id}.{expiry}.{self._sign(token_id, str(expiry))}"
 
     async def resolve(self, token: str) -> ContextClaim:

@@ -29,7 +29,7 @@ from ivr.flow.errors import TreeInvalid
 from ivr.journey.lease import Lease
 from ivr.live.reload import Reloader, ReloadResult
 from ivr.live.trees import TreeStore
-from ivr.refusals import RefusalGuard
+from ivr.refusals import RefusalGuard, trusted_networks
 from ivr.routing.rules import RoutingInvalid
 from ivr.runtime import event_loop
 from ivr.runtime.gc_policy import tune_for_serving
@@ -293,7 +293,8 @@ def controller_http_app(settings: Settings, controller: Controller, health: Call
                                             controller.names, desk=controller.agent_desk(call_control),
                                             feed=controller.feed, audit=controller.journey),
                     kpis=controller.kpis.snapshot, sms=controller.sms, spool=controller.spool,
-                    ussd=controller.ussd, context_api=controller.context_api, refusals=refusals)
+                    ussd=controller.ussd, context_api=controller.context_api,
+                    refusals=refusals or RefusalGuard(trusted_proxies=trusted_networks(settings.http.trusted_proxies)))
     if settings.integrations.demo_backend:
         mount_demo_backend(app)
     return app

@@ -155,13 +155,14 @@ CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ivr-admin"'}
 async def _admin_refusal(request: web.Request, admin: AdminAccess, refusals: RefusalGuard) -> web.Response | None:
     """None when the request carries the admin key; else the answer (401, or 429 after a burst)."""
     started = refusals.started()
-    wait = refusals.locked_for(request.remote or "")
+    client = refusals.client(request.remote or "", request.headers.get("X-Forwarded-For", ""))
+    wait = refusals.locked_for(client)
     if wait:
         return web.json_response({"error": "too_many_refusals"}, status=429,
                                  headers={"Retry-After": str(math.ceil(wait))})
     if admin.admits(request):
         return None
-    await refusals.refused(request.remote or "", started)
+    await refusals.refused(client, started)
     return web.json_response(ADMIN_ONLY, status=401, headers=CHALLENGE)
 
 

@@ -109,6 +109,7 @@ class _Call:
         self.journey_key = f"call:{self.call_id}"
         self.path: list[str] = []
         self.pending: list[StampedEvent] = []
+        self._writes: asyncio.Future[None] | None = None  # the last journey write in flight (_write_behind)
         # Pinned for the whole call: a reload never changes a call in progress.
         self.tree = flow.trees.current()
         self._session: Session | None = None
@@ -178,13 +179,13 @@ class _Call:
                 f"to {self.dnis}, menu version {self.tree.version}")
             await self.channel.set_variable("CHANNEL(language)", self.session.language)
             actions = self.session.handle(Started(self.dnis))
-            await self._flush()
+            self._write_behind()
             while True:
                 event = await self._perform(actions)
                 if event is None:
                     break
                 actions = self.session.handle(event)
-                await self._flush()
+                self._write_behind()  # the next prompt does not wait on the store's commit
         except CallEnded:
             if not self.session.finished:
                 self.session.handle(Hangup())
@@ -379,6 +380,35 @@ class _Call:
         await self.channel.set_variable(cv.RESULT, result)
 
     async def _flush(self) -> None:
+        """Journal everything so far and wait until it is written: before a token is issued
+        (its journey must hold this call's steps), before the caller becomes someone else,
+        at the end."""
+        stamped = self._drain_events()
+        if self._writes is not None:
+            writes, self._writes = self._writes, None
+            await writes
+        if stamped:
+            await self.flow.journey.append(self.journey_key, stamped)
+
+    def _write_behind(self) -> None:
+        """Journal this turn's events without holding up the caller. Awaited, the write put
+        the store's commit between a key and the next prompt: under load that was most of
+        the time from a key to the prompt (bench/RESULTS.md, issue 17). A call's batches are
+        still written one after another, in order; :meth:`_flush` waits for them."""
+        stamped = self._drain_events()
+        if stamped:
+            self._writes = asyncio.ensure_future(self._write_after(self._writes, self.journey_key, stamped))
+
+    async def _write_after(self, before: asyncio.Future[None] | None, key: str, stamped: list[StampedEvent]) -> None:
+        if before is not None:
+            await before  # never raises: see below
+        try:
+            await self.flow.journey.append(key, stamped)
+        except Exception:  # noqa: BLE001 - the spool took what the store could not; this is a bug to see
+            log.exception("call %s: %d journey events could not be written", self.call_id, len(stamped))
+
+    def _drain_events(self) -> list[StampedEvent]:
+        """This turn's journey events, stamped; the call's path and misses follow them."""
         events = self._session.drain_journey() if self._session is not None else []
         at = time.time()
         for kind, data in self.channel.take_notes():
@@ -391,8 +421,7 @@ class _Call:
                 if self._count_miss(self.last_input_spoken):
                     self.misses_due.append(self.last_input_spoken)
             stamped.append(StampedEvent(at, CHANNEL, self.call_id, ev.type, dict(ev.data)))
-        if stamped:
-            await self.flow.journey.append(self.journey_key, stamped)
+        return stamped
 
 
 def _escape_for(rest: Sequence[Action]) -> str:

@@ -146,3 +146,17 @@ def test_a_long_caller_name_is_cut_so_asterisk_keeps_the_number(name):
     assert caller_id.endswith(" <79990001122>")
     assert len(caller_id.encode()) < 256  # Asterisk's Originate buffer
     assert "\n" not in caller_id and not caller_id.startswith('"\\"' * 101)
+
+
+STAT_HEADER = ("StartTime;CurrentTime;SuccessfulCall(P);SuccessfulCall(C);FailedCall(P);FailedCall(C);"
+               "FailedMaxUDPRetrans(P);FailedMaxUDPRetrans(C);FailedTimeoutOnRecv(P);FailedTimeoutOnRecv(C);"
+               "FailedCallRejected(P);FailedCallRejected(C);")
+
+
+@pytest.mark.parametrize(("rows", "causes"), [
+    ([], {}),
+    (["t0;t1;0;0;0;0;0;0;0;0;0;0;"], {}),
+    (["t0;t1;5;5;0;0;0;0;0;0;0;0;", "t0;t2;3;8;2;3;0;1;1;2;0;0;"], {"MaxUDPRetrans": 1, "TimeoutOnRecv": 2}),
+], ids=["no-rows", "no-failures", "last-row-cumulative"])
+def test_sipp_failure_causes_are_the_last_rows_cumulative_counters_that_are_not_zero(rows, causes):
+    assert sipp.failure_causes("\n".join([STAT_HEADER, *rows]) + "\n") == causes

@@ -15,11 +15,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.agent.http import mount_agent_api
 from ivr.agent.service import AUDIT_KEY
+from ivr.errors import IvrError
 from ivr.journey.errors import StoreUnavailable
 from ivr.journey.memory import MemoryJourney
 from ivr.journey.ports import StampedEvent
 from ivr.journey.tokens import TokenService
-from ivr.refusals import RefusalGuard
+from ivr.refusals import RefusalGuard, trusted_networks
 
 from .conftest import API_KEY, CALL, CUSTOMER, SECRET, TTL_S, FakeClock, claim
 
@@ -156,6 +157,44 @@ async def test_a_lockout_is_per_address_and_ends_when_the_refusals_leave_the_win
     assert guard.locked_for("10.0.0.9") == 10 and guard.locked_for("10.0.0.10") == 0
     now[0] = 10.5
     assert guard.locked_for("10.0.0.9") == 0
+
+
+PROXY = trusted_networks("10.0.0.5, 192.168.7.0/24")
+
+
+@pytest.mark.parametrize(("peer", "forwarded_for", "counted_as"), [
+    ("203.0.113.9", "", "203.0.113.9"),  # no proxy
+    ("203.0.113.9", "198.51.100.1", "203.0.113.9"),  # an untrusted peer's header is ignored
+    ("10.0.0.5", "198.51.100.1", "198.51.100.1"),  # the proxy names its client
+    ("10.0.0.5", "6.6.6.6, 198.51.100.1", "198.51.100.1"),  # what the client wrote itself comes first: not believed
+    ("10.0.0.5", "198.51.100.1, 192.168.7.20", "198.51.100.1"),  # through two trusted proxies
+    ("10.0.0.5", "", "10.0.0.5"),  # a proxy that names nobody
+    ("10.0.0.5", "not-an-address", "not-an-address"),  # counted, never trusted as a proxy
+], ids=["direct", "untrusted-peer", "one-proxy", "client-forged-hop", "two-proxies", "no-header", "garbage"])
+def test_refusals_behind_a_trusted_proxy_count_against_the_client_it_names(peer, forwarded_for, counted_as):
+    assert RefusalGuard(trusted_proxies=PROXY).client(peer, forwarded_for) == counted_as
+
+
+def test_a_trusted_proxy_that_is_not_an_address_is_refused_with_the_setting_named():
+    with pytest.raises(IvrError, match=r"\[http\] trusted_proxies: '10.0.0.300'"):
+        trusted_networks("10.0.0.1, 10.0.0.300")
+
+
+async def test_behind_a_trusted_proxy_one_guessing_desk_does_not_lock_out_the_others(
+        tokens: TokenService, journey: MemoryJourney, watch: Stopwatch) -> None:
+    app = web.Application()
+    proxy = trusted_networks("127.0.0.1")  # the test client's address: it plays the proxy
+    mount_agent_api(app, tokens, journey, API_KEY, audit=journey,
+                    guard=RefusalGuard(failures=5, window_s=60, clock=watch, pause=watch.pause, trusted_proxies=proxy))
+    async with TestClient(TestServer(app, host="127.0.0.1", port=0)) as proxied:
+        guesser = {"X-API-Key": "wrong", "X-Forwarded-For": "198.51.100.1"}
+        for _ in range(6):
+            await proxied.get("/context/x", headers=guesser)
+        token = await tokens.issue(claim(interaction=CALL))
+        other_desk = {"X-API-Key": API_KEY, "X-Forwarded-For": "198.51.100.2"}
+
+        assert (await proxied.get("/context/x", headers=guesser)).status == 429
+        assert (await proxied.get(f"/context/{token}", headers=other_desk)).status == 200
 
 
 async def test_right_answers_do_not_count_towards_a_lockout(client: Client, tokens: TokenService) -> None:

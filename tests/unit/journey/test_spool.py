@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+import pytest
+
 from ivr.backoff import Backoff
 from ivr.journey.errors import RequestInvalid, StoreUnavailable
 from ivr.journey.memory import MemoryJourney
@@ -26,6 +28,11 @@ class FlakyStore(MemoryJourney):
         if key in self.refused:
             raise RequestInvalid("events", "refused for this test")
         await super().append(key, events)
+
+    async def kv_put(self, namespace: str, key: str, value: dict, ttl_s: float) -> None:
+        if self.down:
+            raise StoreUnavailable("test", "kv put", ConnectionError("the database restarts"))
+        await super().kv_put(namespace, key, value, ttl_s)
 
 
 def event(n: int) -> StampedEvent:
@@ -148,3 +155,46 @@ async def test_a_write_that_hung_and_then_failed_is_retried_before_what_came_aft
     await journey.drained()
 
     assert nodes(store) == ["n1", "n2"] and journey.stats.dropped == 0
+
+
+async def test_a_claim_put_while_the_store_is_down_is_spooled_and_stored_when_it_returns():
+    store = FlakyStore()
+    journey = spooled(store)
+    store.down = True
+
+    assert await journey.kv_put_or_spool("token", "t1", {"interaction": "call-1"}, ttl_s=60) == "spooled"
+    assert await store.kv_get("token", "t1") is None
+    store.down = False
+    await journey.drained()
+
+    assert await store.kv_get("token", "t1") == {"interaction": "call-1"}
+
+
+async def test_a_claim_put_while_the_store_answers_is_stored_at_once():
+    store = FlakyStore()
+    journey = spooled(store)
+
+    assert await journey.kv_put_or_spool("token", "t1", {"interaction": "call-1"}, ttl_s=60) == "stored"
+    assert await store.kv_get("token", "t1") == {"interaction": "call-1"}
+
+
+async def test_a_claim_put_that_finds_the_spool_full_fails_so_no_token_is_handed_out_that_never_resolves():
+    store = FlakyStore()
+    journey = spooled(store, limit=1)
+    store.down = True
+    await journey.append("k", [event(1)])
+
+    with pytest.raises(StoreUnavailable, match="spool is full"):
+        await journey.kv_put_or_spool("token", "t1", {"interaction": "call-1"}, ttl_s=60)
+
+
+async def test_a_spooled_claim_that_expired_before_the_store_returned_is_not_written():
+    store = FlakyStore()
+    journey = spooled(store)
+    store.down = True
+    await journey.kv_put_or_spool("token", "t1", {"interaction": "call-1"}, ttl_s=0.01)
+    await asyncio.sleep(0.05)
+    store.down = False
+    await journey.drained()
+
+    assert await store.kv_get("token", "t1") is None

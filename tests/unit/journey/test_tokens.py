@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from ivr.journey.errors import RequestInvalid, TokenExpired, TokenInvalid
+from ivr.backoff import Backoff
+from ivr.journey.errors import RequestInvalid, StoreUnavailable, TokenExpired, TokenInvalid
 from ivr.journey.memory import MemoryJourney
+from ivr.journey.spool import SpooledJourney
 from ivr.journey.tokens import NAMESPACE, ContextClaim, TokenService
 
 SECRET = b"s" * 32
@@ -187,3 +189,35 @@ async def test_a_token_error_shows_only_the_start_of_the_token(tokens: TokenServ
 def test_a_secret_shorter_than_32_bytes_is_refused(kv: SpyKv) -> None:
     with pytest.raises(RequestInvalid, match="32"):
         TokenService(b"short", kv)
+
+
+class AwayStore(MemoryJourney):
+    """A store whose kv writes fail while ``down``: the journey store during an outage."""
+
+    down = True
+
+    async def kv_put(self, namespace: str, key: str, value: dict[str, Any], ttl_s: float) -> None:
+        if self.down:
+            raise StoreUnavailable("test", "kv put", ConnectionError("the database restarts"))
+        await super().kv_put(namespace, key, value, ttl_s)
+
+
+async def test_a_token_issued_while_the_store_is_away_resolves_once_its_spooled_claim_is_stored() -> None:
+    store = AwayStore()
+    spool = SpooledJourney(store, backoff=Backoff(initial_s=0.01, maximum_s=0.01))
+    tokens = TokenService(SECRET, spool, ttl_s=TTL_S, spool=spool)
+
+    token = await tokens.issue(CLAIM)
+    with pytest.raises(TokenInvalid, match="unknown"):
+        await tokens.resolve(token)
+    store.down = False
+    await spool.drained()
+
+    assert (await tokens.resolve(token)).interaction == CLAIM.interaction
+
+
+async def test_without_a_spool_a_token_is_not_issued_while_the_store_is_away() -> None:
+    tokens = TokenService(SECRET, AwayStore(), ttl_s=TTL_S)
+
+    with pytest.raises(StoreUnavailable):
+        await tokens.issue(CLAIM)
