@@ -4,7 +4,7 @@ The call: the demo customer dials 100. The controller looks them up in the CRM, 
 them by name and plays the main menu ranked for them; 8 s in, the caller presses 2
 (tariffs) while the menu plays, then 0 (operator) during the tariffs menu. The
 controller routes them to the support queue with a context token and their VIP
-priority, where they wait 5 s and hang up. The twin (bench/dialplan_twin.py) is the same
+priority; 10 s after the last key they hang up. The twin (bench/dialplan_twin.py) is the same
 call recorded from the controller for this path of keys and replayed as dialplan: the
 same prompts in a ``Read()`` per menu, the same key checks, the same queue with the same
 variables.
@@ -12,6 +12,8 @@ variables.
 For each offered rate, the two flows alternate for ``--rounds`` rounds. Reported per flow:
 - calls that SIPp completed and that joined the queue with a token (not the fallback);
 - failed calls by SIPp's own cause (``-trace_stat``);
+- the time from the last key to joining the queue (the route: a 2.9 s prompt in both flows,
+  then the controller's decision, token and journey writes, against the twin's dialplan);
 - the time from each key, as Asterisk received it (AMI ``DTMFEnd``), to the start of the
   next prompt (``AGIExecStart`` of ``STREAM FILE`` for the controller, ``Newexten`` of the
   twin's ``Read``/``Playback``), from the events' own timestamps (manager.conf
@@ -52,7 +54,7 @@ KEYS = "20"  # tariffs, then operator
 FIRST_KEY_S = 8.0  # during "For tariffs, press 2." of the main menu
 #: 2, then six seconds, then 0: during the tariffs menu's third prompt
 SCRIPT = "2WWWWWW0"
-HOLD_S = 5.0  # in the queue, then the caller hangs up
+HOLD_S = 10.0  # after the last key (the route's prompt is 2.9 s), then the caller hangs up
 LIMIT_MS = 300.0
 #: The events the watch reads: keys, the start of prompts, queue joins
 EVENTS = ("DTMFEnd", "AGIExecStart", "Newexten", "QueueCallerJoin")
@@ -71,14 +73,18 @@ class PromptWatch:
     """Key-to-prompt latencies and queue joins from one AMI session, for the flow now running."""
 
     pending: dict[str, float] = field(default_factory=dict)  # uniqueid -> timestamp of its last key
+    last_key: dict[str, float] = field(default_factory=dict)  # uniqueid -> timestamp of its last key, kept
     latencies_ms: list[float] = field(default_factory=list)
+    to_queue_ms: list[float] = field(default_factory=list)  # last key -> joined the queue
     queued: int = 0
     fallbacks: int = 0
     tokenless: int = 0
 
     def reset(self) -> None:
         self.pending.clear()
+        self.last_key.clear()
         self.latencies_ms.clear()
+        self.to_queue_ms.clear()
         self.queued = self.fallbacks = self.tokenless = 0
 
     def __call__(self, event: Mapping[str, str]) -> None:
@@ -86,7 +92,7 @@ class PromptWatch:
         uid = event.get("Uniqueid", "")
         stamp = float(event.get("Timestamp") or 0.0)
         if kind == "DTMFEnd" and event.get("Direction") == "Received":
-            self.pending[uid] = stamp
+            self.pending[uid] = self.last_key[uid] = stamp
         elif uid in self.pending and is_prompt_start(event):
             self.latencies_ms.append(1000 * (stamp - self.pending.pop(uid)))
         elif kind == "QueueCallerJoin":
@@ -96,6 +102,8 @@ class PromptWatch:
                 self.tokenless += 1
             else:
                 self.queued += 1
+                if uid in self.last_key:
+                    self.to_queue_ms.append(1000 * (stamp - self.last_key.pop(uid)))
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,7 @@ class FlowRun:
     fallbacks: int
     tokenless: int
     latencies_ms: tuple[float, ...]
+    to_queue_ms: tuple[float, ...]
     cps: float
     cpu_s: float
     asterisk_cpu_s: float
@@ -142,7 +151,7 @@ async def run_flow(settings: Settings, watch: PromptWatch, dnis: str, calls: int
     completed = min(ok, watch.queued)
     busy, total = machine_ticks()
     return FlowRun(calls, completed, failed, dict(result.failures), watch.fallbacks, watch.tokenless,
-                   tuple(watch.latencies_ms), completed / wall, cpu_seconds(pid) - cpu_before,
+                   tuple(watch.latencies_ms), tuple(watch.to_queue_ms), completed / wall, cpu_seconds(pid) - cpu_before,
                    cpu_seconds(asterisk) - asterisk_before, (busy - busy_before) / max(1, total - total_before))
 
 
@@ -160,6 +169,7 @@ class RateResult:
         return FlowRun(sum(r.offered for r in runs), sum(r.completed for r in runs),
                        sum(r.sipp_failed for r in runs), causes, sum(r.fallbacks for r in runs),
                        sum(r.tokenless for r in runs), tuple(x for r in runs for x in r.latencies_ms),
+                       tuple(x for r in runs for x in r.to_queue_ms),
                        statistics.mean(r.cps for r in runs), sum(r.cpu_s for r in runs),
                        sum(r.asterisk_cpu_s for r in runs), statistics.mean(r.machine_busy for r in runs))
 
@@ -186,7 +196,8 @@ def describe(name: str, run: FlowRun, cpu: bool) -> str:
     return (f"  {name:10s} {run.cps:6.2f} calls/s  queued {run.completed}/{run.offered}  "
             f"failed {run.sipp_failed} ({causes})  fallback {run.fallbacks}  no token {run.tokenless}  "
             f"key->prompt p50 {percentile(lat, 0.5):.1f} p95 {percentile(lat, 0.95):.1f} "
-            f"max {max(lat, default=float('nan')):.1f} ms (n={len(lat)}){extra}")
+            f"max {max(lat, default=float('nan')):.1f} ms (n={len(lat)})  last key->queue p50 "
+            f"{percentile(run.to_queue_ms, 0.5):.0f} p95 {percentile(run.to_queue_ms, 0.95):.0f} ms{extra}")
 
 
 def markdown_row(result: RateResult, seconds: float) -> str:
@@ -202,6 +213,8 @@ def markdown_row(result: RateResult, seconds: float) -> str:
             f"**{statistics.mean(ratios):.3f}** ({min(ratios):.3f}-{max(ratios):.3f}) | "
             f"{percentile(tlat, 0.5):.0f} / {percentile(tlat, 0.95):.0f} | "
             f"{percentile(lat, 0.5):.0f} / {percentile(lat, 0.95):.0f} / {max(lat, default=0):.0f} | "
+            f"{percentile(twin.to_queue_ms, 0.5):.0f} / {percentile(twin.to_queue_ms, 0.95):.0f} → "
+            f"{percentile(ctl.to_queue_ms, 0.5):.0f} / {percentile(ctl.to_queue_ms, 0.95):.0f} | "
             f"{twin.offered - twin.completed} / {ctl.offered - ctl.completed} ({causes}) | {cpu} | {asterisk} |")
 
 
@@ -253,9 +266,10 @@ async def bench(args: argparse.Namespace) -> int:
         return 2
     print("\n| offered | calls per flow | twin calls/s | controller calls/s | ratio (rounds) | "
           "twin key→prompt p50 / p95 ms | controller key→prompt p50 / p95 / max ms | "
+          "last key→queue p50 / p95 ms, twin → controller | "
           "not queued twin / controller (SIPp causes) | controller CPU per call | "
           "Asterisk CPU per call twin / controller | machine busy twin / controller |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for result in results:
         print(markdown_row(result, args.seconds))
     return 0

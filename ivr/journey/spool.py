@@ -53,6 +53,8 @@ DEFAULT_LIMIT = 50_000  # events; at about 300 bytes each, 15 MB
 #: The longest a call waits on the journey: a store slower than this is treated as away.
 ANSWER_WITHIN_S = 1.0
 FLUSH_ON_CLOSE_S = 5.0
+#: Spooled writes sent to the store at once, for as many keys (see SpooledJourney._wave)
+WAVE = 256
 
 
 @dataclass
@@ -203,27 +205,54 @@ class SpooledJourney(JourneyDelegate):
         return True
 
     async def _flush(self) -> None:
+        """Send the spool to the store in waves until it is empty (see :meth:`_wave`)."""
         self._backoff.reset()
         while self._queue:
-            entry = self._queue[0]
-            try:
-                if entry.in_flight is not None:
-                    await asyncio.shield(entry.in_flight)  # the write a call stopped waiting for: its fate first
-                else:
-                    await entry.send(self.inner)
-            except StoreUnavailable:
-                entry.in_flight = None
+            wave = self._wave()
+            outcomes = await asyncio.gather(*(self._send(entry) for entry in wave))
+            failed = [entry for entry, stored in zip(wave, outcomes, strict=True) if not stored]
+            for _ in wave:
+                self._queue.popleft()
+            self._queue.extendleft(reversed(failed))  # at the head again, in their order
+            if failed:
                 await asyncio.sleep(self._backoff.next_delay())
-                continue
-            except RequestInvalid as exc:  # the store will never take it: do not block the rest
-                log.error("journey spool: %d events of %s refused by the store (%s)", entry.size, entry.key, exc)
-                self.stats.dropped += entry.size
             else:
-                self.stats.flushed += entry.size
-            self._queue.popleft()
-            self.stats.waiting -= entry.size
-            if self.file is not None:
-                self.file.done(entry.number)
+                self._backoff.reset()
+
+    def _wave(self) -> list[_Write]:
+        """The writes at the head of the spool that may go at once: up to :data:`WAVE` of them, no
+        two for one key (a key's writes stay in order). Sent one by one, a spool filled under load
+        drained at one commit per write, slower than the calls filled it; at once, the SQLite
+        writer commits a wave together and PostgreSQL spreads it over its pool."""
+        wave: list[_Write] = []
+        keys: set[str] = set()
+        for entry in self._queue:
+            if entry.key in keys or len(wave) == WAVE:
+                break
+            keys.add(entry.key)
+            wave.append(entry)
+        return wave
+
+    async def _send(self, entry: _Write) -> bool:
+        """Store one spooled write; False when the store is away (it stays in the spool)."""
+        try:
+            if entry.in_flight is not None:
+                await asyncio.shield(entry.in_flight)  # the write a call stopped waiting for: its fate first
+            else:
+                await entry.send(self.inner)
+        except StoreUnavailable:
+            entry.in_flight = None
+            return False
+        except RequestInvalid as exc:  # the store will never take it: do not block the rest
+            log.error("journey spool: %d events of %s refused by the store (%s)", entry.size, entry.key, exc)
+            self.stats.dropped += entry.size
+        else:
+            self.stats.flushed += entry.size
+        self.stats.waiting -= entry.size
+        if self.file is not None:
+            self.file.done(entry.number)
+        return True
+
         log.warning("journey store back: the spool is empty after %.1f s (%d events caught up so far)",
                     time.monotonic() - self._since, self.stats.flushed)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import re
 import sqlite3
 import subprocess
@@ -88,6 +89,31 @@ def test_a_locked_journey_store_costs_the_caller_nothing_and_loses_no_event(aste
     assert took < 30, "the call must not wait out the store"  # a guard against a hang, not a timing claim
 
 
+def until_no_other_process_opens(path: Path, within_s: float = 10) -> None:
+    deadline = time.monotonic() + within_s
+    while True:
+        holders = [pid for pid in os.listdir("/proc") if pid.isdigit() and int(pid) != os.getpid()
+                   and any(_points_to(f"/proc/{pid}/fd/{fd}", path) for fd in _fds(pid))]
+        if not holders:
+            return
+        assert time.monotonic() < deadline, f"processes {holders} still have {path} open"
+        time.sleep(0.1)
+
+
+def _fds(pid: str) -> list[str]:
+    try:
+        return os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return []
+
+
+def _points_to(link: str, path: Path) -> bool:
+    try:
+        return os.readlink(link) == str(path)
+    except OSError:
+        return False
+
+
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 2 MiB tmpfs of its own: a real file system that a test can fill to the last block."""
@@ -149,6 +175,7 @@ def test_events_a_controller_killed_during_an_outage_held_are_stored_by_the_next
         record = place_call(dnis="100", keys="0", caller=CALLER, delay_s=3, hold_s=8)
         assert metrics(asterisk)["ivr_journey_spool_waiting"] > 0
         first.kill()  # kill -9 with the call's events in its spool
+        until_no_other_process_opens(journey)  # its writer process dies with it (PR_SET_PDEATHSIG)
     finally:
         lock.execute("ROLLBACK")
         lock.close()

@@ -198,3 +198,34 @@ async def test_a_spooled_claim_that_expired_before_the_store_returned_is_not_wri
     await journey.drained()
 
     assert await store.kv_get("token", "t1") is None
+
+
+class SlowStore(FlakyStore):
+    """Each append takes a while: how many run at once shows whether the spool sends in waves."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = self.most_at_once = 0
+
+    async def append(self, key: str, events: Sequence[StampedEvent]) -> None:
+        if self.down:
+            raise StoreUnavailable("test", "append", ConnectionError("the database restarts"))
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        await asyncio.sleep(0.001)
+        self.running -= 1
+        await super().append(key, events)
+
+
+async def test_a_spool_drains_different_keys_at_once_and_each_keys_writes_in_order():
+    store = SlowStore()
+    journey = spooled(store)
+    store.down = True
+    for n in range(1, 4):
+        for key in ("a", "b", "c"):
+            await journey.append(key, [event(n)])
+    store.down = False
+    await journey.drained()
+
+    assert store.most_at_once == 3  # one write per key at a time
+    assert [nodes(store, key) for key in ("a", "b", "c")] == [["n1", "n2", "n3"]] * 3
