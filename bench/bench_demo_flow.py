@@ -225,6 +225,12 @@ async def bench(args: argparse.Namespace) -> int:
     except ControllerNotStarted as exc:
         print(f"refusing to run: {exc}\n  {exc.hint}", file=sys.stderr)
         return 2
+    async with AmiClient("127.0.0.1", settings.ami.port, settings.ami.user, settings.ami.secret) as ami:
+        leftovers = await ami.channel_names()
+    if leftovers:  # a SIPp killed midway sends no BYE: its callers wait in the queue for minutes
+        print(f"refusing to run: Asterisk has {len(leftovers)} channels up (e.g. {leftovers[0]}); a bench "
+              "measures an idle machine: restart it (`ivr asterisk down; ivr asterisk up`)", file=sys.stderr)
+        return 2
     try:
         apps = await install_twin(settings, NUMBER, TWIN, BENCH_CALLER, KEYS)
     except NotTwinnable as exc:

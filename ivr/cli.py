@@ -20,6 +20,7 @@ from ivr.settings import Settings, host_port, load_settings
 
 if TYPE_CHECKING:
     from ivr.crm.session_start import CallerStart
+    from ivr.sms.config import KannelConfig
 
 
 def _say(msg: str) -> None:
@@ -441,6 +442,15 @@ def _callbacks_text(callbacks: list[Any]) -> str:
     return "\n".join("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
+def _refuse_exposed_kannel(cfg: KannelConfig) -> None:
+    """sendsms on an address beyond loopback: no demo Kannel password behind it."""
+    from ivr.exposure import Listener
+    from ivr.sms.config import DEPLOY_ENV, Security, gateway_secrets
+
+    refuse_weak_secrets([Listener("config/sms.yaml kannel.sendsms_host", DEPLOY_ENV["sendsms_host"],
+                                  cfg.sendsms_host)], gateway_secrets(cfg, Security()))
+
+
 def cmd_kannel(args: argparse.Namespace, settings: Settings) -> int:
     from ivr.runtime.kannel import KannelRuntime
 
@@ -449,6 +459,7 @@ def cmd_kannel(args: argparse.Namespace, settings: Settings) -> int:
         from ivr.runtime.kannel import controller_url, render_kannel_conf
 
         cfg = load_sms_settings(settings).kannel
+        _refuse_exposed_kannel(cfg)
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "kannel.conf").write_text(render_kannel_conf(
@@ -457,8 +468,10 @@ def cmd_kannel(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     from ivr.composition import load_sms_settings
 
-    kannel = KannelRuntime(settings, load_sms_settings(settings).kannel, log=_say)
+    cfg = load_sms_settings(settings).kannel
+    kannel = KannelRuntime(settings, cfg, log=_say)
     if args.action == "up":
+        _refuse_exposed_kannel(cfg)
         kannel.up()
     elif args.action == "down":
         kannel.down()

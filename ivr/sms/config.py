@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,12 @@ SECRET_ENV = {
     "hmac_secret": "IVR_SMS_HMAC_SECRET",
     "sendsms_password": "IVR_SMS_SENDSMS_PASSWORD",
     "admin_password": "IVR_SMS_ADMIN_PASSWORD",
+}
+#: Environment variables that override where smsbox's sendsms listens and who may use it: a
+#: deployment (Docker: Kannel and the controller in containers of their own) sets them.
+DEPLOY_ENV = {
+    "sendsms_host": "IVR_SMS_SENDSMS_HOST",
+    "sendsms_allow": "IVR_SMS_SENDSMS_ALLOW",
 }
 REQUIRED_REPLIES = ("not_customer", "failed")
 
@@ -128,6 +135,10 @@ class KannelConfig:
     smsbox_port: int = 13001
     fake_smsc_port: int = 13010
     sendsms_port: int = 13013
+    #: where smsbox's sendsms listens, and where the controller sends its texts
+    sendsms_host: str = "127.0.0.1"
+    #: who may use sendsms (Kannel's ``user-allow-ip``: addresses, ``*`` patterns, ``;``-separated)
+    sendsms_allow: str = "127.0.0.1"
     sendsms_user: str = "ivr"
     sendsms_password: str = "demo-sendsms-password"
     admin_password: str = "demo-kannel-admin"
@@ -210,7 +221,8 @@ LIMIT_RULES: Mapping[str, FieldRule] = {
 KANNEL_PORTS = ("admin_port", "smsbox_port", "fake_smsc_port", "sendsms_port")
 KANNEL_RULES: Mapping[str, FieldRule] = {
     **{port: Whole(1024, 65535) for port in KANNEL_PORTS}, "controller_url": Text(allow_empty=True),
-    "sendsms_user": Text(), "state_dir": Text(), "dlr_mask": Whole(0, 31), "max_messages": Whole(1, MAX_PARTS)}
+    "sendsms_user": Text(), "state_dir": Text(), "dlr_mask": Whole(0, 31), "max_messages": Whole(1, MAX_PARTS),
+    "sendsms_host": Text(), "sendsms_allow": Text()}
 _ROOT_KEYS = {"version", "languages", "default_language", "max_segments", "sender", "fallback", "limits",
               "security", "kannel", "replies", "commands", "notifications"}
 _COMMAND_KEYS = {"keywords", "reply", "action", "args", "argument", "effect", "failure"}
@@ -304,7 +316,7 @@ class _Loader(ConfigReader):
         d = KannelConfig(sendsms_password=self.env.get(SECRET_ENV["sendsms_password"]) or KannelConfig.sendsms_password,
                          admin_password=self.env.get(SECRET_ENV["admin_password"]) or KannelConfig.admin_password)
         if m is None:
-            return d
+            return self.deployed(None, d)
         read = self.record(m, d, KANNEL_RULES, "'kannel'", also=("sendsms_password", "admin_password"))
         seen: dict[int, str] = {}
         for name in KANNEL_PORTS:
@@ -314,10 +326,27 @@ class _Loader(ConfigReader):
             seen[port] = name
         if read.controller_url and not read.controller_url.startswith(("http://", "https://")):
             self.problem(m.value_loc("controller_url"), "controller_url must start with http:// or https://")
-        return dataclasses.replace(
+        return self.deployed(m, dataclasses.replace(
             read, controller_url=read.controller_url.rstrip("/"),
             sendsms_password=self.secret(m, "sendsms_password", SECRET_ENV["sendsms_password"], d.sendsms_password),
-            admin_password=self.secret(m, "admin_password", SECRET_ENV["admin_password"], d.admin_password))
+            admin_password=self.secret(m, "admin_password", SECRET_ENV["admin_password"], d.admin_password)))
+
+    def where(self, m: YMap | None, key: str) -> Loc:
+        return m.value_loc(key) if m is not None else Loc(self.path)
+
+    def deployed(self, m: YMap | None, kannel: KannelConfig) -> KannelConfig:
+        """``kannel`` with the deployment's sendsms host and allow list (:data:`DEPLOY_ENV`), checked."""
+        host = self.env.get(DEPLOY_ENV["sendsms_host"]) or kannel.sendsms_host
+        allow = self.env.get(DEPLOY_ENV["sendsms_allow"]) or kannel.sendsms_allow
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            self.problem(self.where(m, "sendsms_host"), f"sendsms_host {host!r} must be an IP address (the interface smsbox listens on; "
+                         f"{DEPLOY_ENV['sendsms_host']} overrides it)")
+        if not re.fullmatch(r"[0-9A-Fa-f.:*]+(;[0-9A-Fa-f.:*]+)*", allow):
+            self.problem(self.where(m, "sendsms_allow"), f"sendsms_allow {allow!r} must be addresses or * patterns separated by ';' "
+                         f"({DEPLOY_ENV['sendsms_allow']} overrides it)")
+        return dataclasses.replace(kannel, sendsms_host=host, sendsms_allow=allow)
 
     def limits(self, m: YMap | None) -> Limits:
         return self.record(m, Limits(), LIMIT_RULES, "'limits'")

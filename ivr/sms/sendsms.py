@@ -64,8 +64,8 @@ class KannelSender:
         self._session: aiohttp.ClientSession | None = None
 
     @classmethod
-    def from_config(cls, kannel: KannelConfig, controller_url: str, *, dlr_secret: str = "",
-                    host: str = "127.0.0.1") -> KannelSender:
+    def from_config(cls, kannel: KannelConfig, controller_url: str, *, dlr_secret: str = "") -> KannelSender:
+        host = f"[{kannel.sendsms_host}]" if ":" in kannel.sendsms_host else kannel.sendsms_host
         return cls(f"http://{host}:{kannel.sendsms_port}/cgi-bin/sendsms", kannel.sendsms_user,
                    kannel.sendsms_password, controller_url=controller_url, dlr_mask=kannel.dlr_mask,
                    dlr_secret=dlr_secret)

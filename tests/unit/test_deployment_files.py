@@ -169,10 +169,10 @@ def _environments() -> dict[str, dict[str, str]]:
 
 def test_every_ivr_variable_compose_sets_is_a_real_setting():
     """A typo (or IVR_DATABASE_URL, which nothing reads) would be silently ignored by the controller."""
-    from ivr.sms.config import SECRET_ENV
+    from ivr.sms.config import DEPLOY_ENV, SECRET_ENV
 
     known = {f"IVR_{name}".upper() for name in load_settings(env={}).flat()}
-    known |= set(SECRET_ENV.values()) | {"IVR_HOME", "IVR_CONFIG"}
+    known |= set(SECRET_ENV.values()) | set(DEPLOY_ENV.values()) | {"IVR_HOME", "IVR_CONFIG"}
     unknown = sorted({var for env in _environments().values() for var in env
                       if var.startswith("IVR_") and var not in known})
     assert unknown == []
@@ -187,3 +187,13 @@ def test_every_controller_in_compose_uses_the_one_postgresql_and_needs_its_secre
         assert f"@{postgres}/" in env["IVR_JOURNEY_POSTGRES_DSN"], name
         for secret in ("IVR_TOKENS_SECRET", "IVR_AGENT_API_KEY"):
             assert ":?" in env[secret], f"{name}: {secret} must have no default: compose refuses to start without it"
+
+
+def test_kannel_in_docker_takes_texts_from_both_controllers_on_its_own_address():
+    kannel = _address(compose()["services"]["kannel"])
+    render = _environments()["kannel-config"]
+    assert render["IVR_SMS_SENDSMS_HOST"] == kannel
+    allowed = render["IVR_SMS_SENDSMS_ALLOW"].split(";")
+    for name in _services("controller"):
+        assert _environments()[name]["IVR_SMS_SENDSMS_HOST"] == kannel, name
+        assert _address(compose()["services"][name]) in allowed, name

@@ -87,3 +87,15 @@ def test_the_sms_gateways_demo_passwords_are_weak_and_a_set_hmac_secret_must_be_
     assert [s.env for s in found if s.weakness()] == ["IVR_SMS_SENDSMS_PASSWORD", "IVR_SMS_ADMIN_PASSWORD",
                                                       "IVR_SMS_HMAC_SECRET"]
     assert gateway_secrets(KannelConfig(), Security())[-1].env == "IVR_SMS_ADMIN_PASSWORD"  # unset: not required
+
+
+def test_kannel_rendered_to_listen_beyond_loopback_refuses_its_demo_passwords(monkeypatch, tmp_path, capsys) -> None:
+    from ivr.cli import main
+
+    monkeypatch.setenv("IVR_SMS_SENDSMS_HOST", "172.28.0.40")
+    for name in ("IVR_SMS_SENDSMS_PASSWORD", "IVR_SMS_ADMIN_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+
+    assert main(["kannel", "render", "--out", str(tmp_path)]) == 2
+    assert "IVR_SMS_SENDSMS_PASSWORD" in capsys.readouterr().err
+    assert not (tmp_path / "kannel.conf").exists()

@@ -63,6 +63,12 @@ def test_ports_account_and_state_dir_come_from_the_sms_config(settings: Settings
         assert line in text
 
 
+def test_sendsms_binds_and_admits_where_the_sms_config_says(settings: Settings) -> None:
+    text = conf(settings, KannelConfig(sendsms_host="172.28.0.40", sendsms_allow="127.0.0.1;172.28.0.21"))
+
+    assert "sendsms-interface = 172.28.0.40" in text and 'user-allow-ip = "127.0.0.1;172.28.0.21"' in text
+
+
 def test_every_placeholder_is_filled(settings: Settings) -> None:
     assert "{{" not in conf(settings)
 

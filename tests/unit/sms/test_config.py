@@ -114,6 +114,24 @@ def test_allow_ips_must_be_addresses() -> None:
     assert any("not an IP address" in p for p in problems(MINIMAL + "security: {allow_ips: [localhost]}\n"))
 
 
+def test_sendsms_listens_and_admits_on_loopback_unless_the_deployment_says_otherwise() -> None:
+    local = parse_sms_config(MINIMAL, env={}).kannel
+    docker = parse_sms_config(MINIMAL, env={"IVR_SMS_SENDSMS_HOST": "172.28.0.40",
+                                            "IVR_SMS_SENDSMS_ALLOW": "127.0.0.1;172.28.0.21"}).kannel
+
+    assert (local.sendsms_host, local.sendsms_allow) == ("127.0.0.1", "127.0.0.1")
+    assert (docker.sendsms_host, docker.sendsms_allow) == ("172.28.0.40", "127.0.0.1;172.28.0.21")
+
+
+@pytest.mark.parametrize(("kannel", "message"), [
+    ("{sendsms_host: kannel.local}", "sendsms_host 'kannel.local' must be an IP address"),
+    ('{sendsms_allow: "10.0.0.1, 10.0.0.2"}', "must be addresses or * patterns separated by ';'"),
+], ids=["host-name", "comma-list"])
+def test_a_sendsms_host_or_allow_list_kannel_cannot_read_is_refused_where_it_is_written(kannel, message) -> None:
+    found = problems(MINIMAL + f"kannel: {kannel}\n")
+    assert any(message in p and p.startswith("sms.yaml:11:") for p in found), found
+
+
 def test_quoted_sender_is_required_because_yaml_reads_digits_as_a_number() -> None:
     assert any("must be quoted text" in p for p in problems("sender: 611\n" + MINIMAL))
 
