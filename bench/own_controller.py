@@ -67,13 +67,15 @@ def wait_for_own_controller(settings: Settings, serve: subprocess.Popen[bytes], 
 
 
 @contextmanager
-def own_controller(settings: Settings, env: Mapping[str, str] | None = None,
-                   ari: bool = False) -> Iterator[subprocess.Popen[bytes]]:
-    """``ivr serve`` started for this bench (its log in :data:`LOG`), stopped on the way out."""
+def own_controller(settings: Settings, env: Mapping[str, str] | None = None, ari: bool = False,
+                   nice: int = 0) -> Iterator[subprocess.Popen[bytes]]:
+    """``ivr serve`` started for this bench (its log in :data:`LOG`), stopped on the way out;
+    ``nice``: its scheduling niceness (negative: ahead of Asterisk's threads; needs root)."""
     require_free_ports(settings)
     with LOG.open("ab") as log:
         serve = subprocess.Popen([sys.executable, "-m", "ivr", "serve"], stdout=log, stderr=log, cwd=REPO,
-                                 env={**os.environ, "IVR_SPEECH_MODEL": "", **(env or {})})
+                                 env={**os.environ, "IVR_SPEECH_MODEL": "", **(env or {})},
+                                 preexec_fn=(lambda: os.nice(nice)) if nice else None)
     try:
         if not wait_for_own_controller(settings, serve, ari):
             raise ControllerNotStarted(f"the bench's controller did not start (exit {serve.poll()})",

@@ -4,7 +4,7 @@
 memory, in order. This file keeps the same writes on the local disk as they are spooled,
 one JSON line each, and a ``done`` line for each one the store took, so the next
 controller to start on this machine stores what a killed one left, in the order it was
-spooled. Each controller writes its own file (``journey-spool-<pid>.jsonl``) and holds an
+spooled. Each controller writes its own file (``journey-spool-<host>-<pid>.jsonl``) and holds an
 exclusive ``flock`` on it while it runs: a file nobody holds belongs to a controller that
 is gone, and a starting controller takes it over (copies what was not done into its own
 file, then deletes it).
@@ -24,6 +24,7 @@ import fcntl
 import json
 import logging
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,7 +51,8 @@ class SpoolFile:
 
     def __init__(self, directory: Path, pid: int | None = None) -> None:
         self.directory = directory
-        self.path = directory / f"{PREFIX}{pid or os.getpid()}{SUFFIX}"
+        # The host name too: controllers in containers sharing a volume may have the same pid.
+        self.path = directory / f"{PREFIX}{_safe(socket.gethostname())}-{pid or os.getpid()}{SUFFIX}"
         self._out: IO[str] | None = None
         self._seq = 0  # the number of the last record written
         self._live = 0  # records written and not yet done
@@ -164,6 +166,10 @@ def _locked_or_none(path: Path) -> Iterator[IO[str] | None]:
             yield None
             return
         yield handle
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-." else "_" for c in name)[:64] or "host"
 
 
 def _mtime(path: Path) -> float:
