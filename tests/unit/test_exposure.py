@@ -99,3 +99,14 @@ def test_kannel_rendered_to_listen_beyond_loopback_refuses_its_demo_passwords(mo
     assert main(["kannel", "render", "--out", str(tmp_path)]) == 2
     assert "IVR_SMS_SENDSMS_PASSWORD" in capsys.readouterr().err
     assert not (tmp_path / "kannel.conf").exists()
+
+
+def test_kannel_for_another_address_with_a_strong_sendsms_password_renders(monkeypatch, tmp_path) -> None:
+    from ivr.cli import main
+
+    monkeypatch.setenv("IVR_SMS_SENDSMS_HOST", "172.28.0.40")
+    monkeypatch.setenv("IVR_SMS_SENDSMS_PASSWORD", "a-long-random-sendsms-password")
+    monkeypatch.delenv("IVR_SMS_ADMIN_PASSWORD", raising=False)  # the admin port stays on loopback
+
+    assert main(["kannel", "render", "--out", str(tmp_path)]) == 0
+    assert "sendsms-interface = 172.28.0.40" in (tmp_path / "kannel.conf").read_text()
