@@ -115,29 +115,25 @@ def write_plot(samples: list[Sample], path: Path, title: str) -> None:
 async def soak(args: argparse.Namespace) -> int:
     settings = load_settings()
     try:
-        controller = own_controller(settings)
-        serve = controller.__enter__()
+        with own_controller(settings) as serve:
+            duration = args.minutes * 60
+            calls = int(args.rate * duration)
+            started = time.monotonic()
+            run = asyncio.create_task(sipp.run_sipp(sipp.SippCall(
+                target=f"127.0.0.1:{settings.sip.port}", dnis=args.number, caller=BENCH_CALLER, caller_name="soak",
+                call_tag="soak", steps=dtmf_script.parse(args.keys), delay_s=0.6, hold_s=30, calls=calls,
+                rate=args.rate, max_concurrent=3000, timeout_s=duration + 120)))
+            samples: list[Sample] = []
+            health = f"{settings.http.local_url}/healthz"
+            while not run.done():
+                samples.append(sample(serve.pid, started, health))
+                print(f"{samples[-1].at_s:6.0f} s  RSS {samples[-1].rss_mb:6.1f} MB  fds {samples[-1].fds:4d}  "
+                      f"children {samples[-1].children_rss_mb:6.1f} MB  live {samples[-1].live_calls}", flush=True)
+                await asyncio.wait([run], timeout=args.every)
+            result = run.result()
     except ControllerNotStarted as exc:
         print(f"refusing to run: {exc} ({exc.hint})", file=sys.stderr)
         return 2
-    try:
-        duration = args.minutes * 60
-        calls = int(args.rate * duration)
-        started = time.monotonic()
-        run = asyncio.create_task(sipp.run_sipp(sipp.SippCall(
-            target=f"127.0.0.1:{settings.sip.port}", dnis=args.number, caller=BENCH_CALLER, caller_name="soak",
-            call_tag="soak", steps=dtmf_script.parse(args.keys), delay_s=0.6, hold_s=30, calls=calls,
-            rate=args.rate, max_concurrent=3000, timeout_s=duration + 120)))
-        samples: list[Sample] = []
-        health = f"{settings.http.local_url}/healthz"
-        while not run.done():
-            samples.append(sample(serve.pid, started, health))
-            print(f"{samples[-1].at_s:6.0f} s  RSS {samples[-1].rss_mb:6.1f} MB  fds {samples[-1].fds:4d}  "
-                  f"children {samples[-1].children_rss_mb:6.1f} MB  live {samples[-1].live_calls}", flush=True)
-            await asyncio.wait([run], timeout=args.every)
-        result = run.result()
-    finally:
-        controller.__exit__(None, None, None)
     ok, failed = successful_calls(result.stdout)
     verdict = judge(samples, duration)
     header = (f"Soak: number {args.number}, keys {args.keys!r}, {args.rate:g} calls/s for {args.minutes:g} min "

@@ -37,7 +37,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -146,23 +146,22 @@ class SpooledJourney(JourneyDelegate):
 
     # -- the spooled writes --------------------------------------------------------------------
     async def append(self, key: str, events: Sequence[StampedEvent]) -> None:
-        await self._write_or_spool(_Write(key, events), lambda: self.inner.append(key, events))  # dropped: logged
+        await self._write_or_spool(_Write(key, events))  # dropped: logged
 
     async def kv_put_or_spool(self, namespace: str, key: str, value: dict[str, Any],
                               ttl_s: float) -> Literal["stored", "spooled"]:
         """Put now, or keep the put in the spool, in order with the events, when the store is
         away; raises :class:`StoreUnavailable` only when the spool is full."""
         entry = _Write(key, put=(namespace, value, time.time() + ttl_s))
-        outcome = await self._write_or_spool(entry, lambda: self.inner.kv_put(namespace, key, value, ttl_s))
+        outcome = await self._write_or_spool(entry)
         if outcome == "dropped":
             raise StoreUnavailable("journey", f"put {namespace}", RuntimeError("the journey spool is full"))
         return outcome
 
-    async def _write_or_spool(self, entry: _Write,
-                              write_now: Callable[[], Awaitable[None]]) -> Literal["stored", "spooled", "dropped"]:
+    async def _write_or_spool(self, entry: _Write) -> Literal["stored", "spooled", "dropped"]:
         """Write at once when nothing waits and the store answers in time; otherwise spool the write."""
         if not self._queue:
-            write = asyncio.ensure_future(write_now())
+            write = asyncio.ensure_future(entry.send(self.inner))
             write.add_done_callback(_seen)
             try:
                 async with asyncio.timeout(self.answer_within_s):
